@@ -1,0 +1,71 @@
+"""Audio blocks and the interface every audio source implements.
+
+A source yields :class:`AudioBlock` objects: interleaved signed 16-bit PCM,
+``frames × channels``, numbered by frame index since the source started. The
+frame index is the hearing clock's ground truth: downstream code derives time
+from it (``start_frame / rate``), never from wall time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol, Self
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["AudioBlock", "AudioFormat", "AudioSource", "AudioSourceError"]
+
+
+class AudioSourceError(Exception):
+    """A source cannot be opened or has failed; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFormat:
+    rate: int
+    channels: int
+
+    def __post_init__(self) -> None:
+        if not 1000 <= self.rate <= 384_000:
+            raise ValueError(f"sample rate {self.rate} is out of range")
+        if not 1 <= self.channels <= 64:
+            raise ValueError(f"channel count {self.channels} is out of range")
+
+
+@dataclass(frozen=True, slots=True)
+class AudioBlock:
+    """Consecutive frames from a source.
+
+    Attributes:
+        start_frame: index of the first frame since the source started.
+        pcm: int16 array of shape (frames, channels).
+        captured_at: ``time.monotonic()`` when the block's last frame was
+            captured (for a paced file: when it was due). Used for latency.
+    """
+
+    start_frame: int
+    pcm: npt.NDArray[np.int16]
+    captured_at: float
+
+    @property
+    def frames(self) -> int:
+        return int(self.pcm.shape[0])
+
+    @property
+    def end_frame(self) -> int:
+        return self.start_frame + self.frames
+
+
+class AudioSource(Protocol):
+    """An async context manager that yields audio blocks until closed or exhausted."""
+
+    @property
+    def format(self) -> AudioFormat: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+    def blocks(self) -> AsyncIterator[AudioBlock]: ...

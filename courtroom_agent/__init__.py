@@ -1,0 +1,1 @@
+"""courtroom_agent."""

@@ -1,0 +1,229 @@
+"""The agent ⇄ hub wire format: JSON text frames over one websocket, no I/O here.
+
+Both sides call :func:`encode` to turn a message into a text frame and
+:func:`decode` to turn a received frame back into a message. Anything that is
+not one of the messages below raises :class:`WireError`; the receiver closes
+the connection with :data:`CLOSE_INVALID` and the reason, and survives.
+
+Conversation (agent on the left)::
+
+    Hello(courtroom, token) ──────────────▶
+                            ◀────────────── Welcome(acked_seq)   # or close 4401
+    Event(seq=acked_seq+1, …) ────────────▶
+    Event(seq=acked_seq+2, …) ────────────▶
+                            ◀────────────── Ack(seq)             # cumulative
+    Partial(…) ───────────────────────────▶                      # volatile, no seq
+
+Delivery guarantee: every :class:`Event` carries a per-courtroom sequence
+number, strictly increasing from 1 with no gaps. The agent keeps each event in
+its durable spool until an :class:`Ack` with ``seq >= event.seq`` arrives, and
+resends everything after ``Welcome.acked_seq`` on each reconnect. The hub
+stores each (courtroom, seq) exactly once, ignores a repeat, and acks only the
+highest seq it holds with no gap below it. Partials are best-effort live
+previews: never spooled, dropped while disconnected, never archived.
+
+Event kinds and their ``body``:
+
+``hearing.opened``   ``{"hearing_id", "title", "opened_at"}`` (ISO-8601 wall time)
+``hearing.closed``   ``{"hearing_id", "closed_at", "duration"}`` (hearing-clock seconds)
+``transcript.final`` ``{"hearing_id", "segment"}`` (:meth:`Final.to_json`)
+``status``           ``{"state", ...}`` free-form health report of the agent
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+__all__ = [
+    "CLOSE_INVALID",
+    "CLOSE_TOO_BIG",
+    "CLOSE_UNAUTHORIZED",
+    "EVENT_KINDS",
+    "MAX_FRAME_BYTES",
+    "Ack",
+    "AgentMessage",
+    "Event",
+    "Hello",
+    "HubMessage",
+    "Message",
+    "Partial",
+    "Welcome",
+    "WireError",
+    "decode",
+    "encode",
+]
+
+MAX_FRAME_BYTES: Final = 256 * 1024
+"""Largest frame either side accepts; larger frames close with CLOSE_TOO_BIG."""
+
+CLOSE_INVALID: Final = 1007
+"""Websocket close code for a frame that is not a valid message."""
+CLOSE_TOO_BIG: Final = 1009
+"""Websocket close code for a frame over MAX_FRAME_BYTES."""
+CLOSE_UNAUTHORIZED: Final = 4401
+"""Websocket close code for a missing or wrong courtroom token."""
+
+EVENT_KINDS: Final = frozenset(
+    {"hearing.opened", "hearing.closed", "transcript.final", "status"}
+)
+
+
+class WireError(ValueError):
+    """A frame is not a valid message. ``str(err)`` is the close reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    courtroom: str
+    token: str
+    agent: str = "courtroom-agent"
+
+    def __post_init__(self) -> None:
+        _require_id(self.courtroom, "courtroom")
+        if not self.token:
+            raise WireError("hello.token must not be empty")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    seq: int
+    kind: str
+    body: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seq, bool) or not isinstance(self.seq, int) or self.seq < 1:
+            raise WireError("event.seq must be an integer >= 1")
+        if self.kind not in EVENT_KINDS:
+            raise WireError(f"event.kind {self.kind!r} is not one of {sorted(EVENT_KINDS)}")
+        if not isinstance(self.body, dict):
+            raise WireError("event.body must be an object")
+        if self.kind != "status" and not isinstance(self.body.get("hearing_id"), str):
+            raise WireError(f"event.body.hearing_id is required for {self.kind}")
+        if self.kind == "transcript.final" and not isinstance(self.body.get("segment"), dict):
+            raise WireError("event.body.segment must be an object")
+
+
+@dataclass(frozen=True, slots=True)
+class Partial:
+    hearing_id: str
+    channel: int
+    role: str
+    start: float
+    text: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.channel, bool) or not isinstance(self.channel, int):
+            raise WireError("partial.channel must be an integer")
+        if not isinstance(self.start, (int, float)) or not math.isfinite(self.start):
+            raise WireError("partial.start must be a finite number")
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    acked_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    seq: int
+
+
+AgentMessage = Hello | Event | Partial
+HubMessage = Welcome | Ack
+Message = AgentMessage | HubMessage
+
+_TYPES: dict[str, type[Any]] = {
+    "hello": Hello,
+    "event": Event,
+    "partial": Partial,
+    "welcome": Welcome,
+    "ack": Ack,
+}
+_NAMES = {cls: name for name, cls in _TYPES.items()}
+
+_FIELDS: dict[type[Any], dict[str, type | tuple[type, ...]]] = {
+    Hello: {"courtroom": str, "token": str, "agent": str},
+    Event: {"seq": int, "kind": str, "body": dict},
+    Partial: {
+        "hearing_id": str,
+        "channel": int,
+        "role": str,
+        "start": (int, float),
+        "text": str,
+    },
+    Welcome: {"acked_seq": int},
+    Ack: {"seq": int},
+}
+_OPTIONAL = {(Hello, "agent"), (Event, "body")}
+
+
+def encode(message: Message) -> str:
+    """Return the text frame for ``message``.
+
+    Raises:
+        WireError: the encoded frame would exceed MAX_FRAME_BYTES; the caller
+            has built a message that can never be delivered and must split it.
+    """
+    payload: dict[str, Any] = {"type": _NAMES[type(message)]}
+    for name in _FIELDS[type(message)]:
+        payload[name] = getattr(message, name)
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if len(text.encode()) > MAX_FRAME_BYTES:
+        raise WireError(f"{payload['type']} frame exceeds {MAX_FRAME_BYTES} bytes")
+    return text
+
+
+def decode(frame: str | bytes) -> Message:
+    """Parse one received frame.
+
+    Raises:
+        WireError: the frame is binary, too big, not JSON, of an unknown type,
+            or has missing, extra or mistyped fields. The message names which.
+    """
+    if isinstance(frame, bytes):
+        raise WireError("binary frames are not accepted")
+    if len(frame) > MAX_FRAME_BYTES or len(frame.encode()) > MAX_FRAME_BYTES:
+        raise WireError(f"frame exceeds {MAX_FRAME_BYTES} bytes")
+    try:
+        payload = json.loads(frame, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise WireError(f"frame is not valid JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise WireError("frame must be a JSON object")
+    kind = payload.pop("type", None)
+    cls = _TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise WireError(f"unknown message type {kind!r}")
+    fields = _FIELDS[cls]
+    extra = set(payload) - set(fields)
+    if extra:
+        raise WireError(f"{kind}: unexpected fields {sorted(extra)}")
+    for name, typ in fields.items():
+        if name not in payload:
+            if (cls, name) in _OPTIONAL:
+                continue
+            raise WireError(f"{kind}.{name} is missing")
+        value = payload[name]
+        if isinstance(value, bool) or not isinstance(value, typ):
+            raise WireError(f"{kind}.{name} has the wrong type")
+    if cls in (Welcome, Ack):
+        seq_name = "acked_seq" if cls is Welcome else "seq"
+        if payload[seq_name] < 0:
+            raise WireError(f"{kind}.{seq_name} must be >= 0")
+    try:
+        message: Message = cls(**payload)
+    except TypeError as exc:  # pragma: no cover - fields were checked above
+        raise WireError(f"{kind}: {exc}") from exc
+    return message
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _require_id(value: str, what: str) -> None:
+    if not value or len(value) > 64 or not all(c.isalnum() or c in "-_." for c in value):
+        raise WireError(f"{what} must be 1-64 characters of letters, digits, '-', '_' or '.'")

@@ -1,0 +1,5 @@
+"""Shared test setup: real servers are started by the fixture plugins below."""
+
+pytest_plugins = [
+    "tests.fixtures.pulse",
+]
