@@ -1,0 +1,186 @@
+"""The courtroom agent: microphones → live transcript → hub, for one hearing.
+
+``CourtroomAgent.run()`` opens a hearing, streams the audio source through the
+transcription worker, sends partials (live preview, best effort) and finals
+(durable, through the spool) to the hub, reports status, and closes the
+hearing when the source ends or the task is cancelled.
+
+The hearing clock starts at the source's frame 0, which is when the hearing
+opens (宣布开庭); every timestamp is derived from frame counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from av.audio import AudioSource
+from courtroom_agent.link import HubLink
+from hub import wire
+from transcription.engine import TranscriptionEngine
+from transcription.gate import GateConfig
+from transcription.model import LoadedModel
+from transcription.segments import Final, Partial
+from transcription.worker import TranscriptionWorker
+
+__all__ = ["CourtroomAgent", "new_hearing_id"]
+
+logger = logging.getLogger(__name__)
+
+
+def new_hearing_id(courtroom: str, now: datetime | None = None) -> str:
+    """A hearing id unique across restarts: ``<courtroom>-<UTC time>-<random>``."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{courtroom}-{stamp}-{secrets.token_hex(3)}"
+
+
+class CourtroomAgent:
+    """One hearing of one courtroom, from 开庭 to 闭庭.
+
+    Args:
+        courtroom: courtroom id.
+        source: the audio source; its channels are the microphones.
+        roles: role of each channel, in channel order.
+        model: the shared loaded Vosk model.
+        link: connection to the hub (already entered).
+        title: hearing title shown at the hub.
+        gate: speech gate tuning.
+        status_interval: seconds between status reports.
+    """
+
+    def __init__(
+        self,
+        *,
+        courtroom: str,
+        source: AudioSource,
+        roles: list[str],
+        model: LoadedModel,
+        link: HubLink,
+        title: str = "",
+        gate: GateConfig | None = None,
+        status_interval: float = 30.0,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._courtroom = courtroom
+        self._source = source
+        self._roles = roles
+        self._model = model
+        self._link = link
+        self._title = title
+        self._gate = gate
+        self._status_interval = status_interval
+        self._wall_clock = wall_clock
+        self.hearing_id = new_hearing_id(courtroom, wall_clock())
+        self.finals = 0
+        self._worker: TranscriptionWorker | None = None
+        self._engine: TranscriptionEngine | None = None
+
+    async def run(self) -> None:
+        """Record and transcribe until the source ends or the task is cancelled.
+
+        The hearing is closed (a ``hearing.closed`` event is spooled) in every
+        case, including cancellation.
+
+        Raises:
+            AudioSourceError: the source cannot be opened or failed.
+        """
+        async with self._source:
+            fmt = self._source.format
+            if fmt.channels != len(self._roles):
+                raise ValueError(
+                    f"the audio source has {fmt.channels} channels but "
+                    f"{len(self._roles)} roles are configured"
+                )
+            self._engine = TranscriptionEngine(
+                self._model, input_rate=fmt.rate, roles=self._roles, gate=self._gate
+            )
+            self._publish(
+                "hearing.opened",
+                {
+                    "hearing_id": self.hearing_id,
+                    "title": self._title,
+                    "opened_at": self._wall_clock().isoformat(),
+                    "roles": self._roles,
+                },
+            )
+            try:
+                async with TranscriptionWorker(self._engine) as worker:
+                    self._worker = worker
+                    async with asyncio.TaskGroup() as tasks:
+                        feeder = tasks.create_task(self._feed(worker), name="agent-feed")
+                        tasks.create_task(self._deliver(worker), name="agent-deliver")
+                        status = tasks.create_task(self._report(), name="agent-status")
+                        await feeder
+                        # results() ends once the worker has flushed everything.
+                    status.cancel()
+            finally:
+                self._close_hearing()
+
+    def status(self) -> dict[str, Any]:
+        """Health of this agent for the hub's patrol view."""
+        body: dict[str, Any] = {
+            "state": "recording",
+            "hearing_id": self.hearing_id,
+            "hearing_time": round(self._engine.hearing_time, 3) if self._engine else 0.0,
+            "finals": self.finals,
+        }
+        if self._worker is not None:
+            stats = self._worker.stats
+            body |= {
+                "lag": round(stats.lag, 3),
+                "max_lag": round(stats.max_lag, 3),
+                "behind": stats.behind,
+                "gap_frames": stats.gap_frames,
+                "error": stats.error,
+            }
+        return body
+
+    async def _feed(self, worker: TranscriptionWorker) -> None:
+        try:
+            async for block in self._source.blocks():
+                await worker.put(block)
+        finally:
+            await worker.close()
+
+    async def _deliver(self, worker: TranscriptionWorker) -> None:
+        async for result in worker.results():
+            if isinstance(result, Final):
+                self.finals += 1
+                self._publish(
+                    "transcript.final",
+                    {"hearing_id": self.hearing_id, "segment": result.to_json()},
+                )
+            elif isinstance(result, Partial):
+                self._link.send_partial(
+                    wire.Partial(
+                        hearing_id=self.hearing_id,
+                        channel=result.channel,
+                        role=result.role,
+                        start=round(result.start, 3),
+                        text=result.text,
+                    )
+                )
+
+    async def _report(self) -> None:
+        while True:
+            self._publish("status", self.status())
+            await asyncio.sleep(self._status_interval)
+
+    def _close_hearing(self) -> None:
+        duration = self._engine.hearing_time if self._engine else 0.0
+        self._publish("status", self.status() | {"state": "closed"})
+        self._publish(
+            "hearing.closed",
+            {
+                "hearing_id": self.hearing_id,
+                "closed_at": self._wall_clock().isoformat(),
+                "duration": round(duration, 3),
+            },
+        )
+
+    def _publish(self, kind: str, body: dict[str, Any]) -> None:
+        self._link.publish(kind, body)

@@ -1,0 +1,161 @@
+"""The courtroom agent's configuration file (TOML), validated by pydantic.
+
+Example ``room.toml``::
+
+    [courtroom]
+    id = "fy-01"
+    name = "第一法庭"
+
+    [hub]
+    url = "ws://hub.court.example:8080/ws/agent"
+    token_env = "COURTROOM_TOKEN"      # or: token = "..."
+
+    [audio]
+    source = "pyaudio"                 # or "wav"
+    device = "USB Audio"               # name substring or index
+    rate = 48000
+    roles = ["审判长", "原告", "被告", "书记员"]   # one per input channel
+
+    [transcription]
+    model = "vosk-model-small-cn-0.22"   # name, or path to any Vosk model
+
+Errors are reported with the file name and the key path of each problem.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "AgentConfig",
+    "AudioConfig",
+    "ConfigError",
+    "CourtroomConfig",
+    "HubConfig",
+    "TranscriptionConfig",
+    "load_agent_config",
+]
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class ConfigError(Exception):
+    """A configuration file is unreadable or invalid.
+
+    ``str(err)`` lists every problem as ``FILE: key.path: message``, one per line.
+    """
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(f"{path}: {p}" for p in problems))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CourtroomConfig(_Model):
+    id: Annotated[str, Field(pattern=_ID, description="courtroom id, unique at the hub")]
+    name: Annotated[str, Field(min_length=1, max_length=100, description="display name")]
+
+
+class HubConfig(_Model):
+    url: Annotated[str, Field(pattern=r"^wss?://", description="hub agent websocket URL")]
+    token: str | None = Field(default=None, min_length=1, description="courtroom token")
+    token_env: str | None = Field(default=None, description="env var holding the token")
+
+    @model_validator(mode="after")
+    def _one_token(self) -> Self:
+        if (self.token is None) == (self.token_env is None):
+            raise ValueError("give exactly one of 'token' or 'token_env'")
+        return self
+
+    def resolve_token(self) -> str:
+        """The token, read from the environment if configured so.
+
+        Raises:
+            ValueError: the named environment variable is unset or empty.
+        """
+        if self.token is not None:
+            return self.token
+        assert self.token_env is not None
+        value = os.environ.get(self.token_env, "")
+        if not value:
+            raise ValueError(f"hub.token_env: environment variable {self.token_env} is not set")
+        return value
+
+
+class AudioConfig(_Model):
+    source: Literal["pyaudio", "wav"] = "pyaudio"
+    device: str | int | None = Field(default=None, description="PyAudio device name or index")
+    file: Path | None = Field(default=None, description="WAV file for source = 'wav'")
+    realtime: bool = Field(default=True, description="pace a WAV file at real time")
+    loop: bool = Field(default=False, description="replay a WAV file forever")
+    rate: Annotated[int, Field(ge=8000, le=192_000)] = 16000
+    block_ms: Annotated[int, Field(ge=10, le=1000)] = 100
+    roles: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1, max_length=64)]
+
+    @model_validator(mode="after")
+    def _file_for_wav(self) -> Self:
+        if self.source == "wav" and self.file is None:
+            raise ValueError("source = 'wav' needs 'file'")
+        if self.source == "pyaudio" and self.file is not None:
+            raise ValueError("'file' is only for source = 'wav'")
+        if len(set(self.roles)) != len(self.roles):
+            raise ValueError("roles must be distinct")
+        return self
+
+
+class TranscriptionConfig(_Model):
+    model: str = Field(default="vosk-model-small-cn-0.22", description="model name or path")
+    endpoint_ms: Annotated[int, Field(ge=100, le=3000)] = 400
+    dominance_db: Annotated[float, Field(gt=0, le=60)] = 15.0
+    min_level_dbfs: Annotated[float, Field(ge=-90, le=0)] = -50.0
+
+
+class AgentConfig(_Model):
+    courtroom: CourtroomConfig
+    hub: HubConfig
+    audio: AudioConfig
+    transcription: TranscriptionConfig = TranscriptionConfig()
+    spool: Path | None = Field(default=None, description="event spool file (SQLite)")
+
+
+def load_agent_config(path: Path) -> AgentConfig:
+    """Read and validate ``path``.
+
+    Raises:
+        ConfigError: unreadable file, bad TOML, or invalid values; each problem
+            names its key path. The CLI prints it and exits 2.
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read: {exc.strerror or exc}"]) from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [f"not valid TOML: {exc}"]) from exc
+    try:
+        config = AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(path, _problems(exc)) from exc
+    if config.audio.file is not None and not config.audio.file.is_absolute():
+        audio = config.audio.model_copy(update={"file": path.parent / config.audio.file})
+        config = config.model_copy(update={"audio": audio})
+    return config
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        problems.append(f"{where}: {message}")
+    return problems

@@ -1,0 +1,126 @@
+"""Building a running agent from its configuration (the app layer)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from av.audio import AudioSource
+from av.looped import LoopedSource
+from av.pyaudio_source import PyAudioSource
+from av.wav_source import WavFileSource
+from courtroom_agent.agent import CourtroomAgent
+from courtroom_agent.config import AgentConfig
+from courtroom_agent.link import HubLink
+from courtroom_agent.spool import EventSpool
+from transcription.gate import GateConfig
+from transcription.model import load_model
+from transcription.models_cli import resolve_model_arg
+
+__all__ = ["build_source", "default_data_dir", "run_agent"]
+
+logger = logging.getLogger(__name__)
+
+
+def default_data_dir() -> Path:
+    """Per-user data directory: spools, recordings, hub database."""
+    return Path(platformdirs.user_data_dir("courtroom"))
+
+
+def build_source(config: AgentConfig) -> AudioSource:
+    """The audio source described by ``config.audio``."""
+    audio = config.audio
+    if audio.source == "wav":
+        path = audio.file
+        assert path is not None  # validated by AudioConfig
+
+        def wav() -> AudioSource:
+            return WavFileSource(path, realtime=audio.realtime, block_ms=audio.block_ms)
+
+        return LoopedSource(wav, times=None if audio.loop else 1)
+    return PyAudioSource(
+        audio.device, rate=audio.rate, channels=len(audio.roles), block_ms=audio.block_ms
+    )
+
+
+async def run_agent(
+    config: AgentConfig,
+    *,
+    data_dir: Path,
+    title: str = "",
+    source: AudioSource | None = None,
+    stop: asyncio.Event | None = None,
+) -> CourtroomAgent:
+    """Run one hearing until the source ends, ``stop`` is set or the task is cancelled.
+
+    Then keep delivering until the hub has acknowledged every event of the
+    hearing (or ``stop`` is set), and return the agent.
+
+    Raises:
+        ValueError: the hub token is not available.
+        ModelLoadError, ModelNotFoundError: the model cannot be found or loaded.
+        SpoolError: the spool cannot be opened.
+        AudioSourceError: the audio source failed.
+    """
+    token = config.hub.resolve_token()
+    model_dir = resolve_model_arg(config.transcription.model)
+    model = await asyncio.to_thread(load_model, model_dir)
+    spool_path = config.spool or data_dir / "agent" / config.courtroom.id / "spool.sqlite"
+    spool_path.parent.mkdir(parents=True, exist_ok=True)
+    gate = GateConfig(
+        endpoint_ms=config.transcription.endpoint_ms,
+        dominance_db=config.transcription.dominance_db,
+        min_level_dbfs=config.transcription.min_level_dbfs,
+    )
+    with EventSpool.open(spool_path, courtroom=config.courtroom.id) as spool:
+        async with HubLink(
+            url=config.hub.url, courtroom=config.courtroom.id, token=token, spool=spool
+        ) as link:
+            agent = CourtroomAgent(
+                courtroom=config.courtroom.id,
+                source=source or build_source(config),
+                roles=list(config.audio.roles),
+                model=model,
+                link=link,
+                title=title or config.courtroom.name,
+                gate=gate,
+            )
+            link_task = asyncio.create_task(link.run(), name="hub-link")
+            try:
+                await _until_stopped(agent.run(), stop)
+                await _drain(link, stop)
+            finally:
+                link_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await link_task
+    return agent
+
+
+async def _until_stopped(hearing: Coroutine[Any, Any, None], stop: asyncio.Event | None) -> None:
+    """Run ``hearing``; if ``stop`` is set first, cancel it (it closes the hearing)."""
+    if stop is None:
+        await hearing
+        return
+    task = asyncio.create_task(hearing, name="hearing")
+    stopper = asyncio.create_task(stop.wait(), name="stop")
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    task.result()
+
+
+async def _drain(link: HubLink, stop: asyncio.Event | None, poll: float = 0.05) -> None:
+    """Wait until the hub has acknowledged everything spooled (or ``stop``)."""
+    while link.pending > 0 and not (stop is not None and stop.is_set()):
+        await asyncio.sleep(poll)
