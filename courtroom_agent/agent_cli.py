@@ -13,7 +13,6 @@ from typing import Any
 
 from av.audio import AudioSourceError
 from courtroom_agent.config import ConfigError, load_agent_config
-from courtroom_agent.runner import default_data_dir, run_agent
 from courtroom_agent.spool import SpoolError
 from transcription.model import ModelLoadError
 from transcription.models import ModelNotFoundError
@@ -47,6 +46,8 @@ def _main(args: argparse.Namespace) -> int:
     if args.check:
         print(f"{args.config}: OK ({config.courtroom.id} {config.courtroom.name})")
         return 0
+    from courtroom_agent.runner import default_data_dir  # heavy: the whole pipeline
+
     data_dir = args.data_dir or default_data_dir()
     try:
         asyncio.run(_run(config, data_dir=data_dir, title=args.title))
@@ -65,5 +66,7 @@ async def _run(config: Any, *, data_dir: Path, title: str) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    from courtroom_agent.runner import run_agent
+
     agent = await run_agent(config, data_dir=data_dir, title=title, stop=stop)
     logger.info("hearing %s closed, %d final segments", agent.hearing_id, agent.finals)

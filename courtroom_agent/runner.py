@@ -79,9 +79,7 @@ async def run_agent(
         min_level_dbfs=config.transcription.min_level_dbfs,
     )
     with EventSpool.open(spool_path, courtroom=config.courtroom.id) as spool:
-        async with HubLink(
-            url=config.hub.url, courtroom=config.courtroom.id, token=token, spool=spool
-        ) as link:
+        async with HubLink(url=config.hub.url, token=token, spool=spool) as link:
             agent = CourtroomAgent(
                 courtroom=config.courtroom.id,
                 source=source or build_source(config),
@@ -94,7 +92,9 @@ async def run_agent(
             link_task = asyncio.create_task(link.run(), name="hub-link")
             try:
                 await _until_stopped(agent.run(), stop)
-                await _drain(link, stop)
+                # Deliver the rest of the hearing before leaving; what the hub
+                # has not acknowledged when stopped stays spooled for next time.
+                await _until_stopped(link.wait_delivered(), stop)
             finally:
                 link_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -118,9 +118,3 @@ async def _until_stopped(hearing: Coroutine[Any, Any, None], stop: asyncio.Event
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     task.result()
-
-
-async def _drain(link: HubLink, stop: asyncio.Event | None, poll: float = 0.05) -> None:
-    """Wait until the hub has acknowledged everything spooled (or ``stop``)."""
-    while link.pending > 0 and not (stop is not None and stop.is_set()):
-        await asyncio.sleep(poll)

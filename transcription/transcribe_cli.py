@@ -16,6 +16,7 @@ from av.wav_source import WavFileSource
 from transcription.engine import TranscriptionEngine
 from transcription.formats import FORMATS, render
 from transcription.model import ModelLoadError, load_model
+from transcription.models import ModelNotFoundError
 from transcription.models_cli import resolve_model_arg
 from transcription.segments import Final
 
@@ -112,10 +113,13 @@ def _main(args: argparse.Namespace) -> int:
                 progress=not args.quiet and sys.stderr.isatty(),
             )
         )
-    except (AudioSourceError, ValueError) as exc:
+    except AudioSourceError as exc:
+        print(f"courtroom transcribe: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
         print(f"courtroom transcribe: {path}: {exc}", file=sys.stderr)
         return 2
-    except ModelLoadError as exc:
+    except (ModelLoadError, ModelNotFoundError) as exc:
         print(f"courtroom transcribe: {exc}", file=sys.stderr)
         return 1
     text = render(finals, args.format)

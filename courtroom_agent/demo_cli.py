@@ -1,0 +1,153 @@
+"""``courtroom demo``: a hub and one demo courtroom in one command.
+
+The demo courtroom's four microphones play real Mandarin speech at real-time
+pace through the same agent pipeline as a live room (gate, recognizers,
+spool, hub link); the hub serves the clerk page. All state lives under
+``--data-dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from courtroom_agent.demo_audio import DEMO_ROLES, build_demo_recording
+from hub.errors import HubError
+from transcription.assets import NotInstalledError, speech_samples
+from transcription.models_cli import speech_dir_from_env
+
+__all__ = ["register"]
+
+logger = logging.getLogger(__name__)
+
+DEMO_COURTROOM = "demo-1"
+DEMO_NAME = "第一法庭（演示）"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="运行演示法庭 · run a demo hub and courtroom",
+        description="Start a hub and a demo courtroom whose microphones play real Mandarin "
+        "speech; open the printed URL and log in to watch the live transcript.",
+    )
+    parser.add_argument("--port", type=int, default=8080, help="hub port (default 8080)")
+    parser.add_argument("--host", default="127.0.0.1", help="hub address (default 127.0.0.1)")
+    parser.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
+    parser.add_argument("--admin-password", default=None, help="password of user 'admin'")
+    parser.add_argument("--data-dir", type=Path, default=None, help="where all state is kept")
+    parser.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    from courtroom_agent.runner import default_data_dir
+
+    data_dir: Path = args.data_dir or default_data_dir() / "demo"
+    try:
+        samples = speech_samples(speech_dir=speech_dir_from_env())
+    except NotInstalledError as exc:
+        print(f"courtroom demo: {exc}", file=sys.stderr)
+        return 1
+    recording = build_demo_recording(
+        [s.path for s in samples], data_dir / "demo-microphones.wav", roles=DEMO_ROLES
+    )
+    password = args.admin_password or secrets.token_urlsafe(9)
+    try:
+        asyncio.run(
+            _run(
+                data_dir=data_dir,
+                recording=recording,
+                host=args.host,
+                port=args.port,
+                password=password,
+                duration=args.duration,
+            )
+        )
+    except HubError as exc:
+        print(f"courtroom demo: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _run(
+    *,
+    data_dir: Path,
+    recording: Path,
+    host: str,
+    port: int,
+    password: str,
+    duration: float | None,
+) -> None:
+    # Imported here: the hub and the agent pipeline take seconds to import.
+    from courtroom_agent.config import AgentConfig
+    from courtroom_agent.runner import run_agent
+    from hub.config import load_config
+    from hub.server import HubServer
+
+    token = secrets.token_urlsafe(24)
+    hub_config = load_config(
+        None,
+        data_dir=str(data_dir / "hub"),
+        listen={"host": host, "port": port},
+        courtrooms=[{"id": DEMO_COURTROOM, "name": DEMO_NAME, "token": token}],
+    )
+    (data_dir / "hub").mkdir(parents=True, exist_ok=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    if duration is not None:
+        loop.call_later(duration, stop.set)
+    async with HubServer(hub_config, admin_password=password) as hub:
+        ready = asyncio.Event()
+        hub_task = asyncio.create_task(hub.run(ready=ready), name="hub")
+        try:
+            await _first(ready.wait(), hub_task)
+            print(
+                f"\n演示法庭已启动 · Demo courtroom running\n"
+                f"  打开 Open:      {hub.url}/\n"
+                f"  用户 User:      admin\n"
+                f"  密码 Password:  {password}\n"
+                f"  数据 Data dir:  {data_dir}\n"
+                f"  按 Ctrl-C 结束 · Ctrl-C to stop\n",
+                flush=True,
+            )
+            agent_config = AgentConfig.model_validate(
+                {
+                    "courtroom": {"id": DEMO_COURTROOM, "name": DEMO_NAME},
+                    "hub": {"url": f"ws://127.0.0.1:{hub.port}/ws/agent", "token": token},
+                    "audio": {
+                        "source": "wav",
+                        "file": str(recording),
+                        "realtime": True,
+                        "loop": True,
+                        "roles": list(DEMO_ROLES),
+                    },
+                }
+            )
+            agent = await run_agent(
+                agent_config, data_dir=data_dir, title="演示庭审 · demo hearing", stop=stop
+            )
+            print(f"庭审结束 · hearing closed: {agent.hearing_id}, {agent.finals} segments")
+        finally:
+            hub.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hub_task
+
+
+async def _first(waiting: Any, hub_task: asyncio.Task[None]) -> None:
+    """Wait for the hub to be ready; if it exits first, raise its error."""
+    ready = asyncio.ensure_future(waiting)
+    await asyncio.wait({ready, hub_task}, return_when=asyncio.FIRST_COMPLETED)
+    if not ready.done():
+        ready.cancel()
+        hub_task.result()
+        raise HubError("hub stopped during startup")
