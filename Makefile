@@ -16,7 +16,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 # Debian packages: audio capture and playback, the MQTT broker, a browser for
 # the page tests, PostgreSQL for the archive tests, a Python venv for uv.
 APT_PACKAGES := portaudio19-dev pulseaudio pulseaudio-utils sox ffmpeg mosquitto \
-	chromium postgresql python3-venv python3-dev gcc make ca-certificates
+	chromium fonts-wqy-microhei postgresql python3-venv python3-dev gcc make ca-certificates
 
 DEMO_ARGS ?=
 PYTEST_ARGS ?=

@@ -111,12 +111,11 @@ class CourtroomAgent:
                 async with TranscriptionWorker(self._engine) as worker:
                     self._worker = worker
                     async with asyncio.TaskGroup() as tasks:
-                        feeder = tasks.create_task(self._feed(worker), name="agent-feed")
-                        tasks.create_task(self._deliver(worker), name="agent-deliver")
+                        tasks.create_task(self._feed(worker), name="agent-feed")
                         status = tasks.create_task(self._report(), name="agent-status")
-                        await feeder
                         # results() ends once the worker has flushed everything.
-                    status.cancel()
+                        await tasks.create_task(self._deliver(worker), name="agent-deliver")
+                        status.cancel()
             finally:
                 self._close_hearing()
 
@@ -162,6 +161,7 @@ class CourtroomAgent:
                         role=result.role,
                         start=round(result.start, 3),
                         text=result.text,
+                        end=round(result.end, 3),
                     )
                 )
 

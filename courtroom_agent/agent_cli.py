@@ -31,9 +31,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--config", type=Path, required=True, help="courtroom TOML file")
     parser.add_argument("--title", default="", help="hearing title (default: courtroom name)")
     parser.add_argument("--data-dir", type=Path, default=None, help="spool and state directory")
-    parser.add_argument(
-        "--check", action="store_true", help="validate the configuration and exit"
-    )
+    parser.add_argument("--check", action="store_true", help="validate the configuration and exit")
     parser.set_defaults(func=_main)
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import wave
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DEMO_ROLES", "build_demo_recording"]
+__all__ = ["DEMO_ROLES", "Turn", "build_demo_recording", "demo_turns"]
 
 DEMO_ROLES = ("审判长", "原告", "被告", "书记员")
 _RATE = 16000
@@ -26,6 +27,30 @@ def _read(path: Path) -> npt.NDArray[np.float64]:
         if w.getsampwidth() != 2 or w.getnchannels() != 1 or w.getframerate() != _RATE:
             raise ValueError(f"{path}: expected 16-bit mono 16 kHz speech")
         return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One utterance of the demo recording: who speaks, which clip, which frames."""
+
+    seat: int
+    clip: int
+    start_frame: int
+    end_frame: int
+
+
+def demo_turns(
+    clip_frames: Sequence[int], *, seats: int, turns: int, pause_s: float, rate: int = _RATE
+) -> list[Turn]:
+    """The layout of a demo recording: turn ``k`` is clip ``k % clips`` at seat ``k % seats``."""
+    pause = int(pause_s * rate)
+    at = pause
+    layout = []
+    for k in range(turns):
+        frames = clip_frames[k % len(clip_frames)]
+        layout.append(Turn(k % seats, k % len(clip_frames), at, at + frames))
+        at += frames + pause
+    return layout
 
 
 def build_demo_recording(
@@ -45,18 +70,16 @@ def build_demo_recording(
     Turn ``k`` is clip ``k % len(clips)`` spoken at seat ``k % len(roles)``.
     """
     speech = [_read(p) * 10 ** (gain_db / 20) for p in clips]
-    pause = int(pause_s * _RATE)
-    total = pause + sum(len(speech[k % len(speech)]) + pause for k in range(turns))
+    layout = demo_turns([len(c) for c in speech], seats=len(roles), turns=turns, pause_s=pause_s)
+    total = layout[-1].end_frame + int(pause_s * _RATE)
     rng = np.random.default_rng(seed)
     mix = rng.normal(0.0, 32768 * 10 ** (noise_dbfs / 20), (total, len(roles)))
-    at = pause
     bleed = 10 ** (bleed_db / 20)
-    for k in range(turns):
-        clip = speech[k % len(speech)]
-        seat = k % len(roles)
+    for turn in layout:
+        clip = speech[turn.clip]
         for channel in range(len(roles)):
-            mix[at : at + len(clip), channel] += clip * (1.0 if channel == seat else bleed)
-        at += len(clip) + pause
+            gain = 1.0 if channel == turn.seat else bleed
+            mix[turn.start_frame : turn.end_frame, channel] += clip * gain
     pcm = np.clip(np.round(mix), -32768, 32767).astype(np.int16)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

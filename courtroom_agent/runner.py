@@ -56,11 +56,12 @@ async def run_agent(
     title: str = "",
     source: AudioSource | None = None,
     stop: asyncio.Event | None = None,
+    drain_timeout: float = 10.0,
 ) -> CourtroomAgent:
     """Run one hearing until the source ends, ``stop`` is set or the task is cancelled.
 
     Then keep delivering until the hub has acknowledged every event of the
-    hearing (or ``stop`` is set), and return the agent.
+    hearing, for at most ``drain_timeout`` seconds, and return the agent.
 
     Raises:
         ValueError: the hub token is not available.
@@ -93,8 +94,16 @@ async def run_agent(
             try:
                 await _until_stopped(agent.run(), stop)
                 # Deliver the rest of the hearing before leaving; what the hub
-                # has not acknowledged when stopped stays spooled for next time.
-                await _until_stopped(link.wait_delivered(), stop)
+                # has not acknowledged by then stays spooled for the next start.
+                try:
+                    async with asyncio.timeout(drain_timeout):
+                        await link.wait_delivered()
+                except TimeoutError:
+                    logger.warning(
+                        "hub has not acknowledged %d events; they stay spooled in %s",
+                        link.pending,
+                        spool_path,
+                    )
             finally:
                 link_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 __all__ = [
     "CLOSE_INVALID",
@@ -66,9 +66,7 @@ CLOSE_TOO_BIG: Final = 1009
 CLOSE_UNAUTHORIZED: Final = 4401
 """Websocket close code for a missing or wrong courtroom token."""
 
-EVENT_KINDS: Final = frozenset(
-    {"hearing.opened", "hearing.closed", "transcript.final", "status"}
-)
+EVENT_KINDS: Final = frozenset({"hearing.opened", "hearing.closed", "transcript.final", "status"})
 
 
 class WireError(ValueError):
@@ -113,10 +111,16 @@ class Partial:
     role: str
     start: float
     text: str
+    end: float | None = None
+    """Hearing-clock time of the last audio sample this hypothesis reflects."""
 
     def __post_init__(self) -> None:
         if isinstance(self.channel, bool) or not isinstance(self.channel, int):
             raise WireError("partial.channel must be an integer")
+        if self.end is not None and (
+            not isinstance(self.end, (int, float)) or not math.isfinite(self.end)
+        ):
+            raise WireError("partial.end must be a finite number")
         if not isinstance(self.start, (int, float)) or not math.isfinite(self.start):
             raise WireError("partial.start must be a finite number")
 
@@ -153,11 +157,12 @@ _FIELDS: dict[type[Any], dict[str, type | tuple[type, ...]]] = {
         "role": str,
         "start": (int, float),
         "text": str,
+        "end": (int, float),
     },
     Welcome: {"acked_seq": int},
     Ack: {"seq": int},
 }
-_OPTIONAL = {(Hello, "agent"), (Event, "body")}
+_OPTIONAL = {(Hello, "agent"), (Event, "body"), (Partial, "end")}
 
 
 def encode(message: Message) -> str:
@@ -169,7 +174,9 @@ def encode(message: Message) -> str:
     """
     payload: dict[str, Any] = {"type": _NAMES[type(message)]}
     for name in _FIELDS[type(message)]:
-        payload[name] = getattr(message, name)
+        value = getattr(message, name)
+        if value is not None or (type(message), name) not in _OPTIONAL:
+            payload[name] = value
     text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     if len(text.encode()) > MAX_FRAME_BYTES:
         raise WireError(f"{payload['type']} frame exceeds {MAX_FRAME_BYTES} bytes")

@@ -80,7 +80,11 @@ class StreamRecognizer:
         if text and text != self._last_partial:
             self._last_partial = text
             return Partial(
-                channel=self.channel, role=self.role, start=self._utt_hearing_start, text=text
+                channel=self.channel,
+                role=self.role,
+                start=self._utt_hearing_start,
+                text=text,
+                end=self.hearing_time,
             )
         return None
 

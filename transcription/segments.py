@@ -50,6 +50,8 @@ class Partial:
     role: str
     start: float
     text: str
+    end: float = 0.0
+    """Hearing-clock time of the last audio sample this hypothesis reflects."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,16 +10,18 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from tests.fixtures.speech import cer, read_mono, write_wav
 from transcription.assets import SpeechSample
 from transcription.engine import TranscriptionEngine
 from transcription.model import LoadedModel
 from transcription.segments import Final, Partial
-from tests.fixtures.speech import cer, read_mono, write_wav
 
 BLEED_DB = -25.0
 
 
-def run(engine: TranscriptionEngine, pcm: npt.NDArray[np.int16], block: int) -> list[tuple[int, object]]:
+def run(
+    engine: TranscriptionEngine, pcm: npt.NDArray[np.int16], block: int
+) -> list[tuple[int, object]]:
     """Feed ``pcm`` block by block; return (frames fed when emitted, result)."""
     out: list[tuple[int, object]] = []
     for i in range(0, len(pcm), block):
@@ -87,9 +89,10 @@ def test_engine_same_text_at_any_rate_and_channel_count(
     engine = TranscriptionEngine(vosk_model, input_rate=rate, roles=roles)
     got = finals(run(engine, pcm, rate // 10))
     assert [f.channel for f in got] == [speaker] * len(got) and got
-    assert "".join(f.text for f in got) == speech[0].text or cer(
-        speech[0].text, "".join(f.text for f in got)
-    ) <= 0.05
+    assert (
+        "".join(f.text for f in got) == speech[0].text
+        or cer(speech[0].text, "".join(f.text for f in got)) <= 0.05
+    )
     assert got[0].role == roles[speaker]
     # Hearing clock: speech starts 0.5 s in; the first word cannot begin before it.
     assert 0.5 <= got[0].start < 1.2

@@ -75,9 +75,7 @@ def test_transcribe_roles_count_mismatch_exits_2(room_recording: Path) -> None:
     ("content", "message"),
     [(None, "no such file"), (b"", "empty"), (b"hello, not audio", "not a WAV")],
 )
-def test_transcribe_bad_file_exits_2(
-    tmp_path: Path, content: bytes | None, message: str
-) -> None:
+def test_transcribe_bad_file_exits_2(tmp_path: Path, content: bytes | None, message: str) -> None:
     path = tmp_path / "input.wav"
     if content is not None:
         path.write_bytes(content)

@@ -1,0 +1,168 @@
+"""Live-transcript latency: from capture to a clerk's browser websocket.
+
+Runs a real hub and a real agent in this process. The agent's four
+microphones are a demo recording (real AISHELL-1 speech, one seat per turn,
+the other seats hearing it 25 dB quieter, 1-s pauses) played at real-time
+pace; from the audio source on, everything is the live pipeline: speech gate,
+pooled Vosk recognizers, spool, hub link, hub, /ws/live.
+
+* final latency: arrival of a final segment at the /ws/live client − capture
+  time of the last audio sample of its utterance;
+* partial latency: arrival of a partial − capture time of the last audio
+  sample it reflects (``partial.end`` on the hearing clock).
+
+Capture time of frame ``f`` is ``source.started_at + f / rate``: the paced
+source releases a block when its last frame is due, as a sound card does.
+
+Usage: ``python bench/latency.py [--turns 24] [--update-readme README.md]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from av.wav_source import WavFileSource
+from courtroom_agent.config import AgentConfig
+from courtroom_agent.demo_audio import DEMO_ROLES, build_demo_recording, demo_turns
+from courtroom_agent.runner import run_agent
+from hub.config import load_config
+from hub.server import HubServer
+from transcription.assets import speech_samples
+from transcription.models_cli import speech_dir_from_env
+
+TOKEN = "bench-courtroom-token"
+PASSWORD = "bench-password"
+PAUSE_S = 1.0
+MARK_BEGIN = "<!-- bench:latency -->"
+MARK_END = "<!-- /bench:latency -->"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def measure(turns: int, work: Path) -> dict[str, Any]:
+    samples = speech_samples(speech_dir=speech_dir_from_env())
+    recording = build_demo_recording(
+        [s.path for s in samples], work / "room.wav", turns=turns, pause_s=PAUSE_S
+    )
+    clip_frames = []
+    for sample in samples:
+        with wave.open(str(sample.path)) as w:
+            clip_frames.append(w.getnframes())
+    layout = demo_turns(clip_frames, seats=len(DEMO_ROLES), turns=turns, pause_s=PAUSE_S)
+    hub_config = load_config(
+        None,
+        data_dir=str(work),
+        listen={"host": "127.0.0.1", "port": 0},
+        courtrooms=[{"id": "bench", "name": "基准法庭", "token": TOKEN}],
+    )
+    async with HubServer(hub_config, admin_password=PASSWORD) as hub:
+        ready = asyncio.Event()
+        hub_task = asyncio.create_task(hub.run(ready=ready))
+        await ready.wait()
+        async with httpx.AsyncClient(base_url=hub.url) as client:
+            reply = await client.post(
+                "/api/login", json={"username": "admin", "password": PASSWORD}
+            )
+            bearer = reply.json()["token"]
+        source = WavFileSource(recording, realtime=True)
+        config = AgentConfig.model_validate(
+            {
+                "courtroom": {"id": "bench", "name": "基准法庭"},
+                "hub": {"url": f"ws://127.0.0.1:{hub.port}/ws/agent", "token": TOKEN},
+                "audio": {"source": "wav", "file": str(recording), "roles": list(DEMO_ROLES)},
+            }
+        )
+        arrivals: list[tuple[float, dict[str, Any]]] = []
+        ws_url = hub.url.replace("http", "ws", 1) + f"/ws/live?token={bearer}"
+        async with websockets.connect(ws_url) as browser:
+            await browser.send(json.dumps({"type": "subscribe", "courtroom": "bench"}))
+            await browser.recv()  # snapshot
+
+            async def listen() -> None:
+                async for frame in browser:
+                    arrivals.append((time.monotonic(), json.loads(frame)))
+
+            listener = asyncio.create_task(listen())
+            agent = await run_agent(config, data_dir=work, source=source)
+            await asyncio.sleep(0.5)
+            listener.cancel()
+        hub.stop()
+        await hub_task
+    rate = source.format.rate
+    t0 = source.started_at
+    finals = [(t, m["segment"]) for t, m in arrivals if m["type"] == "final"]
+    partials = [(t, m) for t, m in arrivals if m["type"] == "partial" and m.get("end")]
+    final_lat = [
+        t - (t0 + turn.end_frame / rate) for (t, _), turn in zip(finals, layout, strict=False)
+    ]
+    partial_lat = [t - (t0 + m["end"]) for t, m in partials]
+    misplaced = sum(
+        seg["channel"] != turn.seat for (_, seg), turn in zip(finals, layout, strict=False)
+    )
+    return {
+        "turns": turns,
+        "finals": len(finals),
+        "agent_finals": agent.finals,
+        "misplaced": misplaced,
+        "final": final_lat,
+        "partial": partial_lat,
+    }
+
+
+def summary(result: dict[str, Any]) -> str:
+    final, partial = result["final"], result["partial"]
+    lines = [
+        f"utterances: {result['turns']} (finals received {result['finals']}, "
+        f"on the wrong seat {result['misplaced']})",
+        f"final   after end of speech: p50 {statistics.median(final):.3f} s, "
+        f"p95 {percentile(final, 95):.3f} s, max {max(final):.3f} s",
+        f"partial after its audio:     p50 {statistics.median(partial):.3f} s, "
+        f"p95 {percentile(partial, 95):.3f} s  ({len(partial)} partials)",
+    ]
+    return "\n".join(lines)
+
+
+def update_readme(path: Path, text: str) -> None:
+    readme = path.read_text(encoding="utf-8")
+    block = f"{MARK_BEGIN}\n```\n{text}\n```\n{MARK_END}"
+    pattern = re.compile(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), re.S)
+    if not pattern.search(readme):
+        raise SystemExit(f"{path}: no {MARK_BEGIN} … {MARK_END} block to update")
+    path.write_text(pattern.sub(lambda _: block, readme), encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--turns", type=int, default=24, help="utterances (>= 20)")
+    parser.add_argument("--update-readme", type=Path, default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="courtroom-bench-") as tmp:
+        result = asyncio.run(measure(args.turns, Path(tmp)))
+    text = summary(result) + f"\nmachine: 2 cores, measured {time.strftime('%Y-%m-%d')}"
+    print(text)
+    if result["finals"] != result["turns"]:
+        print("warning: not every utterance produced exactly one final", file=sys.stderr)
+    if args.update_readme is not None:
+        update_readme(args.update_readme, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""The hub's ASGI application: REST API, websockets and the clerk page.
+
+``create_app(config)`` returns a FastAPI app whose lifespan opens and migrates
+the archive (off the event loop) and closes it on shutdown. Routes:
+
+==========================================  =====================================
+``GET /``                                   the clerk page (``hub/static``)
+``GET /healthz``                            liveness, no auth
+``POST /api/login``                         {"username", "password"} → {"token", "expires_at"}
+``GET /api/courtrooms``                     id, name, online, current hearing
+``GET /api/hearings?courtroom=ID``          hearings, newest first
+``GET /api/hearings/{id}/transcript``       segments (Final.to_json + seq)
+``WS /ws/agent``                            agents (:mod:`hub.agent_ws`)
+``WS /ws/live?token=…``                     browsers (:mod:`hub.live_ws`)
+==========================================  =====================================
+
+Every ``/api`` route but login needs ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from hub.agent_ws import agent_endpoint
+from hub.config import HubConfig
+from hub.errors import AuthError
+from hub.live_ws import live_endpoint
+from hub.security import Clock, utc_now
+from hub.state import HubState, open_hub_state
+
+__all__ = ["create_app"]
+
+_STATIC = Path(__file__).with_name("static")
+_bearer = HTTPBearer(auto_error=False)
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class LoginResponse(BaseModel):
+    token: str
+    expires_at: datetime
+    username: str
+
+
+class HearingOut(BaseModel):
+    id: str
+    courtroom: str
+    title: str
+    opened_at: datetime | None
+    closed_at: datetime | None
+    duration: float | None
+
+
+class CourtroomOut(BaseModel):
+    id: str
+    name: str
+    online: bool
+    last_seen: datetime | None
+    hearing: HearingOut | None
+
+
+class WordOut(BaseModel):
+    word: str
+    start: float
+    end: float
+    conf: float
+
+
+class SegmentOut(BaseModel):
+    seq: int
+    start: float
+    end: float
+    channel: int
+    role: str
+    text: str
+    confidence: float
+    words: list[WordOut]
+
+
+def create_app(
+    config: HubConfig,
+    *,
+    admin_password: str | None = None,
+    clock: Clock = utc_now,
+    env: Mapping[str, str] | None = None,
+) -> FastAPI:
+    """Build the hub application; nothing is opened until its lifespan starts.
+
+    Args:
+        config: validated hub configuration.
+        admin_password: if given, user ``admin`` gets this password at startup.
+        clock: current UTC time (tokens, timestamps); tests inject their own.
+        env: where ``*_env`` settings are read (default ``os.environ``).
+
+    The lifespan raises :class:`hub.errors.ConfigError` or
+    :class:`hub.errors.ArchiveError` when the hub cannot start.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await asyncio.to_thread(
+            open_hub_state, config, clock=clock, admin_password=admin_password, env=env
+        )
+        app.state.hub = state
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(state.runner.close)
+
+    app = FastAPI(
+        title="Courtroom hub 法庭中心",
+        version="0.1.0",
+        description="Archive and live transcript of digital courtrooms.",
+        lifespan=lifespan,
+    )
+    app.add_api_websocket_route("/ws/agent", agent_endpoint)
+    app.add_api_websocket_route("/ws/live", live_endpoint)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/api/login", tags=["auth"], responses={401: {"description": "Wrong credentials"}})
+    async def login(body: LoginRequest, request: Request) -> LoginResponse:
+        state = _state(request)
+        try:
+            username = await state.login(body.username, body.password)
+        except AuthError as exc:
+            raise HTTPException(401, str(exc)) from exc
+        issued = state.signer.issue(username)
+        return LoginResponse(token=issued.token, expires_at=issued.expires_at, username=username)
+
+    @app.get("/api/courtrooms", tags=["archive"])
+    async def courtrooms(request: Request, _user: _User) -> list[CourtroomOut]:
+        state = _state(request)
+        rows = await state.runner.read(state.runner.archive.courtrooms)
+        out = []
+        for courtroom_id, name, hearing in rows:
+            status = state.board.get(courtroom_id)
+            out.append(
+                CourtroomOut(
+                    id=courtroom_id,
+                    name=name,
+                    online=status.online,
+                    last_seen=status.last_seen,
+                    hearing=None if hearing is None else HearingOut(**hearing.to_json()),
+                )
+            )
+        return out
+
+    @app.get("/api/hearings", tags=["archive"])
+    async def hearings(
+        request: Request, _user: _User, courtroom: Annotated[str | None, Query()] = None
+    ) -> list[HearingOut]:
+        state = _state(request)
+        rows = await state.runner.read(state.runner.archive.hearings, courtroom)
+        return [HearingOut(**row.to_json()) for row in rows]
+
+    @app.get(
+        "/api/hearings/{hearing_id}/transcript",
+        tags=["archive"],
+        responses={404: {"description": "No such hearing"}},
+    )
+    async def transcript(hearing_id: str, request: Request, _user: _User) -> list[SegmentOut]:
+        state = _state(request)
+        hearing = await state.runner.read(state.runner.archive.hearing, hearing_id)
+        if hearing is None:
+            raise HTTPException(404, f"no hearing {hearing_id!r} 无此庭审")
+        rows = await state.runner.read(
+            state.runner.archive.transcript, hearing_id, hearing.courtroom
+        )
+        return [SegmentOut.model_validate(row) for row in rows]
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(_STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+    return app
+
+
+def _state(request: Request) -> HubState:
+    state: HubState = request.app.state.hub
+    return state
+
+
+async def _require_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    try:
+        return _state(request).signer.verify(
+            None if credentials is None else credentials.credentials
+        )
+    except AuthError as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+
+
+_User = Annotated[str, Depends(_require_user)]

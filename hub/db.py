@@ -1,0 +1,180 @@
+"""The archive schema (SQLAlchemy 2 typed ORM) and how to open and migrate it.
+
+The schema is portable SQL: it runs on SQLite (the default, one file) and on
+PostgreSQL (``postgresql+psycopg://``). Alembic owns the tables; the revisions
+in ``hub/migrations/versions`` must match the models below, and
+:func:`migrate` brings any database up to ``head`` at startup.
+
+Tables::
+
+    courtrooms  id, name, acked_seq          acked_seq: highest seq with no gap below
+    hearings    id, courtroom, title, opened_seq, opened_at, closed_at, duration
+    events      courtroom, seq, kind, body, received_at     UNIQUE(courtroom, seq)
+    segments    courtroom, seq, hearing_id, start, end, channel, role, text,
+                confidence, words                         UNIQUE(courtroom, seq)
+    users       username, password_hash, created_at
+    settings    key, value                                e.g. the token signing key
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from hub.errors import ArchiveError
+
+__all__ = [
+    "Base",
+    "CourtroomRow",
+    "EventRow",
+    "HearingRow",
+    "SegmentRow",
+    "SettingRow",
+    "UserRow",
+    "as_utc",
+    "migrate",
+    "open_engine",
+]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CourtroomRow(Base):
+    __tablename__ = "courtrooms"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    acked_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class HearingRow(Base):
+    __tablename__ = "hearings"
+
+    id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    courtroom: Mapped[str] = mapped_column(sa.ForeignKey("courtrooms.id"), index=True)
+    title: Mapped[str] = mapped_column(sa.String(500), default="")
+    opened_seq: Mapped[int | None] = mapped_column(sa.BigInteger)
+    opened_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    duration: Mapped[float | None] = mapped_column(sa.Float)
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    __table_args__ = (sa.UniqueConstraint("courtroom", "seq", name="uq_events_courtroom_seq"),)
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    courtroom: Mapped[str] = mapped_column(sa.ForeignKey("courtrooms.id"))
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    body: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    received_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class SegmentRow(Base):
+    __tablename__ = "segments"
+    __table_args__ = (
+        sa.UniqueConstraint("courtroom", "seq", name="uq_segments_courtroom_seq"),
+        sa.Index("ix_segments_hearing_start", "hearing_id", "start", "seq"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    hearing_id: Mapped[str] = mapped_column(sa.String(128))
+    courtroom: Mapped[str] = mapped_column(sa.ForeignKey("courtrooms.id"))
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    start: Mapped[float] = mapped_column(sa.Float)
+    end: Mapped[float] = mapped_column(sa.Float)
+    channel: Mapped[int] = mapped_column(sa.Integer)
+    role: Mapped[str] = mapped_column(sa.String(64))
+    text: Mapped[str] = mapped_column(sa.Text)
+    confidence: Mapped[float] = mapped_column(sa.Float)
+    words: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON)
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class SettingRow(Base):
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.Text)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Give a datetime read back from the database its UTC zone (SQLite drops it)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def open_engine(url: str) -> sa.Engine:
+    """Create the engine for ``url``; a SQLite file's directory is created.
+
+    SQLite connections get WAL journaling (readers do not block the writer),
+    a busy timeout and enforced foreign keys.
+
+    Raises:
+        ArchiveError: the URL is malformed or its driver is not installed.
+    """
+    try:
+        parsed = sa.make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError, OSError) as exc:
+        raise ArchiveError(f"cannot open archive {_safe(url)}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema up to the newest Alembic revision.
+
+    Raises:
+        ArchiveError: the database is unreachable or a migration failed; the
+            hub must not start on a half-migrated archive.
+    """
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except sa.exc.SQLAlchemyError as exc:
+        raise ArchiveError(f"cannot migrate archive {_safe(str(engine.url))}: {exc}") from exc
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _safe(url: str) -> str:
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<unparsable URL>"

@@ -1,0 +1,45 @@
+"""Errors raised by the hub, one tree rooted at :class:`HubError`.
+
+::
+
+    HubError
+    ├── ConfigError          the configuration file or values are invalid
+    ├── AuthError            a login, bearer token or courtroom token is wrong
+    └── ArchiveError         the archive database cannot be opened or migrated
+
+Wire-format problems raise :class:`hub.wire.WireError` (a ``ValueError``); the
+websocket endpoints turn those into close frames and keep serving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = ["ArchiveError", "AuthError", "ConfigError", "HubError"]
+
+
+class HubError(Exception):
+    """Base class of every error the hub raises on purpose."""
+
+
+class ConfigError(HubError):
+    """The configuration is invalid.
+
+    Attributes:
+        source: the file name (or ``"<config>"`` for values built in code).
+        problems: one line per problem, each starting with its key path.
+    """
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{source}: invalid hub configuration 配置无效:\n{lines}")
+
+
+class AuthError(HubError):
+    """Credentials were missing, wrong or expired. The message is safe to show."""
+
+
+class ArchiveError(HubError):
+    """The archive database could not be opened or brought up to date."""

@@ -1,0 +1,1 @@
+"""Alembic migrations of the hub archive; run by :func:`hub.db.migrate`."""

@@ -1,0 +1,365 @@
+// Clerk page: log in, pick a courtroom, follow its live transcript.
+// Vanilla JS, no build step. The hub's live protocol is described in hub/live.py.
+"use strict";
+
+const TOKEN_KEY = "courtroom.token";
+const USER_KEY = "courtroom.user";
+const ROOM_KEY = "courtroom.room";
+const ROLE_LABELS = {
+  judge: "审判长", presiding_judge: "审判长", assessor: "审判员", juror: "陪审员",
+  clerk: "书记员", plaintiff: "原告", defendant: "被告", prosecutor: "公诉人",
+  defense: "辩护人", lawyer: "代理人", witness: "证人", interpreter: "翻译",
+};
+const ROLE_COLOURS = [
+  ["#e5e9f3", "#1d2b4f"], ["#f4e7e4", "#8a2f24"], ["#e4f0ea", "#265c3f"],
+  ["#f3ecdc", "#6f5316"], ["#ece6f3", "#4b3670"], ["#e2eff2", "#22555f"],
+];
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  token: sessionStorage.getItem(TOKEN_KEY),
+  user: sessionStorage.getItem(USER_KEY),
+  room: sessionStorage.getItem(ROOM_KEY),
+  rooms: [],
+  hearing: null,        // {id, title, opened_at, closed_at}
+  seqs: new Map(),      // seq -> <li>, so a segment is shown once
+  partials: new Map(),  // "channel/role" -> <li>
+  ws: null,
+  retry: 0,
+  retryTimer: null,
+  follow: true,
+};
+
+// ---- helpers ---------------------------------------------------------------
+
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds || 0));
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${pad(Math.floor(s / 3600))}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}`;
+}
+
+function roleLabel(role) {
+  return ROLE_LABELS[String(role).toLowerCase()] || role || "—";
+}
+
+function roleColour(role) {
+  let h = 0;
+  for (const c of String(role)) h = (h * 31 + c.codePointAt(0)) >>> 0;
+  return ROLE_COLOURS[h % ROLE_COLOURS.length];
+}
+
+function wallTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.toLocaleString("zh-CN", { hour12: false });
+}
+
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function setConn(kind, text) {
+  $("conn").className = `conn conn-${kind}`;
+  $("conn-text").textContent = text;
+}
+
+async function api(path, options = {}) {
+  const headers = { ...(options.headers || {}) };
+  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  const response = await fetch(path, { ...options, headers });
+  if (response.status === 401 && path !== "/api/login") {
+    logout("登录已过期，请重新登录 · Session expired");
+    throw new Error("unauthorized");
+  }
+  return response;
+}
+
+// ---- login -----------------------------------------------------------------
+
+async function login(event) {
+  event.preventDefault();
+  const button = $("login-button");
+  button.disabled = true;
+  $("login-error").hidden = true;
+  try {
+    const response = await api("/api/login", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: $("username").value.trim(), password: $("password").value }),
+    });
+    if (!response.ok) throw new Error("用户名或密码错误 · Wrong username or password");
+    const body = await response.json();
+    state.token = body.token;
+    state.user = body.username;
+    sessionStorage.setItem(TOKEN_KEY, state.token);
+    sessionStorage.setItem(USER_KEY, state.user);
+    $("password").value = "";
+    await showApp();
+  } catch (err) {
+    $("login-error").textContent = err.message;
+    $("login-error").hidden = false;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function logout(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.token = null;
+  closeSocket();
+  $("app-view").hidden = true;
+  $("who").hidden = $("logout").hidden = true;
+  $("login-view").hidden = false;
+  setConn("idle", "未连接 · Offline");
+  if (message) {
+    $("login-error").textContent = message;
+    $("login-error").hidden = false;
+  }
+}
+
+// ---- courtrooms ------------------------------------------------------------
+
+async function showApp() {
+  $("login-view").hidden = true;
+  $("app-view").hidden = false;
+  $("who").textContent = `书记员 ${state.user || ""}`;
+  $("who").hidden = $("logout").hidden = false;
+  await loadRooms();
+  if (state.room && state.rooms.some((r) => r.id === state.room)) selectRoom(state.room);
+  else if (state.rooms.length === 1) selectRoom(state.rooms[0].id);
+}
+
+async function loadRooms() {
+  const response = await api("/api/courtrooms");
+  state.rooms = await response.json();
+  renderRooms();
+}
+
+function renderRooms() {
+  const list = $("courtrooms");
+  list.replaceChildren();
+  for (const room of state.rooms) {
+    const button = el("button");
+    button.type = "button";
+    button.dataset.room = room.id;
+    button.setAttribute("aria-current", String(room.id === state.room));
+    const name = el("div", "room-name", room.name);
+    name.append(el("span", room.online ? "badge online" : "badge", room.online ? "在线" : "离线"));
+    const sub = room.hearing ? room.hearing.title || room.hearing.id : "无庭审 · No hearing";
+    button.append(name, el("div", "room-sub", sub));
+    button.addEventListener("click", () => selectRoom(room.id));
+    const item = el("li");
+    item.append(button);
+    list.append(item);
+  }
+}
+
+function selectRoom(id) {
+  state.room = id;
+  sessionStorage.setItem(ROOM_KEY, id);
+  renderRooms();
+  clearTranscript();
+  state.hearing = null;
+  renderHearing(null);
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) subscribe();
+  else connect();
+}
+
+// ---- live socket -----------------------------------------------------------
+
+function connect() {
+  closeSocket();
+  if (!state.token || !state.room) return;
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/ws/live?token=${encodeURIComponent(state.token)}`);
+  state.ws = ws;
+  setConn("wait", state.retry ? "重新连接中 · Reconnecting" : "连接中 · Connecting");
+  ws.onopen = subscribe;
+  ws.onmessage = (event) => handle(JSON.parse(event.data));
+  ws.onclose = (event) => {
+    if (state.ws !== ws) return;
+    state.ws = null;
+    if (event.code === 4401) return logout("登录已过期，请重新登录 · Session expired");
+    if (event.code === 4404) return setConn("down", "无此法庭 · Unknown courtroom");
+    scheduleReconnect();
+  };
+}
+
+function closeSocket() {
+  clearTimeout(state.retryTimer);
+  if (state.ws) {
+    const ws = state.ws;
+    state.ws = null;
+    ws.close(1000);
+  }
+}
+
+function scheduleReconnect() {
+  // Exponential backoff with jitter: 0.5 s, 1 s, 2 s … capped at 15 s.
+  const delay = Math.min(15000, 500 * 2 ** state.retry) * (0.75 + Math.random() * 0.5);
+  state.retry = Math.min(state.retry + 1, 8);
+  setConn("down", `已断开，${Math.ceil(delay / 1000)} 秒后重连 · Reconnecting`);
+  state.retryTimer = setTimeout(connect, delay);
+}
+
+function subscribe() {
+  if (state.ws && state.room) state.ws.send(JSON.stringify({ type: "subscribe", courtroom: state.room }));
+}
+
+function handle(msg) {
+  if (msg.courtroom !== state.room) return;
+  if (msg.type === "snapshot") {
+    state.retry = 0;
+    setConn("live", "已连接 · Live");
+    if (!msg.hearing || !state.hearing || msg.hearing.id !== state.hearing.id) clearTranscript();
+    clearPartials();
+    state.hearing = msg.hearing;
+    renderHearing(msg.hearing);
+    for (const segment of msg.segments) addFinal(segment);
+    renderStatus(msg.status);
+  } else if (msg.type === "hearing") {
+    if (!state.hearing || msg.hearing.id !== state.hearing.id) {
+      if (msg.hearing.closed_at) return; // an older hearing being closed
+      clearTranscript();
+      clearPartials();
+    }
+    state.hearing = msg.hearing;
+    renderHearing(msg.hearing);
+    updateRoom({ hearing: msg.hearing });
+  } else if (msg.type === "final") {
+    if (!state.hearing || msg.hearing_id !== state.hearing.id) return;
+    dropPartial(msg.segment.channel, msg.segment.role);
+    addFinal(msg.segment);
+  } else if (msg.type === "partial") {
+    if (!state.hearing || msg.hearing_id !== state.hearing.id) return;
+    setPartial(msg);
+  } else if (msg.type === "status") {
+    renderStatus(msg.status);
+    updateRoom({ online: msg.status.online });
+  }
+  $("empty").hidden = state.seqs.size + state.partials.size > 0;
+  if (state.follow) scrollToEnd();
+}
+
+function updateRoom(fields) {
+  const room = state.rooms.find((r) => r.id === state.room);
+  if (room) {
+    Object.assign(room, fields);
+    renderRooms();
+  }
+}
+
+// ---- transcript ------------------------------------------------------------
+
+function segmentRow(cls, start, role, text) {
+  const li = el("li", cls);
+  const [bg, fg] = roleColour(role);
+  const badge = el("span", "role", roleLabel(role));
+  badge.style.setProperty("--role-bg", bg);
+  badge.style.setProperty("--role-fg", fg);
+  badge.title = role;
+  li.append(el("span", "t", clock(start)), badge, el("span", "text", text));
+  return li;
+}
+
+function addFinal(segment) {
+  if (state.seqs.has(segment.seq)) return;
+  const li = segmentRow("seg final", segment.start, segment.role, segment.text);
+  if (segment.confidence < 0.6) li.classList.add("low");
+  li.dataset.seq = segment.seq;
+  li.dataset.start = segment.start;
+  const list = $("finals");
+  // Keep hearing-clock order; a final usually belongs at the end.
+  let before = null;
+  for (let node = list.lastElementChild; node; node = node.previousElementSibling) {
+    const s = Number(node.dataset.start);
+    if (s < segment.start || (s === segment.start && Number(node.dataset.seq) < segment.seq)) break;
+    before = node;
+  }
+  list.insertBefore(li, before);
+  state.seqs.set(segment.seq, li);
+}
+
+function setPartial(msg) {
+  const key = `${msg.channel}/${msg.role}`;
+  const old = state.partials.get(key);
+  if (!msg.text) return dropPartial(msg.channel, msg.role);
+  const li = segmentRow("seg partial", msg.start, msg.role, msg.text);
+  li.dataset.key = key;
+  if (old) old.replaceWith(li);
+  else $("partials").append(li);
+  state.partials.set(key, li);
+}
+
+function dropPartial(channel, role) {
+  const key = `${channel}/${role}`;
+  const li = state.partials.get(key);
+  if (li) li.remove();
+  state.partials.delete(key);
+}
+
+function clearPartials() {
+  $("partials").replaceChildren();
+  state.partials.clear();
+}
+
+function clearTranscript() {
+  $("finals").replaceChildren();
+  state.seqs.clear();
+  clearPartials();
+  $("empty").hidden = false;
+}
+
+function renderHearing(hearing) {
+  const room = state.rooms.find((r) => r.id === state.room);
+  const title = $("hearing-title");
+  const meta = $("hearing-meta");
+  if (!hearing) {
+    title.textContent = room ? room.name : "请选择法庭";
+    meta.textContent = room ? "当前无庭审 · No hearing in session" : "Select a courtroom";
+    return;
+  }
+  title.textContent = `${room ? room.name + " · " : ""}${hearing.title || hearing.id}`;
+  const open = !hearing.closed_at;
+  meta.replaceChildren(
+    document.createTextNode(`开庭 Opened ${wallTime(hearing.opened_at)}`),
+    el("span", `state-pill ${open ? "state-open" : "state-closed"}`, open ? "庭审中 In session" : "已闭庭 Closed"),
+  );
+}
+
+function renderStatus(status) {
+  if (!status) return;
+  const seen = status.last_seen ? new Date(status.last_seen).toLocaleTimeString("zh-CN", { hour12: false }) : "—";
+  $("agent-state").textContent = status.online
+    ? `录音终端在线 · Agent online`
+    : `录音终端离线 · Agent offline（最后 ${seen}）`;
+}
+
+function scrollToEnd() {
+  const scroller = $("scroller");
+  scroller.scrollTop = scroller.scrollHeight;
+}
+
+// ---- start -----------------------------------------------------------------
+
+function start() {
+  $("login-form").addEventListener("submit", login);
+  $("logout").addEventListener("click", () => logout());
+  const scroller = $("scroller");
+  scroller.addEventListener("scroll", () => {
+    state.follow = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
+    $("jump").hidden = state.follow;
+  });
+  $("jump").addEventListener("click", () => {
+    state.follow = true;
+    scrollToEnd();
+  });
+  setInterval(() => state.token && !$("app-view").hidden && loadRooms().catch(() => {}), 30000);
+  if (state.token) showApp().catch(() => logout());
+  else $("login-view").hidden = false;
+}
+
+document.addEventListener("DOMContentLoaded", start);

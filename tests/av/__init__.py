@@ -1,0 +1,1 @@
+"""Tests of the av package (audio sources)."""

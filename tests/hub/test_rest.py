@@ -1,0 +1,109 @@
+"""REST API and OpenAPI on a real hub, plus the redaction of tokens in logs."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from tests.hub.conftest import ADMIN_PASSWORD, COURT, TIMEOUT, RunningHub
+from tests.hub.test_agent_ws import final, opened, send_events
+
+
+def client(hub: RunningHub, token: str | None = None) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(base_url=hub.url, headers=headers, timeout=TIMEOUT)
+
+
+async def test_rest_healthz_needs_no_auth(hub: RunningHub) -> None:
+    async with client(hub) as http:
+        response = await http.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/courtrooms", "/api/hearings", "/api/hearings/h-1/transcript"]
+)
+async def test_rest_api_without_bearer_is_401(hub: RunningHub, path: str) -> None:
+    async with client(hub) as http:
+        assert (await http.get(path)).status_code == 401
+    async with client(hub, "garbage.token") as http:
+        assert (await http.get(path)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("username", "password"), [("admin", "wrong password"), ("nobody", ADMIN_PASSWORD)]
+)
+async def test_rest_login_wrong_credentials_is_401(
+    hub: RunningHub, username: str, password: str
+) -> None:
+    async with client(hub) as http:
+        response = await http.post("/api/login", json={"username": username, "password": password})
+    assert response.status_code == 401
+    assert "token" not in response.json()
+
+
+async def test_rest_login_returns_token_and_expiry(hub: RunningHub) -> None:
+    async with client(hub) as http:
+        response = await http.post(
+            "/api/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        )
+    body = response.json()
+    assert response.status_code == 200 and body["token"] and body["expires_at"]
+    async with client(hub, body["token"]) as http:
+        assert (await http.get("/api/courtrooms")).status_code == 200
+
+
+async def test_rest_courtrooms_hearings_and_transcript(hub: RunningHub) -> None:
+    agent, _ = await hub.agent()
+    await send_events(agent, [opened(1), final(3, "后", 5.0), final(2, "先", 1.0)])
+    async with client(hub, await hub.token()) as http:
+        rooms = (await http.get("/api/courtrooms")).json()
+        hearings = (await http.get("/api/hearings", params={"courtroom": COURT})).json()
+        none = (await http.get("/api/hearings", params={"courtroom": "court-2"})).json()
+        segments = (await http.get("/api/hearings/h-1/transcript")).json()
+        missing = await http.get("/api/hearings/nope/transcript")
+    by_id = {room["id"]: room for room in rooms}
+    assert by_id[COURT]["online"] is True and by_id[COURT]["name"] == "第一法庭"
+    assert by_id[COURT]["hearing"]["id"] == "h-1"
+    assert by_id["court-2"]["online"] is False and by_id["court-2"]["hearing"] is None
+    assert [h["id"] for h in hearings] == ["h-1"] and none == []
+    assert hearings[0]["opened_at"].startswith("2025-03-01T01:00:00")
+    assert [(s["seq"], s["text"]) for s in segments] == [(2, "先"), (3, "后")]
+    assert set(segments[0]) == {
+        "seq",
+        "start",
+        "end",
+        "channel",
+        "role",
+        "text",
+        "confidence",
+        "words",
+    }
+    assert missing.status_code == 404
+
+
+async def test_rest_openapi_lists_the_api(hub: RunningHub) -> None:
+    async with client(hub) as http:
+        schema = (await http.get("/openapi.json")).json()
+    assert {"/api/login", "/api/courtrooms", "/api/hearings", "/healthz"} <= set(schema["paths"])
+    assert "/api/hearings/{hearing_id}/transcript" in schema["paths"]
+
+
+async def test_rest_clerk_page_is_served(hub: RunningHub) -> None:
+    async with client(hub) as http:
+        page = await http.get("/")
+        script = await http.get("/static/app.js")
+    assert page.status_code == 200 and "庭审实时笔录" in page.text
+    assert script.status_code == 200 and "/ws/live" in script.text
+
+
+async def test_rest_bearer_token_is_not_logged(
+    hub: RunningHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    _, _ = await hub.browser()
+    token = await hub.token()
+    assert "token=***" in caplog.text
+    assert token not in caplog.text

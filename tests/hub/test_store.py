@@ -1,0 +1,136 @@
+"""The archive on real SQLite and PostgreSQL: migrations and exactly-once storage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from hub.db import migrate, open_engine
+from hub.store import Archive
+from hub.wire import Event
+
+NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def final(seq: int, start: float, text: str, hearing: str = "h-1") -> Event:
+    segment = {
+        "start": start,
+        "end": start + 1.5,
+        "channel": seq % 2,
+        "role": "judge" if seq % 2 else "plaintiff",
+        "text": text,
+        "confidence": 0.9,
+        "words": [{"word": text, "start": start, "end": start + 1.5, "conf": 0.9}],
+    }
+    return Event(seq=seq, kind="transcript.final", body={"hearing_id": hearing, "segment": segment})
+
+
+def opened(seq: int, hearing: str = "h-1", at: str = "2025-03-01T09:00:00+08:00") -> Event:
+    body = {"hearing_id": hearing, "title": "民事 (2025) 001", "opened_at": at}
+    return Event(seq=seq, kind="hearing.opened", body=body)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def archive(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Archive]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/archive/hub.db"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    engine = open_engine(url)
+    migrate(engine)
+    migrate(engine)  # idempotent: a second startup finds the schema at head
+    archive = Archive(engine)
+    archive.ensure_courtrooms([("c1", "第一法庭"), ("c2", "第二法庭")])
+    yield archive
+    engine.dispose()
+
+
+def store(archive: Archive, event: Event, courtroom: str = "c1") -> Any:
+    return archive.store_event(courtroom, event, now=NOW)
+
+
+def test_archive_migrations_create_every_table(archive: Archive) -> None:
+    tables = set(sa.inspect(archive.engine).get_table_names())
+    assert {"courtrooms", "hearings", "events", "segments", "users", "alembic_version"} <= tables
+
+
+def test_archive_resent_events_are_stored_once(archive: Archive) -> None:
+    events = [opened(1), final(2, 1.0, "开庭"), final(3, 2.5, "请坐")]
+    acks = [store(archive, e).acked_seq for e in events]
+    repeats = [store(archive, e) for e in events]
+    assert acks == [1, 2, 3]
+    assert [r.duplicate for r in repeats] == [True, True, True]
+    assert [r.acked_seq for r in repeats] == [3, 3, 3]
+    assert archive.event_count("c1") == 3
+    assert [s["text"] for s in archive.transcript("h-1", "c1")] == ["开庭", "请坐"]
+
+
+def test_archive_gap_holds_the_ack_until_filled(archive: Archive) -> None:
+    assert store(archive, opened(1)).acked_seq == 1
+    assert store(archive, final(3, 3.0, "三")).acked_seq == 1
+    assert store(archive, final(5, 5.0, "五")).acked_seq == 1
+    assert archive.acked_seq("c1") == 1
+    assert store(archive, final(2, 2.0, "二")).acked_seq == 3
+    assert store(archive, final(4, 4.0, "四")).acked_seq == 5
+    segments = archive.transcript("h-1", "c1")
+    assert [s["seq"] for s in segments] == [2, 3, 4, 5]
+    assert archive.event_count("c1") == 5
+
+
+def test_archive_out_of_order_resend_keeps_one_segment_per_seq(archive: Archive) -> None:
+    for seq in (4, 2, 1, 3, 2, 4, 1):
+        event = opened(1) if seq == 1 else final(seq, float(seq), f"s{seq}")
+        store(archive, event)
+    assert archive.acked_seq("c1") == 4
+    assert [s["seq"] for s in archive.transcript("h-1", "c1")] == [2, 3, 4]
+
+
+def test_archive_courtrooms_have_separate_sequences(archive: Archive) -> None:
+    store(archive, opened(1, "h-a"), "c1")
+    store(archive, opened(1, "h-b"), "c2")
+    store(archive, final(2, 1.0, "b", hearing="h-b"), "c2")
+    assert (archive.acked_seq("c1"), archive.acked_seq("c2")) == (1, 2)
+    assert archive.transcript("h-a", "c1") == []
+    assert len(archive.transcript("h-b", "c2")) == 1
+
+
+def test_archive_hearing_lifecycle_and_current_hearing(archive: Archive) -> None:
+    store(archive, opened(1, "h-1"))
+    closed = {"hearing_id": "h-1", "closed_at": "2025-03-01T10:30:00+08:00", "duration": 5400.0}
+    result = store(archive, Event(seq=2, kind="hearing.closed", body=closed))
+    assert result.hearing is not None and result.hearing.duration == 5400.0
+    assert result.hearing.closed_at == datetime(2025, 3, 1, 2, 30, tzinfo=UTC)
+    store(archive, opened(3, "h-2", at="2025-03-01T14:00:00+08:00"))
+    current = archive.current_hearing("c1")
+    assert current is not None and current.id == "h-2" and current.closed_at is None
+    assert current.opened_at == datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
+    assert [h.id for h in archive.hearings("c1")] == ["h-2", "h-1"]
+
+
+def test_archive_bad_body_is_stored_and_acked_but_not_applied(archive: Archive) -> None:
+    store(archive, opened(1))
+    broken = Event(seq=2, kind="transcript.final", body={"hearing_id": "h-1", "segment": {}})
+    result = store(archive, broken)
+    assert (result.acked_seq, result.duplicate, result.segment) == (2, False, None)
+    assert archive.transcript("h-1", "c1") == []
+
+
+def test_archive_transcript_is_ordered_by_start_then_seq(archive: Archive) -> None:
+    store(archive, opened(1))
+    store(archive, final(2, 9.0, "late"))
+    store(archive, final(3, 1.0, "early"))
+    store(archive, final(4, 9.0, "late-2"))
+    texts = [s["text"] for s in archive.transcript("h-1", "c1")]
+    assert texts == ["early", "late", "late-2"]
+    first = archive.transcript("h-1", "c1")[0]
+    assert set(first) == {"seq", "start", "end", "channel", "role", "text", "confidence", "words"}
+
+
+def test_archive_token_key_persists(archive: Archive) -> None:
+    assert archive.token_key() == archive.token_key()
+    assert len(archive.token_key()) == 32
