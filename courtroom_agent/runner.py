@@ -122,8 +122,10 @@ async def _until_stopped(hearing: Coroutine[Any, Any, None], stop: asyncio.Event
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopper.cancel()
-        if not task.done():
+        stopped = not task.done()
+        if stopped:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-    task.result()
+    if not stopped:
+        task.result()

@@ -1,0 +1,79 @@
+"""``courtroom demo`` end to end, as a newcomer runs it."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets.sync.client
+
+from tests.fixtures.speech import cer
+from transcription.assets import SpeechSample
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_serves_live_transcript_and_stops_cleanly_on_ctrl_c(
+    tmp_path: Path, speech: list[SpeechSample]
+) -> None:
+    data_dir = tmp_path / "demo"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "courtroom_agent.cli",
+            "demo",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+            "--admin-password",
+            "demo-pass-1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = None
+        for line in process.stdout:
+            match = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
+            if match:
+                url = match.group(1)
+            if "Ctrl-C" in line:
+                break
+        assert url is not None, "demo printed no URL"
+        token = httpx.post(
+            f"{url}/api/login", json={"username": "admin", "password": "demo-pass-1"}
+        ).json()["token"]
+        courtrooms = httpx.get(
+            f"{url}/api/courtrooms", headers={"Authorization": f"Bearer {token}"}
+        ).json()
+        assert [c["id"] for c in courtrooms] == ["demo-1"]
+        ws_url = url.replace("http", "ws", 1) + f"/ws/live?token={token}"
+        with websockets.sync.client.connect(ws_url) as browser:
+            browser.send(json.dumps({"type": "subscribe", "courtroom": "demo-1"}))
+            deadline = time.monotonic() + 60
+            final = None
+            while final is None and time.monotonic() < deadline:
+                message = json.loads(browser.recv(timeout=30))
+                if message["type"] == "final":
+                    final = message["segment"]
+        assert final is not None
+        assert final["role"] == "审判长"
+        assert cer(speech[0].text, final["text"]) <= 0.05
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        process.wait()
+    assert (data_dir / "hub" / "hub.db").is_file()
+    assert (data_dir / "agent" / "demo-1" / "spool.sqlite").is_file()
