@@ -126,6 +126,7 @@ class CourtroomAgent:
             "hearing_id": self.hearing_id,
             "hearing_time": round(self._engine.hearing_time, 3) if self._engine else 0.0,
             "finals": self.finals,
+            "unsent_events": self._link.pending,
         }
         if self._worker is not None:
             stats = self._worker.stats

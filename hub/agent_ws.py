@@ -198,7 +198,7 @@ def _publish_effects(state: HubState, courtroom: str, event: Event, result: Stor
 
 
 def _partial_json(courtroom: str, partial: Partial) -> dict[str, Any]:
-    return {
+    message = {
         "type": "partial",
         "courtroom": courtroom,
         "hearing_id": partial.hearing_id,
@@ -206,5 +206,7 @@ def _partial_json(courtroom: str, partial: Partial) -> dict[str, Any]:
         "role": partial.role,
         "start": partial.start,
         "text": partial.text,
-        "end": partial.end,
     }
+    if partial.end is not None:
+        message["end"] = partial.end
+    return message

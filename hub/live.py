@@ -15,7 +15,7 @@ Browser messages (hub → browser)::
 
     {"type": "snapshot", "courtroom", "hearing": {...} | null, "segments": [...], "status": {...}}
     {"type": "final",    "courtroom", "hearing_id", "segment": {..., "seq"}}
-    {"type": "partial",  "courtroom", "hearing_id", "channel", "role", "start", "text", "end"}
+    {"type": "partial",  "courtroom", "hearing_id", "channel", "role", "start", "text"[, "end"]}
     {"type": "hearing",  "courtroom", "hearing": {...}}
     {"type": "status",   "courtroom", "status": {"online", "last_seen", "report"}}
 """

@@ -119,6 +119,8 @@ async def test_agent_to_browser_live_partials_and_finals(
     kinds = [m["type"] for m in received]
     finals = [m["segment"] for m in received if m["type"] == "final"]
     assert "partial" in kinds
+    partials = [m for m in received if m["type"] == "partial"]
+    assert all(m["start"] <= m["end"] for m in partials)  # the audio each reflects
     assert kinds.index("partial") < kinds.index("final")
     assert len(finals) == agent.finals == 3
     for segment, (role, text) in zip(finals, expected_texts(speech, 3), strict=True):
