@@ -36,7 +36,9 @@ __all__ = [
     "AudioConfig",
     "ConfigError",
     "CourtroomConfig",
+    "DeviceConfig",
     "HubConfig",
+    "MqttConfig",
     "TranscriptionConfig",
     "load_agent_config",
 ]
@@ -119,12 +121,87 @@ class TranscriptionConfig(_Model):
     min_level_dbfs: Annotated[float, Field(ge=-90, le=0)] = -50.0
 
 
+DeviceKind = Literal["visca", "pelco-d", "extron-sis", "pjlink", "hyperdeck", "mqtt"]
+_SERIAL_KINDS = frozenset({"visca", "pelco-d"})
+_TCP_DEFAULT_PORTS = {"pjlink": 4352, "hyperdeck": 9993, "extron-sis": 23}
+
+
+class DeviceConfig(_Model):
+    """One piece of courtroom equipment (a ``[[devices]]`` table).
+
+    Serial devices give ``port`` as a pyserial URL or path (``/dev/ttyUSB0``,
+    ``socket://host:port``, ``rfc2217://…``); TCP devices give ``host`` (and
+    ``port`` if not the protocol's default); MQTT devices use the courtroom's
+    broker. An Extron matrix is on serial without ``host``, on Telnet with it.
+    """
+
+    name: Annotated[str, Field(pattern=_ID, description="device name used in commands")]
+    kind: DeviceKind
+    port: str | int | None = Field(default=None, description="serial path/URL, or TCP port")
+    host: str | None = Field(default=None, description="TCP host")
+    baudrate: Annotated[int, Field(ge=1200, le=921_600)] = 9600
+    address: Annotated[int, Field(ge=1, le=255)] = 1
+    password_env: str | None = Field(default=None, description="env var holding the password")
+    inputs: dict[str, Annotated[int, Field(ge=0, le=512)]] = Field(
+        default_factory=dict, description="matrix input names, e.g. doc-camera = 1"
+    )
+    outputs: dict[str, Annotated[int, Field(ge=1, le=512)]] = Field(
+        default_factory=dict, description="matrix output names, e.g. judge = 1"
+    )
+    timeout: Annotated[float, Field(gt=0, le=60)] | None = None
+
+    @model_validator(mode="after")
+    def _connection(self) -> Self:
+        if self.kind == "mqtt":
+            if self.port is not None or self.host is not None:
+                raise ValueError("mqtt devices use the courtroom's broker: no 'host' or 'port'")
+        elif self.kind in _SERIAL_KINDS or (self.kind == "extron-sis" and self.host is None):
+            if not isinstance(self.port, str) or not self.port:
+                raise ValueError(f"{self.kind} on a serial line needs 'port' = device path or URL")
+        else:
+            if not self.host:
+                raise ValueError(f"{self.kind} needs 'host'")
+            if isinstance(self.port, str):
+                raise ValueError("'port' of a TCP device must be a number")
+        if self.kind == "visca" and not 1 <= self.address <= 7:
+            raise ValueError("VISCA address must be 1-7")
+        if (self.inputs or self.outputs) and self.kind != "extron-sis":
+            raise ValueError("'inputs' and 'outputs' are only for a matrix (extron-sis)")
+        return self
+
+    @property
+    def tcp_port(self) -> int:
+        """The TCP port: configured, or the protocol's default."""
+        if isinstance(self.port, int):
+            return self.port
+        return _TCP_DEFAULT_PORTS[self.kind]
+
+
+class MqttConfig(_Model):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    username: str | None = None
+    password_env: str | None = None
+
+
 class AgentConfig(_Model):
     courtroom: CourtroomConfig
     hub: HubConfig
     audio: AudioConfig
     transcription: TranscriptionConfig = TranscriptionConfig()
     spool: Path | None = Field(default=None, description="event spool file (SQLite)")
+    mqtt: MqttConfig | None = Field(
+        default=None, description="the courtroom's broker (default: an embedded one)"
+    )
+    devices: list[DeviceConfig] = Field(default_factory=list, max_length=64)
+
+    @model_validator(mode="after")
+    def _unique_devices(self) -> Self:
+        names = [d.name for d in self.devices]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate device names: {', '.join(dupes)}")
+        return self
 
 
 def load_agent_config(path: Path) -> AgentConfig:

@@ -113,3 +113,67 @@ def test_agent_cli_check_good_config(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "fy-01" in done.stdout
+
+
+DEVICES = """
+[[devices]]
+name = "judge-camera"
+kind = "visca"
+port = "/dev/ttyUSB0"
+address = 1
+
+[[devices]]
+name = "matrix"
+kind = "extron-sis"
+host = "192.0.2.10"
+inputs = { doc-camera = 1, pc = 2 }
+outputs = { judge = 1, plaintiff = 2, defendant = 3, gallery = 4 }
+
+[[devices]]
+name = "projector"
+kind = "pjlink"
+host = "192.0.2.11"
+password_env = "PJLINK_PASSWORD"
+
+[[devices]]
+name = "recorder"
+kind = "hyperdeck"
+host = "192.0.2.12"
+
+[[devices]]
+name = "light"
+kind = "mqtt"
+"""
+
+
+def test_devices_config_accepts_full_equipment_set(tmp_path: Path) -> None:
+    config = load_agent_config(write(tmp_path, GOOD + DEVICES))
+    by_name = {d.name: d for d in config.devices}
+    assert by_name["matrix"].outputs["gallery"] == 4
+    assert by_name["matrix"].tcp_port == 23
+    assert by_name["projector"].tcp_port == 4352
+    assert by_name["recorder"].tcp_port == 9993
+    assert by_name["judge-camera"].baudrate == 9600
+
+
+@pytest.mark.parametrize(
+    ("table", "problem"),
+    [
+        ('name = "c"\nkind = "visca"\nhost = "h"', "needs 'port'"),
+        ('name = "c"\nkind = "visca"\nport = "/dev/ttyS0"\naddress = 9', "1-7"),
+        ('name = "p"\nkind = "pjlink"', "needs 'host'"),
+        ('name = "p"\nkind = "pjlink"\nhost = "h"\nport = "x"', "must be a number"),
+        ('name = "m"\nkind = "mqtt"\nhost = "h"', "courtroom's broker"),
+        ('name = "r"\nkind = "hyperdeck"\nhost = "h"\ninputs = { a = 1 }', "only for a matrix"),
+        ('name = "x"\nkind = "telex"\nport = "p"', "devices.0.kind"),
+    ],
+)
+def test_devices_config_refuses(tmp_path: Path, table: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        load_agent_config(write(tmp_path, GOOD + "\n[[devices]]\n" + table + "\n"))
+
+
+def test_devices_config_refuses_duplicate_names(tmp_path: Path) -> None:
+    twice = '\n[[devices]]\nname = "cam"\nkind = "pelco-d"\nport = "/dev/ttyS1"\n' * 2
+    with pytest.raises(ConfigError, match="duplicate device names: cam"):
+        load_agent_config(write(tmp_path, GOOD + twice))
