@@ -27,7 +27,7 @@ help:
 	@echo "make demo   — run the demo courtroom (hub + agent), prints URL and login"
 	@echo "make test   — format/lint/type gates and the whole test suite"
 	@echo "make setup  — install system packages, Python env, Vosk model, demo speech"
-	@echo "make bench  — latency benchmark; writes its figures into README.md"
+	@echo "make bench  — latency and capacity benchmarks; write their figures into README.md"
 
 setup: system-packages python-env models
 
@@ -74,6 +74,7 @@ pytest:
 
 bench: setup
 	$(PY) bench/latency.py --update-readme README.md
+	$(PY) bench/streams.py --update-readme README.md
 
 clean:
 	rm -rf .mypy_cache .ruff_cache .pytest_cache

@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.pulse",
     "tests.fixtures.speech",
+    "tests.fixtures.mosquitto",
 ]

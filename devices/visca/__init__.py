@@ -1,0 +1,95 @@
+"""Sony VISCA PTZ cameras over RS-232/RS-422: codec, session and virtual camera.
+
+Typical use (the transport moves the bytes)::
+
+    session = ViscaSession(address=1, device="cam-judge")
+    session.connection_made(now=clock())
+    session.send(PresetRecall(3), now=clock())
+"""
+
+from devices.visca.codec import (
+    BROADCAST,
+    Ack,
+    AddressSetReply,
+    Completion,
+    ErrorReply,
+    FrameReader,
+    IfClearBroadcastReply,
+    NetworkChange,
+    ViscaErrorCode,
+    ViscaReply,
+    decode_answer,
+    decode_command,
+    decode_reply,
+    encode_answer,
+    encode_command,
+    encode_reply,
+    error_message,
+)
+from devices.visca.messages import (
+    AddressSet,
+    IfClear,
+    PanDirection,
+    PanTiltDrive,
+    PanTiltPosition,
+    PanTiltPositionInquiry,
+    Power,
+    PowerInquiry,
+    PowerState,
+    PresetRecall,
+    PresetReset,
+    PresetSet,
+    TiltDirection,
+    ViscaAnswer,
+    ViscaCommand,
+    ViscaInquiry,
+    Zoom,
+    ZoomDirection,
+    ZoomPosition,
+    ZoomPositionInquiry,
+)
+from devices.visca.session import ViscaSession, is_retryable
+from devices.visca.virtual import VirtualViscaCamera
+
+__all__ = [
+    "BROADCAST",
+    "Ack",
+    "AddressSet",
+    "AddressSetReply",
+    "Completion",
+    "ErrorReply",
+    "FrameReader",
+    "IfClear",
+    "IfClearBroadcastReply",
+    "NetworkChange",
+    "PanDirection",
+    "PanTiltDrive",
+    "PanTiltPosition",
+    "PanTiltPositionInquiry",
+    "Power",
+    "PowerInquiry",
+    "PowerState",
+    "PresetRecall",
+    "PresetReset",
+    "PresetSet",
+    "TiltDirection",
+    "VirtualViscaCamera",
+    "ViscaAnswer",
+    "ViscaCommand",
+    "ViscaErrorCode",
+    "ViscaInquiry",
+    "ViscaReply",
+    "ViscaSession",
+    "Zoom",
+    "ZoomDirection",
+    "ZoomPosition",
+    "ZoomPositionInquiry",
+    "decode_answer",
+    "decode_command",
+    "decode_reply",
+    "encode_answer",
+    "encode_command",
+    "encode_reply",
+    "error_message",
+    "is_retryable",
+]

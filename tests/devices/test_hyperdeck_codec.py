@@ -1,0 +1,245 @@
+"""HyperDeck codec: spec vectors both ways, whole / byte by byte / trailing junk, fuzzing."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from devices.errors import LocalProtocolError, RemoteProtocolError
+from devices.hyperdeck.codec import (
+    Command,
+    CommandDecoder,
+    CommandName,
+    DeviceInfo,
+    ErrorCode,
+    Response,
+    ResponseDecoder,
+    SlotInfo,
+    SlotStatus,
+    TransportInfo,
+    TransportStatus,
+    encode_command,
+    encode_response,
+)
+
+# Vectors from the "Developer Information" chapter (Response syntax, Connection
+# response, Retrieving transport / slot / device information, Failure codes).
+RESPONSE_VECTORS: list[tuple[bytes, Response]] = [
+    (b"200 ok\r\n", Response(200, "ok")),
+    (b"104 disk full\r\n", Response(104, "disk full")),
+    (b"120 connection rejected\r\n", Response(120, "connection rejected")),
+    (
+        b"500 connection info:\r\nprotocol version: 1.11\r\nmodel: HyperDeck Studio Mini\r\n\r\n",
+        Response(
+            500,
+            "connection info",
+            (("protocol version", "1.11"), ("model", "HyperDeck Studio Mini")),
+        ),
+    ),
+    (
+        b"208 transport info:\r\nstatus: record\r\nspeed: 0\r\nslot id: 1\r\n"
+        b"display timecode: 00:00:05:00\r\ntimecode: 00:00:05:00\r\nclip id: 3\r\n"
+        b"video format: 1080i50\r\nloop: false\r\n\r\n",
+        Response(
+            208,
+            "transport info",
+            (
+                ("status", "record"),
+                ("speed", "0"),
+                ("slot id", "1"),
+                ("display timecode", "00:00:05:00"),
+                ("timecode", "00:00:05:00"),
+                ("clip id", "3"),
+                ("video format", "1080i50"),
+                ("loop", "false"),
+            ),
+        ),
+    ),
+    (
+        b"502 slot info:\r\nslot id: 1\r\nstatus: empty\r\nvolume name:\r\n"
+        b"recording time: 0\r\n\r\n",
+        Response(
+            502,
+            "slot info",
+            (("slot id", "1"), ("status", "empty"), ("volume name", ""), ("recording time", "0")),
+        ),
+    ),
+]
+
+COMMAND_VECTORS: list[tuple[bytes, Command]] = [
+    (b"ping\r\n", Command(CommandName.PING)),
+    (b"record\r\n", Command.record()),
+    (b"record: name: Hearing 2024-17\r\n", Command.record(name="Hearing 2024-17")),
+    (b"stop\r\n", Command.simple(CommandName.STOP)),
+    (b"transport info\r\n", Command.simple(CommandName.TRANSPORT_INFO)),
+    (b"slot info\r\n", Command.slot_info()),
+    (b"slot info: slot id: 2\r\n", Command.slot_info(slot_id=2)),
+    (b"device info\r\n", Command.simple(CommandName.DEVICE_INFO)),
+    (b"notify: transport: true slot: true\r\n", Command.notify()),
+    (b"notify: transport: false slot: true\r\n", Command.notify(transport=False)),
+]
+
+
+def decode_responses(data: bytes, *, chunk: int | None = None) -> list[Response | str]:
+    """Feed ``data`` (whole or in chunks); errors appear as their message."""
+    decoder = ResponseDecoder()
+    out: list[Response | str] = []
+    step = chunk or max(1, len(data))
+    for i in range(0, len(data), step):
+        decoder.feed(data[i : i + step])
+        while True:
+            try:
+                response = decoder.next_response()
+            except RemoteProtocolError as exc:
+                out.append(exc.message)
+                continue
+            if response is None:
+                break
+            out.append(response)
+    return out
+
+
+def decode_commands(data: bytes, *, chunk: int | None = None) -> list[Command | str]:
+    decoder = CommandDecoder()
+    out: list[Command | str] = []
+    step = chunk or max(1, len(data))
+    for i in range(0, len(data), step):
+        decoder.feed(data[i : i + step])
+        while True:
+            try:
+                command = decoder.next_command()
+            except RemoteProtocolError as exc:
+                out.append(f"{exc.code} {exc.message}")
+                continue
+            if command is None:
+                break
+            out.append(command)
+    return out
+
+
+def assert_response_vector(raw: bytes, message: Response) -> None:
+    assert encode_response(message) == raw
+    assert decode_responses(raw) == [message]
+    assert decode_responses(raw, chunk=1) == [message]
+    # trailing junk: an incomplete next line is held back, not misread
+    assert decode_responses(raw + b"20") == [message]
+
+
+def assert_command_vector(raw: bytes, message: Command) -> None:
+    assert encode_command(message) == raw
+    assert decode_commands(raw) == [message]
+    assert decode_commands(raw, chunk=1) == [message]
+    assert decode_commands(raw + b"pi") == [message]
+    assert decode_commands(raw.replace(b"\r\n", b"\n")) == [message]
+
+
+@pytest.mark.parametrize(("raw", "message"), RESPONSE_VECTORS)
+def test_response_codec_spec_vectors(raw: bytes, message: Response) -> None:
+    assert_response_vector(raw, message)
+
+
+@pytest.mark.parametrize(("raw", "message"), COMMAND_VECTORS)
+def test_command_codec_spec_vectors(raw: bytes, message: Command) -> None:
+    assert_command_vector(raw, message)
+
+
+def test_error_codes_spec_table_texts() -> None:
+    assert ErrorCode(104).text == "disk full"
+    assert ErrorCode(111).text == "remote control disabled"
+    assert ErrorCode(120).text == "connection rejected"
+    assert [int(c) for c in ErrorCode][:12] == list(range(100, 112))
+
+
+def test_response_decoder_lf_only_and_blank_lines_between() -> None:
+    raw = b"\r\n200 ok\n\n208 transport info:\nstatus: stopped\n\n"
+    assert decode_responses(raw) == [
+        Response(200, "ok"),
+        Response(208, "transport info", (("status", "stopped"),)),
+    ]
+
+
+def test_response_decoder_garbage_then_resync_on_status_line() -> None:
+    raw = b"\xff\xfe garbage\r\nhello world\r\n200 ok\r\n"
+    out = decode_responses(raw)
+    assert out[-1] == Response(200, "ok")
+    assert all(isinstance(o, str) for o in out[:-1]) and len(out) == 3
+
+
+def test_response_decoder_bad_parameter_line_skips_block_to_blank_line() -> None:
+    raw = b"208 transport info:\r\nstatus record\r\nspeed: 0\r\n\r\n200 ok\r\n"
+    assert decode_responses(raw) == ["HyperDeck: bad parameter line", Response(200, "ok")]
+
+
+def test_response_decoder_block_without_blank_line_resyncs_on_next_status() -> None:
+    raw = b"208 transport info:\r\nstatus: record\r\n508 transport info:\r\nstatus: stopped\r\n\r\n"
+    assert decode_responses(raw) == [
+        "HyperDeck block not terminated",
+        Response(508, "transport info", (("status", "stopped"),)),
+    ]
+
+
+def test_response_decoder_overlong_line_is_skipped() -> None:
+    raw = b"x" * 3000 + b"\r\n200 ok\r\n"
+    assert decode_responses(raw, chunk=100) == ["HyperDeck line too long", Response(200, "ok")]
+
+
+def test_command_decoder_errors_carry_deck_codes() -> None:
+    raw = b"fly\r\nrecord: colour: red\r\nnotify: transport\r\nping\r\n"
+    out = decode_commands(raw)
+    assert [o.split(" ")[0] if isinstance(o, str) else o for o in out] == [
+        "100",
+        "101",
+        "100",
+        Command(CommandName.PING),
+    ]
+
+
+def test_command_rejects_unframeable_values() -> None:
+    with pytest.raises(LocalProtocolError):
+        Command.record(name="a: b")
+    with pytest.raises(LocalProtocolError):
+        Command.record(name="two\r\nlines")
+    with pytest.raises(LocalProtocolError):
+        Command(CommandName.STOP, (("name", "x"),))
+
+
+def test_typed_views_decode_spec_blocks() -> None:
+    transport = TransportInfo.from_response(RESPONSE_VECTORS[4][1])
+    assert transport == TransportInfo(TransportStatus.RECORD, 1, 3, "00:00:05:00", "1080i50")
+    slot = SlotInfo.from_response(RESPONSE_VECTORS[5][1])
+    assert slot == SlotInfo(1, SlotStatus.EMPTY, "", 0)
+    info = DeviceInfo.from_response(RESPONSE_VECTORS[3][1])
+    assert info.model == "HyperDeck Studio Mini"
+    with pytest.raises(RemoteProtocolError):
+        TransportInfo.from_response(Response(208, "transport info", (("status", "flying"),)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400), st.integers(min_value=1, max_value=50))
+def test_response_decoder_fuzz_raises_only_remote_protocol_error(data: bytes, chunk: int) -> None:
+    for item in decode_responses(data, chunk=chunk):
+        if isinstance(item, Response):  # whatever decodes must re-encode and decode the same
+            assert decode_responses(encode_response(item)) == [item]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300), st.integers(min_value=1, max_value=50))
+def test_command_decoder_fuzz_raises_only_remote_protocol_error(data: bytes, chunk: int) -> None:
+    for item in decode_commands(data, chunk=chunk):
+        if isinstance(item, Command):
+            assert decode_commands(encode_command(item)) == [item]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([raw for raw, _ in RESPONSE_VECTORS] + [b"junk\r\n", b"\r\n", b"\x00\n"]),
+        max_size=8,
+    )
+)
+def test_response_decoder_fuzz_recovers_every_valid_message(parts: list[bytes]) -> None:
+    expected = [m for raw, m in RESPONSE_VECTORS for p in parts if p == raw]
+    decoded = [r for r in decode_responses(b"".join(parts)) if isinstance(r, Response)]
+    # messages after junk lines still decode (a junk line is not inside a block)
+    assert sorted(map(repr, decoded)) == sorted(map(repr, expected))
