@@ -1,0 +1,312 @@
+"""Sans-I/O session for an Extron SIS matrix switcher (RS-232 or Telnet).
+
+Implements :class:`devices.session.DeviceSession`. One command is outstanding
+at a time. Because a tie's reply (``Out03 In01 All``) looks exactly like the
+message the switcher sends on its own when someone changes a tie on the front
+panel, the rule is: a line that is the outstanding command's expected reply
+completes it; every other well-formed line is :class:`Unsolicited`; a line
+that is no SIS message at all is a :class:`Fault` and the reader resyncs on
+the next LF.
+
+Telnet login ("Switcher-initiated messages", DXP guide): on connect the
+switcher sends its copyright banner and date and, when password protected,
+``Password:``. With ``password`` set the session holds commands until it has
+answered the prompt and seen ``Login Administrator``/``Login User``, or until
+``reply_timeout`` passes without a prompt (serial lines never prompt). The
+password is never put in a :class:`Sent` event, a repr or a log.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from devices.errors import (
+    AuthenticationError,
+    DeviceError,
+    DeviceReportedError,
+    DeviceTimeoutError,
+    DeviceUnavailableError,
+    RemoteProtocolError,
+)
+from devices.extron.codec import (
+    MAX_LINE,
+    ErrorReply,
+    ExtronCommand,
+    ExtronReply,
+    LoginReply,
+    PasswordPrompt,
+    QueryFirmware,
+    ReadTie,
+    Tie,
+    TieAll,
+    TieAllReply,
+    TieReply,
+    ValueReply,
+    decode_line,
+    encode_command,
+)
+from devices.session import Completed, Failed, Fault, Sent, SessionEvent, Unsolicited
+
+__all__ = ["ExtronSession"]
+
+#: Error codes after which sending the same command again may succeed.
+_RETRYABLE_CODES = frozenset({"E17", "E22"})
+
+
+class _Login(enum.Enum):
+    NOT_NEEDED = "not-needed"  # no password configured, or logged in
+    AWAITING_PROMPT = "awaiting-prompt"
+    PASSWORD_SENT = "password-sent"
+    REFUSED = "refused"
+
+
+@dataclass(slots=True)
+class _Pending:
+    command: ExtronCommand
+    raw: bytes
+    deadline: float | None = None
+
+
+class ExtronSession:
+    """Protocol state of one connection to an Extron matrix switcher.
+
+    Completed replies: :class:`Tie` → :class:`TieReply`, :class:`TieAll` →
+    :class:`TieAllReply`, :class:`ReadTie` → ``int`` input (0 = untied),
+    :class:`QueryFirmware` → ``str``.
+    """
+
+    def __init__(
+        self,
+        *,
+        device: str | None = None,
+        password: str | None = None,
+        reply_timeout: float = 2.0,
+        max_queue: int = 32,
+    ) -> None:
+        """Create a session; nothing is sent before :meth:`connection_made`.
+
+        Args:
+            device: configured device name, put into every error.
+            password: Telnet password (administrator or user), if protected.
+            reply_timeout: seconds a command (and the login) may take.
+            max_queue: commands waiting behind the outstanding one; beyond
+                this :meth:`send` fails the new command at once (retryable).
+        """
+        self._device = device
+        self._password = password
+        self._reply_timeout = reply_timeout
+        self._max_queue = max_queue
+        self._queue: deque[_Pending] = deque()
+        self._outstanding: _Pending | None = None
+        self._events: list[SessionEvent] = []
+        self._out = bytearray()
+        self._buffer = bytearray()
+        self._discarding = False
+        self._connected = False
+        self._login = _Login.NOT_NEEDED
+        self._login_deadline: float | None = None
+
+    def __repr__(self) -> str:
+        auth = "password" if self._password is not None else "no password"
+        return f"ExtronSession(device={self._device!r}, {auth}, login={self._login.value})"
+
+    # --- DeviceSession --------------------------------------------------
+
+    def connection_made(self, *, now: float) -> None:
+        """The line opened: expect a banner, and a prompt if we have a password."""
+        self._connected = True
+        self._buffer.clear()
+        self._discarding = False
+        if self._password is not None:
+            self._login = _Login.AWAITING_PROMPT
+            self._login_deadline = now + self._reply_timeout
+        else:
+            self._login = _Login.NOT_NEEDED
+        self._pump(now)
+
+    def connection_lost(self, *, now: float) -> None:
+        """Fail the outstanding and queued commands with DeviceUnavailableError."""
+        self._connected = False
+        self._out.clear()
+        self._login_deadline = None
+        self._fail_all(DeviceUnavailableError("Extron connection lost", device=self._device), True)
+
+    def send(self, command: Any, *, now: float) -> None:
+        """Queue ``command``; it goes out once those before it are answered.
+
+        Raises:
+            LocalProtocolError: ``command`` is not an Extron command.
+        """
+        pending = _Pending(command, encode_command(command))
+        error: DeviceError
+        if self._login is _Login.REFUSED:
+            error = AuthenticationError("Extron login refused", device=self._device)
+            self._events.append(Failed(command, error, retryable=False))
+        elif len(self._queue) >= self._max_queue:
+            error = DeviceUnavailableError("Extron command queue full", device=self._device)
+            self._events.append(Failed(command, error, retryable=True))
+        else:
+            self._queue.append(pending)
+            self._pump(now)
+
+    def data_to_send(self) -> bytes:
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    def receive_data(self, data: bytes, *, now: float) -> None:
+        """Split input into CR LF lines and act on each; never raises."""
+        self._buffer += data
+        while (end := self._buffer.find(b"\n")) >= 0:
+            raw = bytes(self._buffer[: end + 1])
+            del self._buffer[: end + 1]
+            if self._discarding:
+                self._discarding = False
+                continue
+            line = raw.rstrip(b"\r\n")
+            if line:
+                self._handle_line(line, raw, now)
+        if self._buffer.strip(b"\r\n ") == b"Password:":
+            raw = bytes(self._buffer)
+            self._buffer.clear()
+            self._handle_reply(PasswordPrompt(), raw, now)
+        elif len(self._buffer) > MAX_LINE:
+            error = RemoteProtocolError(
+                "Extron line too long", device=self._device, raw=bytes(self._buffer[:MAX_LINE])
+            )
+            self._events.append(Fault(error))
+            self._buffer.clear()
+            self._discarding = True
+
+    def next_deadline(self) -> float | None:
+        if self._outstanding is not None:
+            return self._outstanding.deadline
+        if self._login in (_Login.AWAITING_PROMPT, _Login.PASSWORD_SENT):
+            return self._login_deadline
+        return None
+
+    def handle_timeout(self, *, now: float) -> None:
+        """Fail an overdue command (retryable); give up waiting for a login prompt."""
+        if self._outstanding is not None:
+            if self._outstanding.deadline is not None and now >= self._outstanding.deadline:
+                pending, self._outstanding = self._outstanding, None
+                error = DeviceTimeoutError(
+                    f"no Extron reply to {pending.raw.decode('ascii')}", device=self._device
+                )
+                self._events.append(Failed(pending.command, error, retryable=True))
+        elif self._login_deadline is not None and now >= self._login_deadline:
+            if self._login is _Login.AWAITING_PROMPT:
+                # No prompt came: a serial line, or no password set on the switcher.
+                self._login = _Login.NOT_NEEDED
+            elif self._login is _Login.PASSWORD_SENT:
+                self._refuse("no Extron login reply to the password")
+            self._login_deadline = None
+        self._pump(now)
+
+    def events(self) -> list[SessionEvent]:
+        events, self._events = self._events, []
+        return events
+
+    # --- internals ------------------------------------------------------
+
+    def _pump(self, now: float) -> None:
+        if not self._connected or self._outstanding is not None or not self._queue:
+            return
+        if self._login is not _Login.NOT_NEEDED:
+            return
+        pending = self._queue.popleft()
+        pending.deadline = now + self._reply_timeout
+        self._outstanding = pending
+        self._out += pending.raw
+        self._events.append(Sent(pending.command, pending.raw))
+
+    def _handle_line(self, line: bytes, raw: bytes, now: float) -> None:
+        try:
+            reply = decode_line(line)
+        except RemoteProtocolError as exc:
+            exc.device = self._device
+            self._events.append(Fault(exc))
+            return
+        self._handle_reply(reply, raw, now)
+
+    def _handle_reply(self, reply: ExtronReply, raw: bytes, now: float) -> None:
+        if isinstance(reply, PasswordPrompt):
+            self._on_prompt(now)
+            return
+        if isinstance(reply, LoginReply) and self._login is _Login.PASSWORD_SENT:
+            self._login = _Login.NOT_NEEDED
+            self._login_deadline = None
+            self._events.append(Unsolicited(reply, raw))
+            self._pump(now)
+            return
+        pending = self._outstanding
+        if pending is not None:
+            if isinstance(reply, ErrorReply):
+                self._finish_error(pending, reply, raw, now)
+                return
+            result = _match(pending.command, reply)
+            if result is not _NO_MATCH:
+                self._outstanding = None
+                self._events.append(Completed(pending.command, result, raw))
+                self._pump(now)
+                return
+        if isinstance(reply, ValueReply):
+            error = RemoteProtocolError(
+                "Extron value with no question asked", device=self._device, raw=raw
+            )
+            self._events.append(Fault(error))
+        else:
+            self._events.append(Unsolicited(reply, raw))
+
+    def _finish_error(self, pending: _Pending, reply: ErrorReply, raw: bytes, now: float) -> None:
+        self._outstanding = None
+        error = DeviceReportedError(
+            f"Extron {reply.code} {reply.name}", device=self._device, code=reply.code, raw=raw
+        )
+        self._events.append(Failed(pending.command, error, reply.code in _RETRYABLE_CODES))
+        self._pump(now)
+
+    def _on_prompt(self, now: float) -> None:
+        if self._login is _Login.AWAITING_PROMPT and self._password is not None:
+            self._login = _Login.PASSWORD_SENT
+            self._login_deadline = now + self._reply_timeout
+            self._out += self._password.encode("ascii", "replace") + b"\r"
+        elif self._login is _Login.PASSWORD_SENT:
+            self._refuse("Extron switcher refused the password")
+        else:
+            self._refuse("Extron switcher asks for a password; none configured")
+
+    def _refuse(self, message: str) -> None:
+        self._login = _Login.REFUSED
+        self._login_deadline = None
+        self._fail_all(AuthenticationError(message, device=self._device), False)
+
+    def _fail_all(self, error: DeviceError, retryable: bool) -> None:
+        pending = [self._outstanding] if self._outstanding is not None else []
+        pending += list(self._queue)
+        self._outstanding = None
+        self._queue.clear()
+        for item in pending:
+            self._events.append(Failed(item.command, error, retryable))
+
+
+_NO_MATCH: Any = object()
+
+
+def _match(command: ExtronCommand, reply: ExtronReply) -> Any:
+    """The completed result if ``reply`` answers ``command``, else ``_NO_MATCH``."""
+    match command, reply:
+        case Tie(input=i, output=o, layer=layer), TieReply():
+            if (reply.input, reply.output, reply.layer) == (i, o, layer):
+                return reply
+        case TieAll(input=i, layer=layer), TieAllReply():
+            if (reply.input, reply.layer) == (i, layer):
+                return reply
+        case ReadTie(), ValueReply(text=text) if text.isdigit():
+            return int(text)
+        case QueryFirmware(), ValueReply(text=text):
+            return text
+    return _NO_MATCH
