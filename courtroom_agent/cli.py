@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "transcription.transcribe_cli",
     "transcription.models_cli",
     "hub.cli",
+    "courtroom_agent.devices_cli",
     "courtroom_agent.demo_cli",
 )
 

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse
@@ -71,6 +71,13 @@ class CourtroomOut(BaseModel):
     online: bool
     last_seen: datetime | None
     hearing: HearingOut | None
+
+
+class EventOut(BaseModel):
+    seq: int
+    kind: str
+    body: dict[str, Any]
+    received_at: datetime
 
 
 class WordOut(BaseModel):
@@ -184,6 +191,30 @@ def create_app(
             state.runner.archive.transcript, hearing_id, hearing.courtroom
         )
         return [SegmentOut.model_validate(row) for row in rows]
+
+    @app.get(
+        "/api/courtrooms/{courtroom}/events",
+        tags=["archive"],
+        responses={404: {"description": "No such courtroom"}},
+    )
+    async def events(
+        courtroom: str,
+        request: Request,
+        _user: _User,
+        kind: Annotated[str | None, Query(max_length=32)] = None,
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    ) -> list[EventOut]:
+        """A courtroom's stored events in seq order, e.g. ``kind=device``: the equipment
+        audit trail. Page with ``after`` = the last seq received."""
+        state = _state(request)
+        known = await state.runner.read(state.runner.archive.courtrooms)
+        if courtroom not in {row[0] for row in known}:
+            raise HTTPException(404, f"no courtroom {courtroom!r} 无此法庭")
+        rows = await state.runner.read(
+            state.runner.archive.events, courtroom, kind=kind, after_seq=after, limit=limit
+        )
+        return [EventOut.model_validate(row) for row in rows]
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

@@ -283,6 +283,25 @@ class Archive:
         with self._sessions() as session:
             return [segment_json(row) for row in session.scalars(query)]
 
+    def events(
+        self, courtroom: str, *, kind: str | None = None, after_seq: int = 0, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """Stored events of a courtroom in seq order (the audit trail), one page."""
+        query = sa.select(EventRow).where(EventRow.courtroom == courtroom, EventRow.seq > after_seq)
+        if kind is not None:
+            query = query.where(EventRow.kind == kind)
+        query = query.order_by(EventRow.seq).limit(limit)
+        with self._sessions() as session:
+            return [
+                {
+                    "seq": row.seq,
+                    "kind": row.kind,
+                    "body": row.body,
+                    "received_at": row.received_at,
+                }
+                for row in session.scalars(query)
+            ]
+
     def event_count(self, courtroom: str) -> int:
         with self._sessions() as session:
             count = session.scalar(

@@ -28,6 +28,9 @@ Event kinds and their ``body``:
 ``hearing.closed``   ``{"hearing_id", "closed_at", "duration"}`` (hearing-clock seconds)
 ``transcript.final`` ``{"hearing_id", "segment"}`` (:meth:`Final.to_json`)
 ``status``           ``{"state", ...}`` free-form health report of the agent
+``device``           ``{"time", "device", "direction", "meaning", "raw_hex"}`` one entry of
+                     the equipment audit trail (:class:`devices.events.DeviceEvent`),
+                     plus ``hearing_id`` while a hearing is open
 """
 
 from __future__ import annotations
@@ -66,7 +69,12 @@ CLOSE_TOO_BIG: Final = 1009
 CLOSE_UNAUTHORIZED: Final = 4401
 """Websocket close code for a missing or wrong courtroom token."""
 
-EVENT_KINDS: Final = frozenset({"hearing.opened", "hearing.closed", "transcript.final", "status"})
+EVENT_KINDS: Final = frozenset(
+    {"hearing.opened", "hearing.closed", "transcript.final", "status", "device"}
+)
+
+
+_NO_HEARING_KINDS = frozenset({"status", "device"})
 
 
 class WireError(ValueError):
@@ -98,7 +106,7 @@ class Event:
             raise WireError(f"event.kind {self.kind!r} is not one of {sorted(EVENT_KINDS)}")
         if not isinstance(self.body, dict):
             raise WireError("event.body must be an object")
-        if self.kind != "status" and not isinstance(self.body.get("hearing_id"), str):
+        if self.kind not in _NO_HEARING_KINDS and not isinstance(self.body.get("hearing_id"), str):
             raise WireError(f"event.body.hearing_id is required for {self.kind}")
         if self.kind == "transcript.final" and not isinstance(self.body.get("segment"), dict):
             raise WireError("event.body.segment must be an object")

@@ -1,0 +1,354 @@
+"""``courtroom devices probe|send`` and ``courtroom simulate``: equipment from the terminal.
+
+``probe`` connects to every configured device at once and prints a table:
+reachable, identity or state, round-trip time, last error; it exits 1 if any
+device is unreachable. ``send`` gives one device one command and prints the
+decoded reply, or exits 1 naming the device's error (``VISCA syntax error``,
+``HyperDeck 104 disk full``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from courtroom_agent.config import AgentConfig, ConfigError, DeviceConfig, load_agent_config
+
+__all__ = ["register"]
+
+PROBE_TIMEOUT = 5.0
+
+
+def register(subparsers: Any) -> None:
+    devices = subparsers.add_parser(
+        "devices",
+        help="法庭设备 · probe and command courtroom equipment",
+        description="Probe or command the devices configured in a courtroom TOML file.",
+    )
+    verbs = devices.add_subparsers(dest="devices_command", metavar="COMMAND", required=True)
+    probe = verbs.add_parser("probe", help="check every configured device")
+    probe.add_argument("--config", type=Path, required=True)
+    probe.add_argument("--timeout", type=float, default=PROBE_TIMEOUT, help="seconds per device")
+    probe.set_defaults(func=_probe_main)
+    send = verbs.add_parser(
+        "send",
+        help="send one command to one device",
+        description="Commands: power on|off, preset-recall N, preset-set N (cameras); "
+        "tie IN OUT [all|video|audio], untie OUT, read OUT (matrix); input CODE, "
+        "mute on|off (PJLink); record [CLIP], stop, status (recorder).",
+    )
+    send.add_argument("--config", type=Path, required=True)
+    send.add_argument("--timeout", type=float, default=PROBE_TIMEOUT, help="seconds to connect")
+    send.add_argument("name", help="device name from the config")
+    send.add_argument("verb", help="command")
+    send.add_argument("args", nargs="*", help="command arguments")
+    send.set_defaults(func=_send_main)
+    simulate = subparsers.add_parser(
+        "simulate",
+        help="设备模拟器 · run a device simulator",
+        description="Run a simulated device (visca, pelco-d, extron-sis, pjlink, hyperdeck, "
+        "mqtt) on a pty or TCP port, with fault modes.",
+        add_help=False,
+    )
+    simulate.add_argument("rest", nargs=argparse.REMAINDER)
+    simulate.set_defaults(func=_simulate_main)
+
+
+@dataclass(slots=True)
+class ProbeRow:
+    name: str
+    kind: str
+    target: str
+    reachable: bool = False
+    identity: str = ""
+    round_trip_ms: float | None = None
+    error: str | None = None
+
+
+def _load(path: Path) -> AgentConfig | None:
+    try:
+        return load_agent_config(path)
+    except ConfigError as exc:
+        print(f"courtroom devices: invalid configuration\n{exc}", file=sys.stderr)
+        return None
+
+
+def _target(device: DeviceConfig, config: AgentConfig) -> str:
+    if device.kind == "mqtt":
+        broker = config.mqtt
+        return f"mqtt://{broker.host}:{broker.port}" if broker else "(no broker)"
+    if device.host is not None:
+        return f"{device.host}:{device.tcp_port}"
+    return str(device.port)
+
+
+def _describe(reply: Any) -> str:
+    if reply is None:
+        return "ok"
+    return str(reply)
+
+
+async def _probe_line(device: DeviceConfig, row: ProbeRow, within: float) -> None:
+    from courtroom_agent.equipment import build_link
+    from devices.commands import probe_command
+    from devices.errors import DeviceError
+
+    link = build_link(device)
+    async with link:
+        task = asyncio.create_task(link.run(), name=f"probe-{device.name}")
+        try:
+            async with asyncio.timeout(within):
+                state = await link.ready()
+                if not state.online:
+                    row.error = state.last_error or "offline"
+                    return
+                command = probe_command(device.kind)
+                if command is None:
+                    row.reachable, row.identity = True, "line open (no replies by protocol)"
+                    return
+                started = time.monotonic()
+                reply = await link.command(command, retries=2)  # inquiries are idempotent
+                row.round_trip_ms = (time.monotonic() - started) * 1000
+                row.reachable, row.identity = True, _describe(reply)
+        except DeviceError as exc:
+            row.error = str(exc)
+        except TimeoutError:
+            row.error = link.state.last_error or f"no answer within {within:g} s"
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _probe_mqtt(
+    config: AgentConfig, devices: list[DeviceConfig], rows: dict[str, ProbeRow], within: float
+) -> None:
+    if not devices:
+        return
+    if config.mqtt is None:
+        for device in devices:
+            rows[device.name].error = "no [mqtt] broker configured"
+        return
+    from devices.mqtt.link import MqttDeviceLink
+
+    link = MqttDeviceLink(
+        host=config.mqtt.host,
+        port=config.mqtt.port,
+        room=config.courtroom.id,
+        devices=[d.name for d in devices],
+        client_id=f"courtroom-probe-{config.courtroom.id}",
+    )
+    async with link:
+        task = asyncio.create_task(link.run(), name="probe-mqtt")
+        try:
+            async with asyncio.timeout(within):
+                await link.wait_connected()
+                # The retained availability arrives just after subscribing; the
+                # link offers no event for it, so look a few times a second.
+                while any(link.status(d.name).availability is None for d in devices):  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            pass
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for device in devices:
+            status = link.status(device.name)
+            row = rows[device.name]
+            availability = getattr(status.availability, "value", status.availability)
+            row.reachable = availability == "online"
+            row.identity = str(availability or "no availability message")
+            if status.state is not None:
+                row.identity += f" {dict(status.state.values)}"
+            if not row.reachable:
+                if status.last_error:
+                    row.error = str(status.last_error)
+                else:
+                    row.error = "device not online" if link.connected else "broker unreachable"
+
+
+async def probe(config: AgentConfig, *, within: float = PROBE_TIMEOUT) -> list[ProbeRow]:
+    """Probe every configured device concurrently; one row per device, in config order."""
+    rows = {
+        d.name: ProbeRow(name=d.name, kind=d.kind, target=_target(d, config))
+        for d in config.devices
+    }
+    line = [d for d in config.devices if d.kind != "mqtt"]
+    mqtt = [d for d in config.devices if d.kind == "mqtt"]
+    await asyncio.gather(
+        *(_probe_line(d, rows[d.name], within) for d in line),
+        _probe_mqtt(config, mqtt, rows, within),
+    )
+    return [rows[d.name] for d in config.devices]
+
+
+def _probe_main(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return 2
+    if not config.devices:
+        print(f"{args.config}: no [[devices]] configured")
+        return 0
+    try:
+        rows = asyncio.run(probe(config, within=args.timeout))
+    except ValueError as exc:
+        print(f"courtroom devices: {args.config}: {exc}", file=sys.stderr)
+        return 2
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{config.courtroom.name} · 设备 devices")
+    for column in (
+        "设备 device",
+        "类型 kind",
+        "连接 target",
+        "状态 reachable",
+        "信息 identity",
+        "往返 ms",
+        "错误 last error",
+    ):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.name,
+            row.kind,
+            row.target,
+            "[green]在线 yes[/]" if row.reachable else "[red]离线 no[/]",
+            row.identity,
+            f"{row.round_trip_ms:.0f}" if row.round_trip_ms is not None else "",
+            row.error or "",
+        )
+    Console().print(table)
+    return 0 if all(r.reachable for r in rows) else 1
+
+
+async def send(config: AgentConfig, name: str, verb: str, args: list[str], *, within: float) -> str:
+    """Send one command; return the decoded reply as text.
+
+    Raises:
+        KeyError: no device ``name``.
+        DeviceError: the command failed; ``str(err)`` names the device's error.
+    """
+    from devices.commands import build_command
+    from devices.errors import DeviceUnavailableError
+
+    device = next((d for d in config.devices if d.name == name), None)
+    if device is None:
+        raise KeyError(name)
+    command = build_command(device.kind, verb, args, inputs=device.inputs, outputs=device.outputs)
+    if device.kind == "mqtt":
+        return await _send_mqtt(config, device, command, within=within)
+    from courtroom_agent.equipment import build_link
+
+    link = build_link(device)
+    async with link:
+        task = asyncio.create_task(link.run(), name=f"send-{name}")
+        try:
+            try:
+                async with asyncio.timeout(within):
+                    await link.wait_online()
+            except TimeoutError:
+                reason = link.state.last_error or "no connection"
+                raise DeviceUnavailableError(reason, device=name) from None
+            return _describe(await link.command(command))
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _send_mqtt(
+    config: AgentConfig, device: DeviceConfig, command: Any, *, within: float
+) -> str:
+    from devices.errors import DeviceUnavailableError
+    from devices.mqtt.link import MqttDeviceLink
+
+    if config.mqtt is None:
+        raise DeviceUnavailableError("no [mqtt] broker configured", device=device.name)
+    link = MqttDeviceLink(
+        host=config.mqtt.host,
+        port=config.mqtt.port,
+        room=config.courtroom.id,
+        devices=[device.name],
+        client_id=f"courtroom-send-{config.courtroom.id}",
+    )
+    async with link:
+        task = asyncio.create_task(link.run(), name="send-mqtt")
+        try:
+            try:
+                async with asyncio.timeout(within):
+                    await link.wait_connected()
+                    while link.status(device.name).availability is None:  # noqa: ASYNC110
+                        await asyncio.sleep(0.05)
+            except TimeoutError:
+                raise DeviceUnavailableError(
+                    "broker or device unreachable", device=device.name
+                ) from None
+            state = await link.send(device.name, command)
+            return str(dict(state.values))
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _send_main(args: argparse.Namespace) -> int:
+    from devices.errors import DeviceError, LocalProtocolError
+
+    config = _load(args.config)
+    if config is None:
+        return 2
+    try:
+        reply = asyncio.run(send(config, args.name, args.verb, args.args, within=args.timeout))
+    except KeyError:
+        names = ", ".join(d.name for d in config.devices) or "none"
+        print(f"courtroom devices: no device {args.name!r} (configured: {names})", file=sys.stderr)
+        return 2
+    except LocalProtocolError as exc:
+        print(f"courtroom devices: {args.name}: {exc}", file=sys.stderr)
+        return 2
+    except DeviceError as exc:
+        print(f"courtroom devices: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"courtroom devices: {args.config}: {exc}", file=sys.stderr)
+        return 2
+    print(reply)
+    return 0
+
+
+def _simulate_main(args: argparse.Namespace) -> int:
+    if args.rest[:1] == ["mqtt"]:
+        return _simulate_mqtt(args.rest[1:])
+    from devices.simulate import main as simulate_main
+
+    return simulate_main(args.rest)
+
+
+def _simulate_mqtt(argv: list[str]) -> int:
+    from devices.errors import LocalProtocolError
+    from devices.mqtt.virtual import run_mqtt_simulator
+
+    parser = argparse.ArgumentParser(
+        prog="courtroom simulate mqtt",
+        description="模拟 MQTT 设备 / Run a simulated MQTT relay or display on a broker.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="broker address")
+    parser.add_argument("--port", type=int, default=1883, help="broker port")
+    parser.add_argument("--room", required=True, help="courtroom id")
+    parser.add_argument("--name", required=True, help="device name")
+    parser.add_argument("--kind", choices=["relay", "display"], default="relay")
+    args = parser.parse_args(argv)
+    try:
+        run_mqtt_simulator(args.host, args.port, args.room, args.name, args.kind)
+    except (ValueError, LocalProtocolError) as exc:
+        print(f"courtroom simulate mqtt: {exc}", file=sys.stderr)
+        return 2
+    return 0
