@@ -50,6 +50,7 @@ class CourtroomAgent:
         title: hearing title shown at the hub.
         gate: speech gate tuning.
         status_interval: seconds between status reports.
+        extra_status: more fields for each status report (device states).
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class CourtroomAgent:
         gate: GateConfig | None = None,
         status_interval: float = 30.0,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        extra_status: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self._courtroom = courtroom
         self._source = source
@@ -78,6 +80,18 @@ class CourtroomAgent:
         self.finals = 0
         self._worker: TranscriptionWorker | None = None
         self._engine: TranscriptionEngine | None = None
+        self._extra_status = extra_status
+        self._open = False
+
+    @property
+    def hearing_time(self) -> float:
+        """Hearing-clock seconds so far (0 before the audio starts)."""
+        return self._engine.hearing_time if self._engine is not None else 0.0
+
+    @property
+    def in_hearing(self) -> bool:
+        """Whether the hearing is open (between 开庭 and 闭庭)."""
+        return self._open
 
     async def run(self) -> None:
         """Record and transcribe until the source ends or the task is cancelled.
@@ -107,6 +121,7 @@ class CourtroomAgent:
                     "roles": self._roles,
                 },
             )
+            self._open = True
             try:
                 async with TranscriptionWorker(self._engine) as worker:
                     self._worker = worker
@@ -137,6 +152,8 @@ class CourtroomAgent:
                 "gap_frames": stats.gap_frames,
                 "error": stats.error,
             }
+        if self._extra_status is not None:
+            body |= self._extra_status()
         return body
 
     async def _feed(self, worker: TranscriptionWorker) -> None:
@@ -172,6 +189,7 @@ class CourtroomAgent:
             await asyncio.sleep(self._status_interval)
 
     def _close_hearing(self) -> None:
+        self._open = False
         duration = self._engine.hearing_time if self._engine else 0.0
         self._publish("status", self.status() | {"state": "closed"})
         self._publish(

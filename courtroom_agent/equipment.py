@@ -13,12 +13,26 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from courtroom_agent.config import DeviceConfig
-from devices.events import DeviceEvent
+from devices.events import DeviceEvent, Direction
 from devices.link import DeviceLink
-from devices.session import DeviceSession
+from devices.session import (
+    Completed,
+    DeviceSession,
+    Failed,
+    Fault,
+    Sent,
+    SessionEvent,
+    Unsolicited,
+)
 from devices.transport import SerialTransport, TcpTransport, Transport
 
-__all__ = ["build_link", "build_session", "build_transport", "device_password"]
+__all__ = [
+    "build_link",
+    "build_session",
+    "build_transport",
+    "device_password",
+    "session_event_to_device_event",
+]
 
 
 def device_password(device: DeviceConfig, env: Mapping[str, str] | None = None) -> str | None:
@@ -101,3 +115,19 @@ def build_link(
         on_event=on_event,
         hearing_clock=hearing_clock,
     )
+
+
+def session_event_to_device_event(name: str, event: SessionEvent, *, time: float) -> DeviceEvent:
+    """The audit-trail entry for a session event (MQTT devices report these)."""
+    if isinstance(event, Sent):
+        direction, meaning, raw = Direction.TX, str(event.command), event.raw
+    elif isinstance(event, Completed):
+        direction, meaning, raw = Direction.RX, str(event.reply), event.raw
+    elif isinstance(event, Failed):
+        direction, meaning, raw = Direction.ERROR, str(event.error), event.error.raw
+    elif isinstance(event, Unsolicited):
+        direction, meaning, raw = Direction.UNSOLICITED, str(event.message), event.raw
+    else:
+        assert isinstance(event, Fault)
+        direction, meaning, raw = Direction.FAULT, str(event.error), event.error.raw
+    return DeviceEvent.of(time=time, device=name, direction=direction, meaning=meaning, raw=raw)

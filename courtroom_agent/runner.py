@@ -17,6 +17,7 @@ from av.pyaudio_source import PyAudioSource
 from av.wav_source import WavFileSource
 from courtroom_agent.agent import CourtroomAgent
 from courtroom_agent.config import AgentConfig
+from courtroom_agent.equipment_runner import Equipment
 from courtroom_agent.link import HubLink
 from courtroom_agent.spool import EventSpool
 from transcription.gate import GateConfig
@@ -81,6 +82,7 @@ async def run_agent(
     )
     with EventSpool.open(spool_path, courtroom=config.courtroom.id) as spool:
         async with HubLink(url=config.hub.url, token=token, spool=spool) as link:
+            equipment = Equipment(config, publish=link.publish)
             agent = CourtroomAgent(
                 courtroom=config.courtroom.id,
                 source=source or build_source(config),
@@ -89,25 +91,28 @@ async def run_agent(
                 link=link,
                 title=title or config.courtroom.name,
                 gate=gate,
+                extra_status=equipment.status,
             )
-            link_task = asyncio.create_task(link.run(), name="hub-link")
-            try:
-                await _until_stopped(agent.run(), stop)
-                # Deliver the rest of the hearing before leaving; what the hub
-                # has not acknowledged by then stays spooled for the next start.
+            equipment.agent = agent
+            async with equipment:
+                link_task = asyncio.create_task(link.run(), name="hub-link")
                 try:
-                    async with asyncio.timeout(drain_timeout):
-                        await link.wait_delivered()
-                except TimeoutError:
-                    logger.warning(
-                        "hub has not acknowledged %d events; they stay spooled in %s",
-                        link.pending,
-                        spool_path,
-                    )
-            finally:
-                link_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await link_task
+                    await _until_stopped(agent.run(), stop)
+                    # Deliver the rest of the hearing before leaving; what the hub
+                    # has not acknowledged by then stays spooled for the next start.
+                    try:
+                        async with asyncio.timeout(drain_timeout):
+                            await link.wait_delivered()
+                    except TimeoutError:
+                        logger.warning(
+                            "hub has not acknowledged %d events; they stay spooled in %s",
+                            link.pending,
+                            spool_path,
+                        )
+                finally:
+                    link_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await link_task
     return agent
 
 

@@ -28,7 +28,7 @@ Event kinds and their ``body``:
 ``hearing.closed``   ``{"hearing_id", "closed_at", "duration"}`` (hearing-clock seconds)
 ``transcript.final`` ``{"hearing_id", "segment"}`` (:meth:`Final.to_json`)
 ``status``           ``{"state", ...}`` free-form health report of the agent
-``device``           ``{"time", "device", "direction", "meaning", "raw_hex"}`` one entry of
+``device``           ``{"time", "device", "direction", "meaning", "raw"}`` one entry of
                      the equipment audit trail (:class:`devices.events.DeviceEvent`),
                      plus ``hearing_id`` while a hearing is open
 """

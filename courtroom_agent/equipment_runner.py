@@ -1,0 +1,145 @@
+"""The courtroom's equipment while the agent runs: one link per device.
+
+Every line device (camera, matrix, display, recorder) gets a
+:class:`devices.link.DeviceLink`, the MQTT devices share one
+:class:`devices.mqtt.link.MqttDeviceLink` on the courtroom's broker, and every
+device event — command, reply, error, unsolicited message, fault, online or
+offline — is published to the hub through the agent's spool as a ``device``
+event, stamped on the hearing clock and tagged with the open hearing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Self
+
+from courtroom_agent.config import AgentConfig
+from courtroom_agent.equipment import build_link, session_event_to_device_event
+from devices.events import DEVICE_EVENT_KIND, DeviceEvent
+from devices.link import DeviceLink
+from devices.session import SessionEvent
+
+if TYPE_CHECKING:
+    from courtroom_agent.agent import CourtroomAgent
+    from devices.mqtt.link import MqttDeviceLink
+
+__all__ = ["Equipment"]
+
+logger = logging.getLogger(__name__)
+
+
+class Equipment:
+    """Runs the configured devices for the agent's lifetime.
+
+    Use as ``async with Equipment(config, publish=...)``: links start on
+    entry and stop on exit. Set :attr:`agent` so events carry the hearing.
+
+    Raises:
+        ValueError: (on entry) a device password variable is unset.
+    """
+
+    def __init__(
+        self, config: AgentConfig, *, publish: Callable[[str, dict[str, Any]], object]
+    ) -> None:
+        self._config = config
+        self._publish = publish
+        self.agent: CourtroomAgent | None = None
+        self.links: dict[str, DeviceLink] = {}
+        self.mqtt: MqttDeviceLink | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _time(self) -> float:
+        return self.agent.hearing_time if self.agent is not None else 0.0
+
+    def _on_event(self, event: DeviceEvent) -> None:
+        body = event.to_json()
+        if self.agent is not None and self.agent.in_hearing:
+            body["hearing_id"] = self.agent.hearing_id
+        self._publish(DEVICE_EVENT_KIND, body)
+
+    def _on_mqtt_event(self, name: str, event: SessionEvent) -> None:
+        self._on_event(session_event_to_device_event(name, event, time=self._time()))
+
+    async def __aenter__(self) -> Self:
+        await self._stack.__aenter__()
+        try:
+            for device in self._config.devices:
+                if device.kind == "mqtt":
+                    continue
+                link = build_link(device, on_event=self._on_event, hearing_clock=self._time)
+                self.links[device.name] = await self._stack.enter_async_context(link)
+                self._start(link.run(), f"device {device.name}")
+            await self._start_mqtt()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def _start_mqtt(self) -> None:
+        names = [d.name for d in self._config.devices if d.kind == "mqtt"]
+        if not names:
+            return
+        broker = self._config.mqtt
+        if broker is None:
+            logger.error("MQTT devices %s configured but no [mqtt] broker", ", ".join(names))
+            return
+        from devices.mqtt.link import MqttDeviceLink
+
+        password = None
+        if broker.password_env is not None:
+            import os
+
+            password = os.environ.get(broker.password_env) or None
+        link = MqttDeviceLink(
+            host=broker.host,
+            port=broker.port,
+            room=self._config.courtroom.id,
+            devices=names,
+            client_id=f"courtroom-agent-{self._config.courtroom.id}",
+            username=broker.username,
+            password=password,
+            on_event=self._on_mqtt_event,
+        )
+        self.mqtt = await self._stack.enter_async_context(link)
+        self._start(link.run(), "mqtt devices")
+
+    def _start(self, coroutine: Any, name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        task.add_done_callback(_log_failure)
+        self._tasks.append(task)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self._stack.__aexit__(None, None, None)
+
+    def status(self) -> dict[str, Any]:
+        """Device health for the agent's status report."""
+        devices: dict[str, Any] = {}
+        for name, link in self.links.items():
+            state = link.state
+            devices[name] = {"online": state.online, "last_error": state.last_error}
+        if self.mqtt is not None:
+            for device in self._config.devices:
+                if device.kind == "mqtt":
+                    status = self.mqtt.status(device.name)
+                    availability = getattr(status.availability, "value", status.availability)
+                    devices[device.name] = {
+                        "online": availability == "online",
+                        "last_error": None if status.last_error is None else str(status.last_error),
+                    }
+        return {"devices": devices} if devices else {}
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    # A link ends only when cancelled or on a bug; say which device stopped.
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("%s stopped", task.get_name(), exc_info=task.exception())

@@ -1,0 +1,87 @@
+"""The agent runs the courtroom's equipment and sends its audit trail to the hub."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from courtroom_agent.demo_audio import build_demo_recording
+from courtroom_agent.runner import run_agent
+from hub.server import HubServer
+from tests.test_end_to_end import agent_config, hub, login  # noqa: F401
+from transcription.assets import SpeechSample
+
+pytestmark = pytest.mark.slow
+
+
+async def device_events(base: str, bearer: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=base) as client:
+        reply = await client.get(
+            "/api/courtrooms/r1/events",
+            params={"kind": "device"},
+            headers={"Authorization": f"Bearer {bearer}"},
+        )
+        reply.raise_for_status()
+        events: list[dict[str, Any]] = reply.json()
+        return events
+
+
+@pytest.fixture
+def matrix_simulator() -> Iterator[tuple[subprocess.Popen[str], int]]:
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "courtroom_agent.cli", "simulate", "extron-sis", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert simulator.stdout is not None
+    port = int(simulator.stdout.readline().split()[2])
+    yield simulator, port
+    simulator.kill()
+    simulator.wait()
+
+
+async def test_agent_device_online_offline_reach_hub(
+    hub: HubServer,  # noqa: F811
+    matrix_simulator: tuple[subprocess.Popen[str], int],
+    tmp_path: Path,
+    speech: list[SpeechSample],
+) -> None:
+    simulator, port = matrix_simulator
+    roles = ["审判长", "原告", "被告"]
+    recording = build_demo_recording(
+        [s.path for s in speech], tmp_path / "room.wav", roles=roles, turns=2
+    )
+    config = agent_config(hub.port, recording, realtime=True)
+    matrix = {"name": "matrix", "kind": "extron-sis", "host": "127.0.0.1", "port": port}
+    config = config.model_validate(config.model_dump() | {"devices": [matrix]})
+    stop = asyncio.Event()
+    agent_task = asyncio.create_task(run_agent(config, data_dir=tmp_path / "agent", stop=stop))
+    bearer = await login(hub.url)
+    for _ in range(200):
+        events = await device_events(hub.url, bearer)
+        if any(e["body"]["direction"] == "state" for e in events):
+            break
+        await asyncio.sleep(0.05)
+    simulator.kill()
+    await asyncio.to_thread(simulator.wait)
+    for _ in range(200):
+        events = await device_events(hub.url, bearer)
+        if any("offline" in e["body"]["meaning"] for e in events):
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    agent = await asyncio.wait_for(agent_task, 60)
+    states = [e["body"] for e in events if e["body"]["direction"] == "state"]
+    assert [s["device"] for s in states] == ["matrix", "matrix"]
+    assert "online" in states[0]["meaning"] and "offline" in states[1]["meaning"]
+    # Online may come before 开庭; the outage happened during the hearing.
+    assert states[1].get("hearing_id") == agent.hearing_id
+    assert 0.0 <= states[0]["time"] <= states[1]["time"]
