@@ -49,6 +49,8 @@ class Equipment:
         self.agent: CourtroomAgent | None = None
         self.links: dict[str, DeviceLink] = {}
         self.mqtt: MqttDeviceLink | None = None
+        self.broker_address: tuple[str, int] | None = None
+        """Where the embedded broker listens, if the agent started one."""
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -83,24 +85,29 @@ class Equipment:
         names = [d.name for d in self._config.devices if d.kind == "mqtt"]
         if not names:
             return
-        broker = self._config.mqtt
-        if broker is None:
-            logger.error("MQTT devices %s configured but no [mqtt] broker", ", ".join(names))
-            return
         from devices.mqtt.link import MqttDeviceLink
 
-        password = None
-        if broker.password_env is not None:
-            import os
+        broker = self._config.mqtt
+        password = username = None
+        if broker is None:
+            from courtroom_agent.embedded_broker import EmbeddedBroker
 
-            password = os.environ.get(broker.password_env) or None
+            embedded = await self._stack.enter_async_context(EmbeddedBroker())
+            host, port = embedded.host, embedded.port
+            self.broker_address = (host, port)
+        else:
+            host, port, username = broker.host, broker.port, broker.username
+            if broker.password_env is not None:
+                import os
+
+                password = os.environ.get(broker.password_env) or None
         link = MqttDeviceLink(
-            host=broker.host,
-            port=broker.port,
+            host=host,
+            port=port,
             room=self._config.courtroom.id,
             devices=names,
             client_id=f"courtroom-agent-{self._config.courtroom.id}",
-            username=broker.username,
+            username=username,
             password=password,
             on_event=self._on_mqtt_event,
         )

@@ -1,0 +1,51 @@
+"""The agent's equipment runner: embedded broker, MQTT devices, event publishing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from courtroom_agent.config import AgentConfig
+from courtroom_agent.equipment_runner import Equipment
+from devices.mqtt.contract import SetCommand
+from devices.mqtt.virtual import MqttDeviceSimulator, SimulatorKind
+
+
+def config_with_mqtt_device() -> AgentConfig:
+    return AgentConfig.model_validate(
+        {
+            "courtroom": {"id": "fy-01", "name": "第一法庭"},
+            "hub": {"url": "ws://127.0.0.1:9/ws/agent", "token": "t"},
+            "audio": {"roles": ["审判长"]},
+            "devices": [{"name": "lights", "kind": "mqtt"}],
+        }
+    )
+
+
+async def test_equipment_embedded_broker_serves_mqtt_devices() -> None:
+    published: list[tuple[str, dict[str, Any]]] = []
+    equipment = Equipment(config_with_mqtt_device(), publish=lambda k, b: published.append((k, b)))
+    async with equipment:
+        assert equipment.broker_address is not None and equipment.mqtt is not None
+        host, port = equipment.broker_address
+        relay = MqttDeviceSimulator(
+            host=host, port=port, room="fy-01", name="lights", kind=SimulatorKind("relay")
+        )
+        relay_task = asyncio.create_task(relay.run())
+        try:
+            async with asyncio.timeout(10):
+                while not equipment.status()["devices"]["lights"]["online"]:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            state = await equipment.mqtt.send("lights", SetCommand("power", {"state": "on"}))
+            assert state.values["power"] == "on"
+        finally:
+            relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay_task
+    kinds = {kind for kind, _ in published}
+    assert kinds == {"device"}
+    directions = [body["direction"] for _, body in published]
+    assert "tx" in directions and "rx" in directions
+    assert all(body["device"] == "lights" for _, body in published)
+    assert all("hearing_id" not in body for _, body in published)  # no hearing open
