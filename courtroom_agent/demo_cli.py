@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import signal
 import sys
@@ -87,6 +88,7 @@ async def _run(
 ) -> None:
     # Imported here: the hub and the agent pipeline take seconds to import.
     from courtroom_agent.config import AgentConfig
+    from courtroom_agent.demo_equipment import DISPLAY_PASSWORD_ENV, DemoEquipment
     from courtroom_agent.runner import run_agent
     from hub.config import load_config
     from hub.server import HubServer
@@ -106,24 +108,40 @@ async def _run(
             loop.add_signal_handler(sig, stop.set)
     if duration is not None:
         loop.call_later(duration, stop.set)
-    async with HubServer(hub_config, admin_password=password) as hub:
+    async with (
+        HubServer(hub_config, admin_password=password) as hub,
+        DemoEquipment(data_dir, room=DEMO_COURTROOM) as equipment,
+    ):
         ready = asyncio.Event()
         hub_task = asyncio.create_task(hub.run(ready=ready), name="hub")
         try:
             await _first(ready.wait(), hub_task)
+            hub_ws = f"ws://127.0.0.1:{hub.port}/ws/agent"
+            room_toml = data_dir / "room.toml"
+            room_toml.write_text(
+                equipment.room_toml(
+                    courtroom={"id": DEMO_COURTROOM, "name": DEMO_NAME},
+                    hub_url=hub_ws,
+                    token=token,
+                ),
+                encoding="utf-8",
+            )
             print(
                 f"\n演示法庭已启动 · Demo courtroom running\n"
                 f"  打开 Open:      {hub.url}/\n"
                 f"  用户 User:      admin\n"
                 f"  密码 Password:  {password}\n"
                 f"  数据 Data dir:  {data_dir}\n"
+                f"  设备 Devices:   {', '.join(d['name'] for d in equipment.devices)}\n"
+                f"                 {DISPLAY_PASSWORD_ENV}={os.environ[DISPLAY_PASSWORD_ENV]} "
+                f"courtroom devices probe --config {room_toml}\n"
                 f"  按 Ctrl-C 结束 · Ctrl-C to stop\n",
                 flush=True,
             )
             agent_config = AgentConfig.model_validate(
                 {
                     "courtroom": {"id": DEMO_COURTROOM, "name": DEMO_NAME},
-                    "hub": {"url": f"ws://127.0.0.1:{hub.port}/ws/agent", "token": token},
+                    "hub": {"url": hub_ws, "token": token},
                     "audio": {
                         "source": "wav",
                         "file": str(recording),
@@ -131,6 +149,8 @@ async def _run(
                         "loop": True,
                         "roles": list(DEMO_ROLES),
                     },
+                    "mqtt": equipment.mqtt,
+                    "devices": equipment.devices,
                 }
             )
             agent = await run_agent(

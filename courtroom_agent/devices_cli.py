@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import enum
 import sys
 import time
 from dataclasses import dataclass
@@ -91,6 +92,8 @@ def _target(device: DeviceConfig, config: AgentConfig) -> str:
 def _describe(reply: Any) -> str:
     if reply is None:
         return "ok"
+    if isinstance(reply, enum.Enum):
+        return reply.name.lower()
     return str(reply)
 
 
@@ -175,7 +178,15 @@ async def _probe_mqtt(
 
 
 async def probe(config: AgentConfig, *, within: float = PROBE_TIMEOUT) -> list[ProbeRow]:
-    """Probe every configured device concurrently; one row per device, in config order."""
+    """Probe every configured device concurrently; one row per device, in config order.
+
+    Raises:
+        ValueError: a device's password variable is unset.
+    """
+    from courtroom_agent.equipment import device_password
+
+    for device in config.devices:
+        device_password(device)  # a missing secret is a config error: say so before connecting
     rows = {
         d.name: ProbeRow(name=d.name, kind=d.kind, target=_target(d, config))
         for d in config.devices

@@ -15,6 +15,7 @@ from typing import Any
 from courtroom_agent.config import DeviceConfig
 from devices.events import DeviceEvent, Direction
 from devices.link import DeviceLink
+from devices.mqtt.contract import Availability
 from devices.session import (
     Completed,
     DeviceSession,
@@ -125,6 +126,9 @@ def session_event_to_device_event(name: str, event: SessionEvent, *, time: float
         direction, meaning, raw = Direction.RX, str(event.reply), event.raw
     elif isinstance(event, Failed):
         direction, meaning, raw = Direction.ERROR, str(event.error), event.error.raw
+    elif isinstance(event, Unsolicited) and isinstance(event.message, Availability):
+        # The MQTT last will and birth message: the device's online/offline state.
+        direction, meaning, raw = Direction.STATE, event.message.value, event.raw
     elif isinstance(event, Unsolicited):
         direction, meaning, raw = Direction.UNSOLICITED, str(event.message), event.raw
     else:

@@ -68,6 +68,13 @@ def test_demo_serves_live_transcript_and_stops_cleanly_on_ctrl_c(
                 if message["type"] == "final":
                     final = message["segment"]
         assert final is not None
+        events = httpx.get(
+            f"{url}/api/courtrooms/demo-1/events",
+            params={"kind": "device"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+        online = {e["body"]["device"] for e in events if "online" in e["body"]["meaning"]}
+        assert online >= {"judge-camera", "matrix", "display", "recorder", "lights"}
         assert final["role"] == "审判长"
         assert cer(speech[0].text, final["text"]) <= 0.05
         process.send_signal(signal.SIGINT)
@@ -77,3 +84,5 @@ def test_demo_serves_live_transcript_and_stops_cleanly_on_ctrl_c(
         process.wait()
     assert (data_dir / "hub" / "hub.db").is_file()
     assert (data_dir / "agent" / "demo-1" / "spool.sqlite").is_file()
+    room = (data_dir / "room.toml").read_text(encoding="utf-8")
+    assert room.count("[[devices]]") == 5
