@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import enum
 import sys
 import time
 from dataclasses import dataclass
@@ -92,9 +91,9 @@ def _target(device: DeviceConfig, config: AgentConfig) -> str:
 def _describe(reply: Any) -> str:
     if reply is None:
         return "ok"
-    if isinstance(reply, enum.Enum):
-        return reply.name.lower()
-    return str(reply)
+    from courtroom_agent.equipment import describe
+
+    return describe(reply)
 
 
 async def _probe_line(device: DeviceConfig, row: ProbeRow, within: float) -> None:

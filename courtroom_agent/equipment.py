@@ -8,6 +8,8 @@ config names, never from the file.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -31,7 +33,9 @@ __all__ = [
     "build_link",
     "build_session",
     "build_transport",
+    "describe",
     "device_password",
+    "retries_for",
     "session_event_to_device_event",
 ]
 
@@ -97,6 +101,45 @@ def build_transport(device: DeviceConfig) -> Transport:
     return TcpTransport(device.host, device.tcp_port)
 
 
+def describe(thing: Any) -> str:
+    """Short text of a command, reply or message for the audit trail.
+
+    Dataclasses print as ``Name(field=value, …)`` with enums by name, so a
+    clerk reads ``Tie(input=1, output=4, layer=ALL)``, not enum reprs.
+    """
+    if isinstance(thing, enum.Enum):
+        return thing.name
+    if dataclasses.is_dataclass(thing) and not isinstance(thing, type):
+        fields = ", ".join(
+            f"{f.name}={describe(getattr(thing, f.name))}"
+            for f in dataclasses.fields(thing)
+            if f.repr
+        )
+        return f"{type(thing).__name__}({fields})"
+    if isinstance(thing, tuple):
+        return "(" + ", ".join(describe(item) for item in thing) + ")"
+    return str(thing)
+
+
+def retries_for(command: Any) -> int:
+    """Per-kind retry policy: how often a retryable failure is tried again.
+
+    Inquiries change nothing and are retried twice. Commands that change
+    state are retried once — the sessions mark only failures where the
+    device did not act as retryable (VISCA buffer full, Extron busy, PJLink
+    "unavailable time"). Starting a recording is never repeated blindly.
+    """
+    name = type(command).__name__
+    if name.endswith(("Inquiry", "Query")) or name in ("ReadTie", "QueryFirmware"):
+        return 2
+    value = getattr(getattr(command, "name", None), "value", None)
+    if value in ("transport info", "slot info", "device info", "ping"):
+        return 2
+    if value == "record":
+        return 0
+    return 1
+
+
 def build_link(
     device: DeviceConfig,
     *,
@@ -115,6 +158,8 @@ def build_link(
         transport=build_transport(device),
         on_event=on_event,
         hearing_clock=hearing_clock,
+        retries=retries_for,
+        describe=describe,
     )
 
 

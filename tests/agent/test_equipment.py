@@ -49,3 +49,25 @@ async def test_equipment_embedded_broker_serves_mqtt_devices() -> None:
     assert "tx" in directions and "rx" in directions
     assert all(body["device"] == "lights" for _, body in published)
     assert all("hearing_id" not in body for _, body in published)  # no hearing open
+
+
+def test_retries_for_per_kind_policy() -> None:
+    from courtroom_agent.equipment import retries_for
+    from devices import extron, hyperdeck, pjlink, visca
+
+    assert retries_for(visca.PowerInquiry()) == 2
+    assert retries_for(pjlink.LampQuery()) == 2
+    assert retries_for(extron.ReadTie(1)) == 2
+    assert retries_for(hyperdeck.Command.simple(hyperdeck.CommandName.TRANSPORT_INFO)) == 2
+    assert retries_for(visca.PresetRecall(1)) == 1
+    assert retries_for(extron.Tie(1, 2)) == 1
+    assert retries_for(hyperdeck.Command.record(name="hearing")) == 0
+
+
+def test_describe_reads_like_the_protocol_not_python() -> None:
+    from courtroom_agent.equipment import describe
+    from devices import extron
+
+    reply = extron.TieReply(output=4, input=1, layer=extron.TieLayer.ALL)
+    assert describe(reply) == "TieReply(output=4, input=1, layer=ALL, width=2)"
+    assert describe(None) == "None" and describe((1, extron.TieLayer.AUDIO)) == "(1, AUDIO)"
