@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "transcription.models_cli",
     "hub.cli",
     "courtroom_agent.devices_cli",
+    "av.cli",
     "courtroom_agent.demo_cli",
 )
 
