@@ -18,7 +18,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from av.alarms import MicrophoneWatch, WatchConfig
 from av.audio import AudioSource
+from av.levels import LevelMeter
 from courtroom_agent.link import HubLink
 from hub import wire
 from transcription.engine import TranscriptionEngine
@@ -51,6 +53,7 @@ class CourtroomAgent:
         gate: speech gate tuning.
         status_interval: seconds between status reports.
         extra_status: more fields for each status report (device states).
+        watch: microphone alarm thresholds (dead mic, clipping, all silent).
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class CourtroomAgent:
         status_interval: float = 30.0,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         extra_status: Callable[[], dict[str, Any]] | None = None,
+        watch: WatchConfig | None = None,
     ) -> None:
         self._courtroom = courtroom
         self._source = source
@@ -82,6 +86,7 @@ class CourtroomAgent:
         self._engine: TranscriptionEngine | None = None
         self._extra_status = extra_status
         self._open = False
+        self._watch = MicrophoneWatch(config=watch or WatchConfig())
 
     @property
     def hearing_time(self) -> float:
@@ -152,15 +157,23 @@ class CourtroomAgent:
                 "gap_frames": stats.gap_frames,
                 "error": stats.error,
             }
+        body["microphones"] = self._watch.status()
         if self._extra_status is not None:
             body |= self._extra_status()
         return body
 
     async def _feed(self, worker: TranscriptionWorker) -> None:
+        fmt = self._source.format
+        meter = LevelMeter(rate=fmt.rate, roles=self._roles)
+        self._watch.open_session()
         try:
             async for block in self._source.blocks():
                 await worker.put(block)
+                for report in meter.feed(block):
+                    for alarm in self._watch.observe(report):
+                        self._publish("av.alarm", alarm.to_json() | {"hearing_id": self.hearing_id})
         finally:
+            self._watch.close_session()
             await worker.close()
 
     async def _deliver(self, worker: TranscriptionWorker) -> None:

@@ -38,6 +38,7 @@ __all__ = [
     "CourtroomConfig",
     "DeviceConfig",
     "HubConfig",
+    "MicrophonesConfig",
     "MqttConfig",
     "TranscriptionConfig",
     "load_agent_config",
@@ -184,11 +185,21 @@ class MqttConfig(_Model):
     password_env: str | None = None
 
 
+class MicrophonesConfig(_Model):
+    """Microphone alarms (``[microphones]``), times in seconds of audio."""
+
+    dead_after_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    all_silent_after_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+    silent_below_dbfs: Annotated[float, Field(ge=-96, le=0)] = -60.0
+    speech_above_dbfs: Annotated[float, Field(ge=-96, le=0)] = -40.0
+
+
 class AgentConfig(_Model):
     courtroom: CourtroomConfig
     hub: HubConfig
     audio: AudioConfig
     transcription: TranscriptionConfig = TranscriptionConfig()
+    microphones: MicrophonesConfig = MicrophonesConfig()
     spool: Path | None = Field(default=None, description="event spool file (SQLite)")
     mqtt: MqttConfig | None = Field(
         default=None, description="the courtroom's broker (default: an embedded one)"

@@ -11,6 +11,7 @@ from typing import Any
 
 import platformdirs
 
+from av.alarms import WatchConfig
 from av.audio import AudioSource
 from av.looped import LoopedSource
 from av.pyaudio_source import PyAudioSource
@@ -92,6 +93,12 @@ async def run_agent(
                 title=title or config.courtroom.name,
                 gate=gate,
                 extra_status=equipment.status,
+                watch=WatchConfig(
+                    dead_after_s=config.microphones.dead_after_s,
+                    all_silent_after_s=config.microphones.all_silent_after_s,
+                    silent_below_dbfs=config.microphones.silent_below_dbfs,
+                    speech_above_dbfs=config.microphones.speech_above_dbfs,
+                ),
             )
             equipment.agent = agent
             async with equipment:

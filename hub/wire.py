@@ -31,6 +31,9 @@ Event kinds and their ``body``:
 ``device``           ``{"time", "device", "direction", "meaning", "raw"}`` one entry of
                      the equipment audit trail (:class:`devices.events.DeviceEvent`),
                      plus ``hearing_id`` while a hearing is open
+``av.alarm``         ``{"hearing_id", "kind", "state", "hearing_time", "channel", "role",
+                     "message"}`` a microphone alarm raised or cleared (dead mic,
+                     clipping, all silent)
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ CLOSE_UNAUTHORIZED: Final = 4401
 """Websocket close code for a missing or wrong courtroom token."""
 
 EVENT_KINDS: Final = frozenset(
-    {"hearing.opened", "hearing.closed", "transcript.final", "status", "device"}
+    {"hearing.opened", "hearing.closed", "transcript.final", "status", "device", "av.alarm"}
 )
 
 

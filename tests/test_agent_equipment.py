@@ -85,3 +85,47 @@ async def test_agent_device_online_offline_reach_hub(
     # Online may come before 开庭; the outage happened during the hearing.
     assert states[1].get("hearing_id") == agent.hearing_id
     assert 0.0 <= states[0]["time"] <= states[1]["time"]
+
+
+async def test_agent_dead_microphone_alarm_reaches_hub(
+    hub: HubServer,  # noqa: F811
+    tmp_path: Path,
+    speech: list[SpeechSample],
+) -> None:
+    roles = ["审判长", "原告", "被告"]
+    recording = build_demo_recording(
+        [s.path for s in speech], tmp_path / "room.wav", roles=roles[:2], turns=3
+    )
+    # A third microphone that carries nothing at all: unplugged.
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(recording)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, 2)
+    three = np.concatenate([pcm, np.zeros((len(pcm), 1), np.int16)], axis=1)
+    with wave.open(str(recording), "wb") as w:
+        w.setnchannels(3)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(three.tobytes())
+    config = agent_config(hub.port, recording)
+    config = config.model_validate(
+        config.model_dump() | {"microphones": {"dead_after_s": 3.0, "silent_below_dbfs": -70}}
+    )
+    agent = await run_agent(config, data_dir=tmp_path / "agent")
+    bearer = await login(hub.url)
+    async with httpx.AsyncClient(base_url=hub.url) as client:
+        events = (
+            await client.get(
+                "/api/courtrooms/r1/events",
+                params={"kind": "av.alarm"},
+                headers={"Authorization": f"Bearer {bearer}"},
+            )
+        ).json()
+    alarms = [e["body"] for e in events]
+    assert alarms, "no alarm reached the hub"
+    dead = [a for a in alarms if a["kind"] == "dead_mic"]
+    assert dead and dead[0]["role"] == "被告" and dead[0]["state"] == "raised"
+    assert dead[0]["hearing_id"] == agent.hearing_id
+    assert "麦克风" in dead[0]["message"]
