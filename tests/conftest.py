@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.pulse",
     "tests.fixtures.speech",
     "tests.fixtures.mosquitto",
+    "tests.fixtures.camera_stream",
 ]

@@ -1,0 +1,185 @@
+"""What a camera reports: alarms, online/offline changes, recording gaps.
+
+All three are frozen dataclasses stamped with the hearing clock and turn into
+the JSON objects the agent spools under :data:`CAMERA_EVENT_KIND` (the same
+lossless channel as transcripts) and the hub shows on the patrol wall.
+Messages are Chinese first, then English, for the clerk's screen.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "CAMERA_EVENT_KIND",
+    "AlarmKind",
+    "CameraAlarm",
+    "CameraEvent",
+    "CameraGap",
+    "CameraState",
+    "CameraStateChange",
+]
+
+#: Spool / wire event kind under which the agent publishes camera events.
+CAMERA_EVENT_KIND = "camera"
+
+
+class CameraState(enum.StrEnum):
+    CONNECTING = "connecting"
+    """Not yet delivered a frame since the camera was started."""
+    ONLINE = "online"
+    """Frames are arriving."""
+    OFFLINE = "offline"
+    """No frames for the watchdog's timeout, or the source failed; reconnecting."""
+
+
+class AlarmKind(enum.StrEnum):
+    NO_FRAMES = "no_frames"
+    FROZEN = "frozen"
+    BLACK = "black"
+
+
+_RAISED = {
+    AlarmKind.NO_FRAMES: (
+        "摄像机 {c} 无画面：{s:.0f} 秒未收到视频帧",
+        "camera {c}: no frames for {s:.0f} s",
+    ),
+    AlarmKind.FROZEN: (
+        "摄像机 {c} 画面静止已 {s:.0f} 秒",
+        "camera {c}: picture frozen for {s:.0f} s",
+    ),
+    AlarmKind.BLACK: ("摄像机 {c} 黑屏已 {s:.0f} 秒", "camera {c}: black picture for {s:.0f} s"),
+}
+_CLEARED = {
+    AlarmKind.NO_FRAMES: ("摄像机 {c} 恢复画面", "camera {c}: frames arriving again"),
+    AlarmKind.FROZEN: ("摄像机 {c} 画面恢复变化", "camera {c}: picture moving again"),
+    AlarmKind.BLACK: ("摄像机 {c} 画面恢复亮度", "camera {c}: picture no longer black"),
+}
+
+
+def _check_time(name: str, value: float) -> None:
+    if not math.isfinite(value):
+        raise ValueError(f"camera event {name} must be finite, not {value!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CameraAlarm:
+    """An alarm raised (``active``) or cleared.
+
+    Attributes:
+        camera: camera id.
+        kind: what is wrong.
+        active: True when raised, False when cleared.
+        time: hearing seconds when the watchdog decided.
+        since: hearing seconds when the condition began (the last frame for
+            ``NO_FRAMES``).
+
+    Raises:
+        ValueError: on construction, for an empty camera id, non-finite
+            times, or ``since`` after ``time``.
+    """
+
+    camera: str
+    kind: AlarmKind
+    active: bool
+    time: float
+    since: float
+
+    def __post_init__(self) -> None:
+        if not self.camera:
+            raise ValueError("camera alarm needs a camera id")
+        _check_time("time", self.time)
+        _check_time("since", self.since)
+        if self.since > self.time:
+            raise ValueError("camera alarm cannot begin after it is reported")
+
+    @property
+    def message(self) -> str:
+        """``中文 / English``, for the clerk's screen."""
+        zh, en = (_RAISED if self.active else _CLEARED)[self.kind]
+        seconds = self.time - self.since
+        return f"{zh.format(c=self.camera, s=seconds)} / {en.format(c=self.camera, s=seconds)}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "alarm",
+            "camera": self.camera,
+            "kind": self.kind.value,
+            "active": self.active,
+            "time": self.time,
+            "since": self.since,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CameraStateChange:
+    """The camera went online or offline.
+
+    Raises:
+        ValueError: on construction, for an empty camera id or a non-finite time.
+    """
+
+    camera: str
+    state: CameraState
+    time: float
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.camera:
+            raise ValueError("camera state change needs a camera id")
+        _check_time("time", self.time)
+
+    @property
+    def message(self) -> str:
+        zh = {"online": "在线", "offline": "离线", "connecting": "连接中"}[self.state.value]
+        text = f"摄像机 {self.camera} {zh} / camera {self.camera} {self.state.value}"
+        return f"{text}: {self.reason}" if self.reason else text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "state",
+            "camera": self.camera,
+            "state": self.state.value,
+            "time": self.time,
+            "reason": self.reason,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CameraGap:
+    """Hearing time without pictures from a camera, for the manifest.
+
+    Attributes:
+        start: hearing seconds of the last frame before the gap (or when the
+            camera was started, if it never delivered).
+        end: hearing seconds of the first frame after it; None while open.
+
+    Raises:
+        ValueError: on construction, for non-finite times or ``end < start``.
+    """
+
+    camera: str
+    start: float
+    end: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_time("start", self.start)
+        if self.end is not None:
+            _check_time("end", self.end)
+            if self.end < self.start:
+                raise ValueError("camera gap ends before it starts")
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.end is None else self.end - self.start
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "gap", "camera": self.camera, "start": self.start, "end": self.end}
+
+
+CameraEvent = CameraAlarm | CameraStateChange | CameraGap
