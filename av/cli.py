@@ -1,10 +1,12 @@
 """``courtroom av``: the courtroom's microphones and recordings from the terminal.
 
 ``levels``: live per-channel meters for the daily walk-from-mic-to-mic check.
+``check DIR``: verify a hearing recording against its manifest.
 """
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 __all__ = ["register"]
@@ -27,3 +29,19 @@ def register(subparsers: Any) -> None:
     )
     levels_cli.add_arguments(levels)
     levels.set_defaults(func=levels_cli.run_args)
+    check = verbs.add_parser(
+        "check",
+        help="校验庭审录音 · verify a hearing recording",
+        description="Verify a hearing recording: manifest, every segment's SHA-256, sample "
+        "continuity, declared gaps. Exit 0 when sound, 1 naming each problem.",
+    )
+    check.add_argument("directory", help="the hearing's recording directory (has manifest.json)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(func=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from av.recording import main
+
+    status: int = main([args.directory, *(["--json"] if args.json else [])])
+    return status

@@ -16,11 +16,13 @@ import logging
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from av.alarms import MicrophoneWatch, WatchConfig
 from av.audio import AudioSource
 from av.levels import LevelMeter
+from av.recording import AudioRecorder
 from courtroom_agent.link import HubLink
 from hub import wire
 from transcription.engine import TranscriptionEngine
@@ -54,6 +56,8 @@ class CourtroomAgent:
         status_interval: seconds between status reports.
         extra_status: more fields for each status report (device states).
         watch: microphone alarm thresholds (dead mic, clipping, all silent).
+        recordings: root of the lossless recording archive
+            (``<root>/<courtroom>/<hearing>/``); None records nothing.
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class CourtroomAgent:
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         extra_status: Callable[[], dict[str, Any]] | None = None,
         watch: WatchConfig | None = None,
+        recordings: Path | None = None,
     ) -> None:
         self._courtroom = courtroom
         self._source = source
@@ -87,6 +92,8 @@ class CourtroomAgent:
         self._extra_status = extra_status
         self._open = False
         self._watch = MicrophoneWatch(config=watch or WatchConfig())
+        self._recordings = recordings
+        self.recorder: AudioRecorder | None = None
 
     @property
     def hearing_time(self) -> float:
@@ -128,6 +135,15 @@ class CourtroomAgent:
             )
             self._open = True
             try:
+                if self._recordings is not None:
+                    self.recorder = AudioRecorder(
+                        root=self._recordings,
+                        courtroom=self._courtroom,
+                        hearing_id=self.hearing_id,
+                        sample_rate=fmt.rate,
+                        roles=self._roles,
+                    )
+                    await asyncio.to_thread(self.recorder.open)
                 async with TranscriptionWorker(self._engine) as worker:
                     self._worker = worker
                     async with asyncio.TaskGroup() as tasks:
@@ -137,6 +153,9 @@ class CourtroomAgent:
                         await tasks.create_task(self._deliver(worker), name="agent-deliver")
                         status.cancel()
             finally:
+                if self.recorder is not None:
+                    await asyncio.to_thread(self.recorder.close)
+                    self._publish_recorder_alarms()
                 self._close_hearing()
 
     def status(self) -> dict[str, Any]:
@@ -158,6 +177,8 @@ class CourtroomAgent:
                 "error": stats.error,
             }
         body["microphones"] = self._watch.status()
+        if self.recorder is not None:
+            body["recording"] = self.recorder.state().to_json()
         if self._extra_status is not None:
             body |= self._extra_status()
         return body
@@ -168,6 +189,9 @@ class CourtroomAgent:
         self._watch.open_session()
         try:
             async for block in self._source.blocks():
+                if self.recorder is not None:
+                    await self.recorder.put(block)  # the record first: it is the law's
+                    self._publish_recorder_alarms()
                 await worker.put(block)
                 for report in meter.feed(block):
                     for alarm in self._watch.observe(report):
@@ -175,6 +199,11 @@ class CourtroomAgent:
         finally:
             self._watch.close_session()
             await worker.close()
+
+    def _publish_recorder_alarms(self) -> None:
+        assert self.recorder is not None
+        for alarm in self.recorder.take_alarms():
+            self._publish("av.alarm", alarm.to_json())
 
     async def _deliver(self, worker: TranscriptionWorker) -> None:
         async for result in worker.results():

@@ -99,6 +99,7 @@ async def run_agent(
                     silent_below_dbfs=config.microphones.silent_below_dbfs,
                     speech_above_dbfs=config.microphones.speech_above_dbfs,
                 ),
+                recordings=data_dir / "recordings",
             )
             equipment.agent = agent
             async with equipment:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import wave
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import httpx
 import pytest
 import websockets
 
+from av.recording import check_recording
 from courtroom_agent.config import AgentConfig
 from courtroom_agent.demo_audio import build_demo_recording
 from courtroom_agent.runner import run_agent
@@ -133,6 +135,13 @@ async def test_agent_to_browser_live_partials_and_finals(
     # Hearing-clock times increase turn by turn and match the recording layout.
     starts = [s["start"] for s in stored]
     assert starts == sorted(starts) and 1.0 <= starts[0] <= 2.5
+    # The whole hearing was recorded losslessly, seat by seat, and verifies.
+    hearing_dir = tmp_path / "agent" / "recordings" / "r1" / agent.hearing_id
+    report = check_recording(hearing_dir)
+    assert report.sound, report.problems
+    manifest = json.loads((hearing_dir / "manifest.json").read_text(encoding="utf-8"))
+    with wave.open(str(recording)) as w:
+        assert sum(seg["frames"] for seg in manifest["segments"]) == w.getnframes()
 
 
 @pytest.fixture

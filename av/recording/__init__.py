@@ -1,0 +1,57 @@
+"""Hearing audio recording: lossless, segmented, crash-safe, verifiable.
+
+* :class:`AudioRecorder` writes every channel of a hearing as mono FLAC
+  segments with a ``manifest.json`` (format: ``docs/recording-format.md``).
+* :func:`check_recording` verifies a hearing directory; :func:`main` is the
+  ``courtroom av check DIR`` command.
+* :class:`RecorderAlarm` / :class:`RecorderState` are what the watchdog
+  publishes; :class:`DiskHeadroom` is the free-space rule.
+"""
+
+from av.recording.alarms import AlarmKind, DiskHeadroom, RecorderAlarm, RecorderState, Severity
+from av.recording.check import CheckReport, check_recording, main
+from av.recording.errors import (
+    FrameOrderError,
+    ManifestError,
+    RecorderClosedError,
+    RecorderFailedError,
+    RecordingError,
+    RecordingMismatchError,
+)
+from av.recording.manifest import (
+    Gap,
+    GapReason,
+    Manifest,
+    Segment,
+    SegmentFile,
+    SegmentStatus,
+    read_manifest,
+)
+from av.recording.recorder import AudioRecorder
+from av.recording.segment_writer import read_flac
+
+__all__ = [
+    "AlarmKind",
+    "AudioRecorder",
+    "CheckReport",
+    "DiskHeadroom",
+    "FrameOrderError",
+    "Gap",
+    "GapReason",
+    "Manifest",
+    "ManifestError",
+    "RecorderAlarm",
+    "RecorderClosedError",
+    "RecorderFailedError",
+    "RecorderState",
+    "RecordingError",
+    "RecordingMismatchError",
+    "Segment",
+    "SegmentFile",
+    "SegmentStatus",
+    "Severity",
+    "check_recording",
+    "main",
+    "read_flac",
+    "read_manifest",
+]

@@ -1,0 +1,441 @@
+"""Lossless, segmented, crash-safe recording of every channel of a hearing.
+
+:class:`AudioRecorder` takes :class:`~av.audio.AudioBlock` objects and writes
+them under ``<root>/<courtroom>/<hearing id>/`` as described in
+``docs/recording-format.md``: one mono FLAC file per channel per segment and a
+``manifest.json`` replaced atomically whenever a segment opens or closes.
+
+Threading: :meth:`AudioRecorder.write` runs the pure
+:class:`~av.recording.planner.SegmentPlanner` on the caller's thread (so frame
+order errors reach the caller) and queues its actions; one writer thread
+(``recorder-<hearing>``) encodes FLAC, ``fsync``\\ s the open files every
+``sync_interval`` seconds, and owns the manifest.
+
+Overflow policy — the recorder never drops audio:
+
+* the queue is bounded by audio duration (``max_queue_seconds``). When the
+  writer falls ``behind_seconds`` behind, a ``writer_behind`` alarm is raised
+  (the crash guarantee "readable up to the last second" no longer holds while
+  it lasts); it clears below half that;
+* when the queue is full, :meth:`write` blocks until the writer catches up
+  (:meth:`put` waits in a thread, leaving the event loop free). The
+  back-pressure reaches the audio source, whose own bounded queue drops and
+  numbers the lost frames; they arrive here as a ``start_frame`` jump and are
+  declared as a ``capture`` gap. Audio is thus lost only where it is declared.
+* an I/O error in the writer (disk full) stops the recording: a critical
+  ``writer_failed`` alarm, and :meth:`write`/:meth:`close` raise
+  :class:`~av.recording.errors.RecorderFailedError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Self
+
+from av.audio import AudioBlock
+from av.recording.alarms import AlarmKind, DiskHeadroom, RecorderAlarm, RecorderState, Severity
+from av.recording.errors import RecorderClosedError, RecorderFailedError
+from av.recording.hearing_dir import HearingLock, check_path_component, recover_hearing
+from av.recording.manifest import GapReason, Manifest, iso_utc, write_manifest
+from av.recording.planner import Action, DeclareGap, SegmentPlanner
+from av.recording.segment_writer import SegmentFiles
+from av.recording.writer_thread import FINISH, SegmentWriterThread, StartSession
+
+__all__ = ["AudioRecorder"]
+
+_log = logging.getLogger(__name__)
+
+# FLAC never exceeds raw PCM by more than its frame headers; 2 % covers them.
+_PCM_OVERHEAD = 1.02
+
+
+class AudioRecorder:
+    """Records one hearing; a context manager (sync or async).
+
+    Args:
+        root: recordings root (``<data dir>/recordings``).
+        courtroom: courtroom id (a directory name).
+        hearing_id: hearing id (a directory name); an existing hearing is resumed.
+        sample_rate: frames per second of the blocks.
+        roles: role of each channel, in channel order.
+        segment_seconds: nominal segment length.
+        segment_frames: the same in frames; overrides ``segment_seconds``.
+            A resumed hearing keeps the length in its manifest.
+        frame_offset: added to every block's ``start_frame`` to get the
+            hearing frame. ``None``: 0 for a new hearing; for a resumed one,
+            the hearing frame that the wall clock says the first block has
+            (so a restarted source counting from 0 lands after the gap).
+        max_queue_seconds: audio queued for the writer before :meth:`write` blocks.
+        behind_seconds: queued audio that raises the ``writer_behind`` alarm.
+        sync_interval: seconds between ``fsync`` of the open files.
+        disk: free-space rule; default :class:`DiskHeadroom` ().
+        disk_check_interval: seconds between free-space probes.
+        free_space: probe returning free bytes for a path.
+        clock: monotonic clock (the one ``AudioBlock.captured_at`` uses).
+        wall_clock: UTC wall clock for the manifest.
+        open_files: opens a segment's files; :class:`SegmentFiles` unless a
+            test stands in a slow or failing disk.
+    """
+
+    def __init__(
+        self,
+        *,
+        root: Path,
+        courtroom: str,
+        hearing_id: str,
+        sample_rate: int,
+        roles: Sequence[str],
+        segment_seconds: float = 300.0,
+        segment_frames: int | None = None,
+        frame_offset: int | None = None,
+        max_queue_seconds: float = 10.0,
+        behind_seconds: float = 1.0,
+        sync_interval: float = 1.0,
+        disk: DiskHeadroom | None = None,
+        disk_check_interval: float = 5.0,
+        free_space: Callable[[Path], int] = lambda p: shutil.disk_usage(p).free,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        open_files: Callable[..., SegmentFiles] = SegmentFiles,
+    ) -> None:
+        if not roles:
+            raise ValueError("at least one channel role is required")
+        if not 0 < behind_seconds < max_queue_seconds:
+            raise ValueError("behind_seconds must be positive and below max_queue_seconds")
+        self.directory = (
+            Path(root) / check_path_component(courtroom, "courtroom")
+        ) / check_path_component(hearing_id, "hearing id")
+        self.courtroom = courtroom
+        self.hearing_id = hearing_id
+        self.sample_rate = sample_rate
+        self.roles = list(roles)
+        self._segment_frames = segment_frames or max(1, round(segment_seconds * sample_rate))
+        self._frame_offset = frame_offset
+        self._max_queue = max(1, round(max_queue_seconds * sample_rate))
+        self._behind = round(behind_seconds * sample_rate)
+        self._sync_interval = sync_interval
+        self._disk = disk or DiskHeadroom()
+        self._disk_interval = disk_check_interval
+        self._free_space = free_space
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._open_files = open_files
+        self._bytes_per_second = sample_rate * len(self.roles) * 2 * _PCM_OVERHEAD
+
+        self._cond = threading.Condition()
+        self._queue: collections.deque[tuple[Action | StartSession | object, int]] = (
+            collections.deque()
+        )
+        self._queued_frames = 0
+        self._edges: list[RecorderAlarm] = []
+        self._active: dict[AlarmKind, RecorderAlarm] = {}
+        self._free_bytes: int | None = None
+        self._next_disk_check = float("-inf")
+        self._planner: SegmentPlanner | None = None
+        self._writer: SegmentWriterThread | None = None
+        self._lock: HearingLock | None = None
+        self._resume_end: int | None = None
+        self._resuming = False
+        self._started = False
+        self._gaps = 0
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def open(self) -> None:
+        """Create or resume the hearing directory and start the writer thread.
+
+        Raises:
+            RecordingError: another recorder holds the hearing.
+            ManifestError: an existing manifest is invalid (nothing is changed).
+            RecordingMismatchError: the hearing was recorded with other channels/rate.
+            OSError: the directory cannot be created or written.
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock = HearingLock(self.directory)
+        try:
+            now = iso_utc(self._wall_clock())
+            resume = recover_hearing(
+                self.directory, sample_rate=self.sample_rate, roles=self.roles, now=now
+            )
+            manifest: Manifest | None = None
+            next_index, reason = 1, GapReason.RECORDER_INTERRUPTED
+            if resume is not None:
+                manifest = resume.manifest
+                write_manifest(self.directory, manifest)
+                self._segment_frames = manifest.segment_frames
+                self._resume_end, next_index, reason = (
+                    resume.end_frame,
+                    resume.next_index,
+                    resume.reason,
+                )
+                self._resuming = True
+                self._gaps = len(manifest.gaps)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._planner = SegmentPlanner(
+            segment_frames=self._segment_frames,
+            channels=len(self.roles),
+            next_index=next_index,
+            resume_from=self._resume_end,
+            resume_reason=reason,
+        )
+        self._writer = SegmentWriterThread(
+            self,
+            manifest=manifest,
+            segment_frames=self._segment_frames,
+            sync_interval=self._sync_interval,
+            clock=self._clock,
+            wall_clock=lambda: iso_utc(self._wall_clock()),
+            open_files=self._open_files,
+        )
+        self._writer.start()
+        self._check_disk(force=True)
+
+    def close(self) -> None:
+        """Finish the open segment, mark the manifest closed, stop the writer.
+
+        Raises:
+            RecorderFailedError: the writer failed before or while closing.
+        """
+        if self._closed or self._writer is None or self._planner is None:
+            self._closed = True
+            return
+        self._closed = True
+        with self._cond:
+            for action in self._planner.finish():
+                self._queue.append((action, 0))
+            self._queue.append((FINISH, 0))
+            self._cond.notify_all()
+        self._writer.join()
+        if self._lock is not None:
+            self._lock.release()
+        self._raise_if_failed()
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        await asyncio.to_thread(self.open)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await asyncio.to_thread(self.close)
+
+    # -- audio in ----------------------------------------------------------
+
+    def write(self, block: AudioBlock) -> None:
+        """Queue a block for recording; blocks while the queue is full.
+
+        Raises:
+            FrameOrderError: the block overlaps audio already recorded; it is
+                refused and the recorder carries on.
+            ValueError: the block has the wrong channel count or dtype.
+            RecorderClosedError: after :meth:`close`, or before :meth:`open`.
+            RecorderFailedError: the writer has failed; recording has stopped.
+        """
+        if self._closed or self._planner is None:
+            raise RecorderClosedError(f"{self.directory}: recorder is not open")
+        self._raise_if_failed()
+        first = not self._started
+        if self._frame_offset is None:
+            self._frame_offset = self._offset_for(block)
+        start = block.start_frame + self._frame_offset
+        actions: list[Action | StartSession | object] = []
+        actions += self._planner.feed(start, block.pcm)
+        self._gaps += sum(isinstance(a, DeclareGap) for a in actions)
+        if first:
+            actions.insert(0, StartSession(iso_utc(self._wall_of(block)), start))
+            self._started = True
+        with self._cond:
+            while self._queued_frames >= self._max_queue and not self._writer_failed():
+                self._cond.wait()
+            self._raise_if_failed()
+            for action in actions:
+                self._queue.append((action, block.frames if action is actions[-1] else 0))
+            self._queued_frames += block.frames
+            self._cond.notify_all()
+        self._check_behind()
+        self._check_disk()
+
+    async def put(self, block: AudioBlock) -> None:
+        """:meth:`write` without blocking the event loop when the queue is full.
+
+        Raises:
+            the same as :meth:`write`.
+        """
+        if self._queued_frames < self._max_queue:
+            self.write(block)
+        else:
+            await asyncio.to_thread(self.write, block)
+
+    # -- watchdog out ------------------------------------------------------
+
+    def take_alarms(self) -> list[RecorderAlarm]:
+        """Alarm edges (raised and cleared) since the last call, oldest first."""
+        self._check_behind()
+        with self._cond:
+            edges, self._edges = self._edges, []
+        return edges
+
+    def state(self) -> RecorderState:
+        """A snapshot of the recorder for the patrol view."""
+        writer = self._writer
+        with self._cond:
+            queued = self._queued_frames
+            active = tuple(self._active.values())
+            free = self._free_bytes
+        error = writer.error if writer is not None else None
+        return RecorderState(
+            hearing_id=self.hearing_id,
+            directory=str(self.directory),
+            recording=writer is not None and not self._closed and error is None,
+            segment_index=writer.segment_index if writer is not None else None,
+            written_frame=writer.written_frame if writer is not None else 0,
+            queued_seconds=queued / self.sample_rate,
+            free_bytes=free,
+            free_seconds=None if free is None else free / self._bytes_per_second,
+            gaps=self._gaps,
+            alarms=active,
+            error=None if error is None else str(error),
+        )
+
+    @property
+    def manifest(self) -> Manifest | None:
+        """The manifest as last written (``None`` before the first segment)."""
+        return self._writer.manifest if self._writer is not None else None
+
+    @property
+    def frame_offset(self) -> int | None:
+        """Offset from block frames to hearing frames (known after the first block)."""
+        return self._frame_offset
+
+    # -- used by the writer thread -----------------------------------------
+
+    def next_item(self) -> tuple[Action | StartSession | object, int]:
+        with self._cond:
+            while not self._queue:
+                self._cond.wait()
+            return self._queue.popleft()
+
+    def done(self, frames: int) -> None:
+        if frames:
+            with self._cond:
+                self._queued_frames -= frames
+                self._cond.notify_all()
+
+    def writer_failed(self, error: BaseException) -> None:
+        _log.error("%s: recording stopped: %s", self.directory, error)
+        with self._cond:
+            self._queue.clear()
+            self._queued_frames = 0
+            self._edge(AlarmKind.WRITER_FAILED, Severity.CRITICAL, error=str(error))
+            self._cond.notify_all()
+
+    # -- internals ---------------------------------------------------------
+
+    def _writer_failed(self) -> bool:
+        return self._writer is not None and self._writer.error is not None
+
+    def _raise_if_failed(self) -> None:
+        if self._writer is not None and self._writer.error is not None:
+            raise RecorderFailedError(
+                f"{self.directory}: recording stopped: {self._writer.error}"
+            ) from self._writer.error
+
+    def _wall_of(self, block: AudioBlock) -> datetime:
+        """Wall time of the block's first frame, from its capture stamp.
+
+        A stamp from another clock (age negative or beyond any queue) is not
+        trusted: the block is then taken as captured just now.
+        """
+        duration = block.frames / self.sample_rate
+        age = self._clock() - block.captured_at
+        if not 0.0 <= age <= self._max_queue / self.sample_rate + 60.0:
+            _log.warning(
+                "%s: block captured_at %.3f is not on this recorder's clock; using now",
+                self.directory,
+                block.captured_at,
+            )
+            age = 0.0
+        return self._wall_clock() - timedelta(seconds=age + duration)
+
+    def _offset_for(self, block: AudioBlock) -> int:
+        manifest = self._writer.manifest if self._writer is not None else None
+        if not self._resuming or manifest is None:
+            return 0
+        origin = datetime.fromisoformat(manifest.started_at)
+        elapsed = (self._wall_of(block) - origin).total_seconds()
+        frame = manifest.started_frame + round(elapsed * self.sample_rate)
+        return max(frame, self._resume_end or 0) - block.start_frame
+
+    def _check_behind(self) -> None:
+        with self._cond:
+            queued = self._queued_frames
+            active = AlarmKind.WRITER_BEHIND in self._active
+            if not active and queued > self._behind:
+                _log.warning("%s: writer %.1f s behind", self.directory, queued / self.sample_rate)
+                self._edge(AlarmKind.WRITER_BEHIND, Severity.WARNING, queued=queued)
+            elif active and queued <= self._behind // 2:
+                _log.warning("%s: writer caught up", self.directory)
+                self._edge(AlarmKind.WRITER_BEHIND, None, queued=queued)
+
+    def _check_disk(self, *, force: bool = False) -> None:
+        now = self._clock()
+        if not force and now < self._next_disk_check:
+            return
+        self._next_disk_check = now + self._disk_interval
+        try:
+            free = self._free_space(self.directory)
+        except OSError as e:
+            _log.warning("%s: free-space probe failed: %s", self.directory, e)
+            return
+        before = self._disk.level
+        level = self._disk.update(free_bytes=free, bytes_per_second=self._bytes_per_second)
+        with self._cond:
+            self._free_bytes = free
+            if level != before:
+                _log.warning("%s: disk headroom %s (%d bytes free)", self.directory, level, free)
+                self._edge(AlarmKind.DISK_LOW, level, free=free)
+
+    def _edge(
+        self,
+        kind: AlarmKind,
+        severity: Severity | None,
+        *,
+        free: int | None = None,
+        queued: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record an alarm raise (``severity``) or clear (``None``); holds ``_cond``."""
+        previous = self._active.pop(kind, None)
+        if severity is None and previous is None:
+            return
+        writer = self._writer
+        alarm = RecorderAlarm(
+            kind=kind,
+            active=severity is not None,
+            severity=severity or (previous.severity if previous else Severity.WARNING),
+            hearing_id=self.hearing_id,
+            hearing_frame=writer.written_frame if writer is not None else 0,
+            free_bytes=free,
+            free_seconds=None if free is None else free / self._bytes_per_second,
+            queued_seconds=None if queued is None else queued / self.sample_rate,
+            error=error,
+        )
+        if alarm.active:
+            self._active[kind] = alarm
+        self._edges.append(alarm)
