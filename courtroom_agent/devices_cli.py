@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -137,15 +138,9 @@ async def _probe_mqtt(
         for device in devices:
             rows[device.name].error = "no [mqtt] broker configured"
         return
-    from devices.mqtt.link import MqttDeviceLink
+    from courtroom_agent.equipment import build_mqtt_link
 
-    link = MqttDeviceLink(
-        host=config.mqtt.host,
-        port=config.mqtt.port,
-        room=config.courtroom.id,
-        devices=[d.name for d in devices],
-        client_id=f"courtroom-probe-{config.courtroom.id}",
-    )
+    link = build_mqtt_link(config, [d.name for d in devices], role="probe")
     async with link:
         task = asyncio.create_task(link.run(), name="probe-mqtt")
         try:
@@ -186,6 +181,11 @@ async def probe(config: AgentConfig, *, within: float = PROBE_TIMEOUT) -> list[P
 
     for device in config.devices:
         device_password(device)  # a missing secret is a config error: say so before connecting
+    broker = config.mqtt
+    if broker is not None and broker.password_env and not os.environ.get(broker.password_env):
+        raise ValueError(
+            f"mqtt.password_env: environment variable {broker.password_env} is not set"
+        )
     rows = {
         d.name: ProbeRow(name=d.name, kind=d.kind, target=_target(d, config))
         for d in config.devices
@@ -277,18 +277,12 @@ async def send(config: AgentConfig, name: str, verb: str, args: list[str], *, wi
 async def _send_mqtt(
     config: AgentConfig, device: DeviceConfig, command: Any, *, within: float
 ) -> str:
+    from courtroom_agent.equipment import build_mqtt_link
     from devices.errors import DeviceUnavailableError
-    from devices.mqtt.link import MqttDeviceLink
 
     if config.mqtt is None:
         raise DeviceUnavailableError("no [mqtt] broker configured", device=device.name)
-    link = MqttDeviceLink(
-        host=config.mqtt.host,
-        port=config.mqtt.port,
-        room=config.courtroom.id,
-        devices=[device.name],
-        client_id=f"courtroom-send-{config.courtroom.id}",
-    )
+    link = build_mqtt_link(config, [device.name], role="send")
     async with link:
         task = asyncio.create_task(link.run(), name="send-mqtt")
         try:

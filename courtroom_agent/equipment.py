@@ -12,9 +12,9 @@ import dataclasses
 import enum
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from courtroom_agent.config import DeviceConfig
+from courtroom_agent.config import AgentConfig, DeviceConfig
 from devices.events import DeviceEvent, Direction
 from devices.link import DeviceLink
 from devices.mqtt.contract import Availability
@@ -29,8 +29,12 @@ from devices.session import (
 )
 from devices.transport import SerialTransport, TcpTransport, Transport
 
+if TYPE_CHECKING:
+    from devices.mqtt.link import MqttDeviceLink
+
 __all__ = [
     "build_link",
+    "build_mqtt_link",
     "build_session",
     "build_transport",
     "describe",
@@ -160,6 +164,49 @@ def build_link(
         hearing_clock=hearing_clock,
         retries=retries_for,
         describe=describe,
+    )
+
+
+def build_mqtt_link(
+    config: AgentConfig,
+    names: list[str],
+    *,
+    role: str,
+    broker: tuple[str, int] | None = None,
+    on_event: Callable[[str, SessionEvent], None] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> MqttDeviceLink:
+    """The MQTT link for ``names`` on the courtroom's broker (or ``broker``).
+
+    ``role`` names the client (``agent``, ``probe``, ``send``): the agent's
+    client id is stable so its persistent session survives restarts.
+
+    Raises:
+        ValueError: no broker configured or given, or its password variable is unset.
+    """
+    from devices.mqtt.link import MqttDeviceLink
+
+    username = password = None
+    if broker is None:
+        if config.mqtt is None:
+            raise ValueError("mqtt devices need an [mqtt] broker")
+        broker = (config.mqtt.host, config.mqtt.port)
+        username = config.mqtt.username
+        if config.mqtt.password_env is not None:
+            password = (os.environ if env is None else env).get(config.mqtt.password_env)
+            if not password:
+                raise ValueError(
+                    f"mqtt.password_env: environment variable {config.mqtt.password_env} is not set"
+                )
+    return MqttDeviceLink(
+        host=broker[0],
+        port=broker[1],
+        room=config.courtroom.id,
+        devices=names,
+        client_id=f"courtroom-{role}-{config.courtroom.id}",
+        username=username,
+        password=password,
+        on_event=on_event,
     )
 
 

@@ -17,7 +17,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Self
 
 from courtroom_agent.config import AgentConfig
-from courtroom_agent.equipment import build_link, session_event_to_device_event
+from courtroom_agent.equipment import (
+    build_link,
+    build_mqtt_link,
+    session_event_to_device_event,
+)
 from devices.events import DEVICE_EVENT_KIND, DeviceEvent
 from devices.link import DeviceLink
 from devices.session import SessionEvent
@@ -85,31 +89,14 @@ class Equipment:
         names = [d.name for d in self._config.devices if d.kind == "mqtt"]
         if not names:
             return
-        from devices.mqtt.link import MqttDeviceLink
-
-        broker = self._config.mqtt
-        password = username = None
-        if broker is None:
+        broker: tuple[str, int] | None = None
+        if self._config.mqtt is None:
             from courtroom_agent.embedded_broker import EmbeddedBroker
 
             embedded = await self._stack.enter_async_context(EmbeddedBroker())
-            host, port = embedded.host, embedded.port
-            self.broker_address = (host, port)
-        else:
-            host, port, username = broker.host, broker.port, broker.username
-            if broker.password_env is not None:
-                import os
-
-                password = os.environ.get(broker.password_env) or None
-        link = MqttDeviceLink(
-            host=host,
-            port=port,
-            room=self._config.courtroom.id,
-            devices=names,
-            client_id=f"courtroom-agent-{self._config.courtroom.id}",
-            username=username,
-            password=password,
-            on_event=self._on_mqtt_event,
+            broker = self.broker_address = (embedded.host, embedded.port)
+        link = build_mqtt_link(
+            self._config, names, role="agent", broker=broker, on_event=self._on_mqtt_event
         )
         self.mqtt = await self._stack.enter_async_context(link)
         self._start(link.run(), "mqtt devices")

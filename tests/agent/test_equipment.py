@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from courtroom_agent.config import AgentConfig
@@ -71,3 +75,39 @@ def test_describe_reads_like_the_protocol_not_python() -> None:
     reply = extron.TieReply(output=4, input=1, layer=extron.TieLayer.ALL)
     assert describe(reply) == "TieReply(output=4, input=1, layer=ALL, width=2)"
     assert describe(None) == "None" and describe((1, extron.TieLayer.AUDIO)) == "(1, AUDIO)"
+
+
+def test_devices_probe_unset_broker_password_is_config_error(tmp_path: Path) -> None:
+    config = tmp_path / "room.toml"
+    config.write_text(
+        """
+[courtroom]
+id = "fy-01"
+name = "第一法庭"
+[hub]
+url = "ws://127.0.0.1:9/ws/agent"
+token = "t"
+[audio]
+roles = ["审判长"]
+[mqtt]
+host = "127.0.0.1"
+port = 1
+username = "agent"
+password_env = "COURTROOM_TEST_UNSET_MQTT_PASSWORD"
+[[devices]]
+name = "lights"
+kind = "mqtt"
+""",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if k != "COURTROOM_TEST_UNSET_MQTT_PASSWORD"}
+    done = subprocess.run(
+        [sys.executable, "-m", "courtroom_agent.cli", "devices", "probe", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 2
+    assert "COURTROOM_TEST_UNSET_MQTT_PASSWORD is not set" in done.stderr
+    assert "Traceback" not in done.stderr
