@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +76,7 @@ class CourtroomAgent:
         extra_status: Callable[[], dict[str, Any]] | None = None,
         watch: WatchConfig | None = None,
         recordings: Path | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._courtroom = courtroom
         self._source = source
@@ -93,12 +95,29 @@ class CourtroomAgent:
         self._open = False
         self._watch = MicrophoneWatch(config=watch or WatchConfig())
         self._recordings = recordings
+        self._anchor: tuple[int, float] | None = None
+        self._rate = 1
+        self._monotonic = monotonic
         self.recorder: AudioRecorder | None = None
 
     @property
     def hearing_time(self) -> float:
-        """Hearing-clock seconds so far (0 before the audio starts)."""
-        return self._engine.hearing_time if self._engine is not None else 0.0
+        """Hearing-clock seconds now, on the capture clock (0 before the audio starts).
+
+        The last captured block's end frame gives the time exactly when it was
+        captured; since then the clock runs on monotonic time. Device events and
+        camera frames are stamped with this, so they line up with the audio
+        however far behind recognition is.
+        """
+        if self._anchor is None:
+            return 0.0
+        end_frame, captured_at = self._anchor
+        return end_frame / self._rate + max(0.0, self._monotonic() - captured_at)
+
+    @property
+    def captured_time(self) -> float:
+        """Hearing-clock seconds of audio captured so far (exact, frame-counted)."""
+        return self._anchor[0] / self._rate if self._anchor is not None else 0.0
 
     @property
     def in_hearing(self) -> bool:
@@ -116,6 +135,7 @@ class CourtroomAgent:
         """
         async with self._source:
             fmt = self._source.format
+            self._rate = fmt.rate
             if fmt.channels != len(self._roles):
                 raise ValueError(
                     f"the audio source has {fmt.channels} channels but "
@@ -163,7 +183,7 @@ class CourtroomAgent:
         body: dict[str, Any] = {
             "state": "recording",
             "hearing_id": self.hearing_id,
-            "hearing_time": round(self._engine.hearing_time, 3) if self._engine else 0.0,
+            "hearing_time": round(self.captured_time, 3),
             "finals": self.finals,
             "unsent_events": self._link.pending,
         }
@@ -189,6 +209,7 @@ class CourtroomAgent:
         self._watch.open_session()
         try:
             async for block in self._source.blocks():
+                self._anchor = (block.end_frame, block.captured_at)
                 if self.recorder is not None:
                     await self.recorder.put(block)  # the record first: it is the law's
                     self._publish_recorder_alarms()
@@ -232,7 +253,7 @@ class CourtroomAgent:
 
     def _close_hearing(self) -> None:
         self._open = False
-        duration = self._engine.hearing_time if self._engine else 0.0
+        duration = self.captured_time
         self._publish("status", self.status() | {"state": "closed"})
         self._publish(
             "hearing.closed",
