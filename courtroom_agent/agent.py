@@ -24,6 +24,8 @@ from av.alarms import MicrophoneWatch, WatchConfig
 from av.audio import AudioSource
 from av.levels import LevelMeter
 from av.recording import AudioRecorder
+from courtroom_agent.config import CameraConfig
+from courtroom_agent.hearing_cameras import HearingCameras
 from courtroom_agent.link import HubLink
 from hub import wire
 from transcription.engine import TranscriptionEngine
@@ -59,6 +61,8 @@ class CourtroomAgent:
         watch: microphone alarm thresholds (dead mic, clipping, all silent).
         recordings: root of the lossless recording archive
             (``<root>/<courtroom>/<hearing>/``); None records nothing.
+        monotonic: the monotonic clock the hearing clock runs on between blocks.
+        cameras: cameras recorded beside the audio (needs ``recordings``).
     """
 
     def __init__(
@@ -77,6 +81,7 @@ class CourtroomAgent:
         watch: WatchConfig | None = None,
         recordings: Path | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        cameras: list[CameraConfig] | None = None,
     ) -> None:
         self._courtroom = courtroom
         self._source = source
@@ -96,6 +101,8 @@ class CourtroomAgent:
         self._watch = MicrophoneWatch(config=watch or WatchConfig())
         self._recordings = recordings
         self._anchor: tuple[int, float] | None = None
+        self._cameras = cameras or []
+        self.cameras: HearingCameras | None = None
         self._rate = 1
         self._monotonic = monotonic
         self.recorder: AudioRecorder | None = None
@@ -144,12 +151,13 @@ class CourtroomAgent:
             self._engine = TranscriptionEngine(
                 self._model, input_rate=fmt.rate, roles=self._roles, gate=self._gate
             )
+            opened_at = self._wall_clock()
             self._publish(
                 "hearing.opened",
                 {
                     "hearing_id": self.hearing_id,
                     "title": self._title,
-                    "opened_at": self._wall_clock().isoformat(),
+                    "opened_at": opened_at.isoformat(),
                     "roles": self._roles,
                 },
             )
@@ -164,6 +172,18 @@ class CourtroomAgent:
                         roles=self._roles,
                     )
                     await asyncio.to_thread(self.recorder.open)
+                    if self._cameras:
+                        self.cameras = HearingCameras(
+                            self._cameras,
+                            courtroom=self._courtroom,
+                            hearing_id=self.hearing_id,
+                            directory=self.recorder.directory,
+                            epoch=opened_at,
+                            hearing_clock=lambda: self.hearing_time,
+                            publish=self._publish,
+                        )
+                        await self.cameras.__aenter__()
+                        self.cameras.roll(0, 0.0)
                 async with TranscriptionWorker(self._engine) as worker:
                     self._worker = worker
                     async with asyncio.TaskGroup() as tasks:
@@ -173,6 +193,8 @@ class CourtroomAgent:
                         await tasks.create_task(self._deliver(worker), name="agent-deliver")
                         status.cancel()
             finally:
+                if self.cameras is not None:
+                    await self.cameras.close(end=self.captured_time)
                 if self.recorder is not None:
                     await asyncio.to_thread(self.recorder.close)
                     self._publish_recorder_alarms()
@@ -213,6 +235,8 @@ class CourtroomAgent:
                 if self.recorder is not None:
                     await self.recorder.put(block)  # the record first: it is the law's
                     self._publish_recorder_alarms()
+                    if self.cameras is not None:
+                        self._roll_cameras()
                 await worker.put(block)
                 for report in meter.feed(block):
                     for alarm in self._watch.observe(report):
@@ -220,6 +244,15 @@ class CourtroomAgent:
         finally:
             self._watch.close_session()
             await worker.close()
+
+    def _roll_cameras(self) -> None:
+        # Video segments are cut where the audio's are: at multiples of the
+        # segment length on the hearing clock.
+        assert self.recorder is not None and self.cameras is not None
+        manifest = self.recorder.manifest
+        index = self.recorder.state().segment_index
+        if manifest is not None and index is not None:
+            self.cameras.roll(index, index * manifest.segment_frames / self._rate)
 
     def _publish_recorder_alarms(self) -> None:
         assert self.recorder is not None

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 __all__ = [
     "AgentConfig",
     "AudioConfig",
+    "CameraConfig",
     "ConfigError",
     "CourtroomConfig",
     "DeviceConfig",
@@ -194,6 +195,19 @@ class MicrophonesConfig(_Model):
     speech_above_dbfs: Annotated[float, Field(ge=-96, le=0)] = -40.0
 
 
+class CameraConfig(_Model):
+    """One courtroom camera (a ``[[cameras]]`` table), recorded beside the audio.
+
+    ``id`` is burned into the picture with the synchronous recording time, so
+    it is ASCII (``CAM-1``, ``judge``).
+    """
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")]
+    source: str | int = Field(description="device index, rtsp:// or http:// URL, or a file")
+    fps: Annotated[int, Field(ge=1, le=60)] = 25
+    loop: bool = Field(default=False, description="replay a file source forever")
+
+
 class AgentConfig(_Model):
     courtroom: CourtroomConfig
     hub: HubConfig
@@ -205,13 +219,17 @@ class AgentConfig(_Model):
         default=None, description="the courtroom's broker (default: an embedded one)"
     )
     devices: list[DeviceConfig] = Field(default_factory=list, max_length=64)
+    cameras: list[CameraConfig] = Field(default_factory=list, max_length=16)
 
     @model_validator(mode="after")
     def _unique_devices(self) -> Self:
-        names = [d.name for d in self.devices]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"duplicate device names: {', '.join(dupes)}")
+        for what, names in (
+            ("device names", [d.name for d in self.devices]),
+            ("camera ids", [c.id for c in self.cameras]),
+        ):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {what}: {', '.join(dupes)}")
         return self
 
 

@@ -100,6 +100,7 @@ async def run_agent(
                     speech_above_dbfs=config.microphones.speech_above_dbfs,
                 ),
                 recordings=data_dir / "recordings",
+                cameras=list(config.cameras),
             )
             equipment.agent = agent
             async with equipment:

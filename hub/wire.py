@@ -33,7 +33,9 @@ Event kinds and their ``body``:
                      plus ``hearing_id`` while a hearing is open
 ``av.alarm``         ``{"hearing_id", "kind", "state", "hearing_time", "channel", "role",
                      "message"}`` a microphone alarm raised or cleared (dead mic,
-                     clipping, all silent)
+                     clipping, all silent) or from the recorder (disk low, writer behind)
+``camera``           ``{"hearing_id", "camera", ...}`` a camera went online/offline or
+                     raised/cleared an alarm (no frames, frozen, black picture)
 """
 
 from __future__ import annotations
@@ -73,7 +75,15 @@ CLOSE_UNAUTHORIZED: Final = 4401
 """Websocket close code for a missing or wrong courtroom token."""
 
 EVENT_KINDS: Final = frozenset(
-    {"hearing.opened", "hearing.closed", "transcript.final", "status", "device", "av.alarm"}
+    {
+        "hearing.opened",
+        "hearing.closed",
+        "transcript.final",
+        "status",
+        "device",
+        "av.alarm",
+        "camera",
+    }
 )
 
 

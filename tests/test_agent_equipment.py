@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -129,3 +130,37 @@ async def test_agent_dead_microphone_alarm_reaches_hub(
     assert dead and dead[0]["role"] == "被告" and dead[0]["state"] == "raised"
     assert dead[0]["hearing_id"] == agent.hearing_id
     assert "麦克风" in dead[0]["message"]
+
+
+async def test_agent_records_camera_beside_audio_with_events_at_hub(
+    hub: HubServer,  # noqa: F811
+    camera_stream: Any,
+    tmp_path: Path,
+    speech: list[SpeechSample],
+) -> None:
+    stream = camera_stream("testsrc2")
+    recording = build_demo_recording(
+        [s.path for s in speech], tmp_path / "room.wav", roles=["审判长", "原告", "被告"], turns=1
+    )
+    config = agent_config(hub.port, recording, realtime=True)
+    camera = {"id": "CAM-1", "source": stream.url, "fps": 10}
+    config = config.model_validate(config.model_dump() | {"cameras": [camera]})
+    agent = await run_agent(config, data_dir=tmp_path / "agent")
+    hearing_dir = tmp_path / "agent" / "recordings" / "r1" / agent.hearing_id
+    index = json.loads((hearing_dir / "video.json").read_text(encoding="utf-8"))
+    segments = index["cameras"][0]["segments"]
+    assert segments and (hearing_dir / segments[0]["file"]).stat().st_size > 0
+    # Constant frame rate on the hearing clock: frames cover the whole hearing.
+    frames = sum(s["frames"] for s in segments)
+    assert abs(frames - agent.captured_time * 10) <= 10
+    bearer = await login(hub.url)
+    async with httpx.AsyncClient(base_url=hub.url) as client:
+        events = (
+            await client.get(
+                "/api/courtrooms/r1/events",
+                params={"kind": "camera"},
+                headers={"Authorization": f"Bearer {bearer}"},
+            )
+        ).json()
+    assert any(e["body"].get("state") == "online" for e in events), events
+    assert all(e["body"]["hearing_id"] == agent.hearing_id for e in events)
