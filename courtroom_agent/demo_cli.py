@@ -14,7 +14,9 @@ import contextlib
 import logging
 import os
 import secrets
+import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,7 @@ def _main(args: argparse.Namespace) -> int:
     recording = build_demo_recording(
         [s.path for s in samples], data_dir / "demo-microphones.wav", roles=DEMO_ROLES
     )
+    camera = _demo_camera(data_dir / "demo-camera.mp4")
     password = args.admin_password or secrets.token_urlsafe(9)
     try:
         asyncio.run(
@@ -69,6 +72,7 @@ def _main(args: argparse.Namespace) -> int:
                 port=args.port,
                 password=password,
                 duration=args.duration,
+                camera=camera,
             )
         )
     except HubError as exc:
@@ -85,6 +89,7 @@ async def _run(
     port: int,
     password: str,
     duration: float | None,
+    camera: Path | None,
 ) -> None:
     # Imported here: the hub and the agent pipeline take seconds to import.
     from courtroom_agent.config import AgentConfig
@@ -151,6 +156,11 @@ async def _run(
                     },
                     "mqtt": equipment.mqtt,
                     "devices": equipment.devices,
+                    "cameras": (
+                        [{"id": "CAM-1", "source": str(camera), "fps": 10, "loop": True}]
+                        if camera is not None
+                        else []
+                    ),
                 }
             )
             agent = await run_agent(
@@ -161,6 +171,26 @@ async def _run(
             hub.stop()
             with contextlib.suppress(asyncio.CancelledError):
                 await hub_task
+
+
+def _demo_camera(path: Path) -> Path | None:
+    """A looping test-card video standing in for the courtroom camera (needs ffmpeg)."""
+    if path.is_file():
+        return path
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        logger.warning("ffmpeg not found: the demo courtroom has no camera")
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + ".partial.mp4")
+    card = "testsrc2=size=640x360:rate=10:duration=20"
+    encode = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(partial)]
+    subprocess.run(
+        [ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", card, *encode],
+        check=True,
+    )
+    partial.replace(path)
+    return path
 
 
 async def _first(waiting: Any, hub_task: asyncio.Task[None]) -> None:

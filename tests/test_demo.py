@@ -86,3 +86,10 @@ def test_demo_serves_live_transcript_and_stops_cleanly_on_ctrl_c(
     assert (data_dir / "agent" / "demo-1" / "spool.sqlite").is_file()
     room = (data_dir / "room.toml").read_text(encoding="utf-8")
     assert room.count("[[devices]]") == 5
+    # The demo records its courtroom like a real one: audio per seat and the camera.
+    from av.recording import check_recording
+
+    hearings = list((data_dir / "recordings" / "demo-1").iterdir())
+    assert len(hearings) == 1
+    assert check_recording(hearings[0]).sound
+    assert list(hearings[0].glob("CAM-1-*.mp4")) and (hearings[0] / "video.json").is_file()
