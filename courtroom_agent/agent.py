@@ -170,6 +170,7 @@ class CourtroomAgent:
                         hearing_id=self.hearing_id,
                         sample_rate=fmt.rate,
                         roles=self._roles,
+                        on_segment=self._segment_opened,
                     )
                     await asyncio.to_thread(self.recorder.open)
                     if self._cameras:
@@ -183,7 +184,6 @@ class CourtroomAgent:
                             publish=self._publish,
                         )
                         await self.cameras.__aenter__()
-                        self.cameras.roll(0, 0.0)
                 async with TranscriptionWorker(self._engine) as worker:
                     self._worker = worker
                     async with asyncio.TaskGroup() as tasks:
@@ -235,8 +235,6 @@ class CourtroomAgent:
                 if self.recorder is not None:
                     await self.recorder.put(block)  # the record first: it is the law's
                     self._publish_recorder_alarms()
-                    if self.cameras is not None:
-                        self._roll_cameras()
                 await worker.put(block)
                 for report in meter.feed(block):
                     for alarm in self._watch.observe(report):
@@ -245,14 +243,10 @@ class CourtroomAgent:
             self._watch.close_session()
             await worker.close()
 
-    def _roll_cameras(self) -> None:
-        # Video segments are cut where the audio's are: at multiples of the
-        # segment length on the hearing clock.
-        assert self.recorder is not None and self.cameras is not None
-        manifest = self.recorder.manifest
-        index = self.recorder.state().segment_index
-        if manifest is not None and index is not None:
-            self.cameras.roll(index, index * manifest.segment_frames / self._rate)
+    def _segment_opened(self, index: int, first_frame: int) -> None:
+        # Video segments are cut where the audio's are, with the same index.
+        if self.cameras is not None:
+            self.cameras.roll(index, first_frame / self._rate)
 
     def _publish_recorder_alarms(self) -> None:
         assert self.recorder is not None

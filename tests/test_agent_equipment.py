@@ -150,6 +150,10 @@ async def test_agent_records_camera_beside_audio_with_events_at_hub(
     index = json.loads((hearing_dir / "video.json").read_text(encoding="utf-8"))
     segments = index["cameras"][0]["segments"]
     assert segments and (hearing_dir / segments[0]["file"]).stat().st_size > 0
+    # Video segments carry the audio segments' indexes and start times.
+    manifest = json.loads((hearing_dir / "manifest.json").read_text(encoding="utf-8"))
+    audio = [(s["index"], s["first_frame"] / 16000) for s in manifest["segments"]]
+    assert [(s["index"], s["start"]) for s in segments] == audio
     # Constant frame rate on the hearing clock: frames cover the whole hearing.
     frames = sum(s["frames"] for s in segments)
     assert abs(frames - agent.captured_time * 10) <= 10

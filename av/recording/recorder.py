@@ -45,7 +45,7 @@ from av.recording.alarms import AlarmKind, DiskHeadroom, RecorderAlarm, Recorder
 from av.recording.errors import RecorderClosedError, RecorderFailedError
 from av.recording.hearing_dir import HearingLock, check_path_component, recover_hearing
 from av.recording.manifest import GapReason, Manifest, iso_utc, write_manifest
-from av.recording.planner import Action, DeclareGap, SegmentPlanner
+from av.recording.planner import Action, DeclareGap, OpenSegment, SegmentPlanner
 from av.recording.segment_writer import SegmentFiles
 from av.recording.writer_thread import FINISH, SegmentWriterThread, StartSession
 
@@ -81,6 +81,9 @@ class AudioRecorder:
         free_space: probe returning free bytes for a path.
         clock: monotonic clock (the one ``AudioBlock.captured_at`` uses).
         wall_clock: UTC wall clock for the manifest.
+        on_segment: called as ``on_segment(index, first_frame)`` in the caller's
+            thread, when :meth:`write` opens segment ``index`` at hearing frame
+            ``first_frame`` — so cameras can cut their segments at the same time.
         open_files: opens a segment's files; :class:`SegmentFiles` unless a
             test stands in a slow or failing disk.
     """
@@ -105,6 +108,7 @@ class AudioRecorder:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         open_files: Callable[..., SegmentFiles] = SegmentFiles,
+        on_segment: Callable[[int, int], None] | None = None,
     ) -> None:
         if not roles:
             raise ValueError("at least one channel role is required")
@@ -127,6 +131,7 @@ class AudioRecorder:
         self._free_space = free_space
         self._clock = clock
         self._wall_clock = wall_clock
+        self._on_segment = on_segment
         self._open_files = open_files
         self._bytes_per_second = sample_rate * len(self.roles) * 2 * _PCM_OVERHEAD
 
@@ -257,6 +262,10 @@ class AudioRecorder:
         actions: list[Action | StartSession | object] = []
         actions += self._planner.feed(start, block.pcm)
         self._gaps += sum(isinstance(a, DeclareGap) for a in actions)
+        if self._on_segment is not None:
+            for action in actions:
+                if isinstance(action, OpenSegment):
+                    self._on_segment(action.index, action.first_frame)
         if first:
             actions.insert(0, StartSession(iso_utc(self._wall_of(block)), start))
             self._started = True

@@ -303,3 +303,14 @@ def test_recorder_refuses_second_recorder_on_same_hearing(tmp_path: Path) -> Non
             recorder(tmp_path, clocks).open()
         rec.write(AudioBlock(0, np.zeros((10, 4), np.int16), clocks.t))
     assert read_manifest(rec.directory).segments[0].frames == 10
+
+
+def test_recorder_reports_each_segment_opening_for_cameras(tmp_path: Path) -> None:
+    opened: list[tuple[int, int]] = []
+    clocks = Clocks()
+    with recorder(tmp_path, clocks, on_segment=lambda i, f: opened.append((i, f))) as rec:
+        for b in blocks(0, 1000, 4, [400]) + blocks(1800, 4500, 4, [700]):
+            rec.write(b)
+    m = read_manifest(rec.directory)
+    assert opened == [(s.index, s.first_frame) for s in m.segments]
+    assert opened == [(1, 0), (2, 1800), (3, 3000), (4, 6000)]
