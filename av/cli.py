@@ -1,6 +1,7 @@
 """``courtroom av``: the courtroom's microphones and recordings from the terminal.
 
 ``levels``: live per-channel meters for the daily walk-from-mic-to-mic check.
+``record``: record microphones and cameras without a hub (commissioning).
 ``check DIR``: verify a hearing recording against its manifest.
 """
 
@@ -29,6 +30,14 @@ def register(subparsers: Any) -> None:
     )
     levels_cli.add_arguments(levels)
     levels.set_defaults(func=levels_cli.run_args)
+    record = verbs.add_parser(
+        "record",
+        help="试录 · record microphones and cameras without a hub (commissioning)",
+        description="Record the configured microphones and cameras for DURATION seconds "
+        "into --out, then verify the recording.",
+    )
+    _record_cli().add_arguments(record)
+    record.set_defaults(func=lambda args: _record_cli().run_args(args))
     check = verbs.add_parser(
         "check",
         help="校验庭审录音 · verify a hearing recording",
@@ -45,3 +54,10 @@ def _check(args: argparse.Namespace) -> int:
 
     status: int = main([args.directory, *(["--json"] if args.json else [])])
     return status
+
+
+def _record_cli() -> Any:
+    # The app layer builds sources and cameras from the courtroom config.
+    import importlib
+
+    return importlib.import_module("courtroom_agent.record_cli")

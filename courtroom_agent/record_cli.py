@@ -1,0 +1,115 @@
+"""``courtroom av record``: record the room's microphones and cameras without a hub.
+
+For commissioning a courtroom: the same recorder and cameras as a hearing,
+written to ``--out`` and verified at the end (``courtroom av check``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+__all__ = ["add_arguments", "run_args"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, required=True, help="courtroom TOML file")
+    parser.add_argument("--out", type=Path, required=True, help="recordings root directory")
+    parser.add_argument("--duration", type=float, required=True, help="seconds to record")
+
+
+def run_args(args: argparse.Namespace) -> int:
+    from av.audio import AudioSourceError
+    from courtroom_agent.config import ConfigError, load_agent_config
+
+    try:
+        config = load_agent_config(args.config)
+    except ConfigError as exc:
+        print(f"courtroom av record: invalid configuration\n{exc}", file=sys.stderr)
+        return 2
+    if args.duration <= 0:
+        print("courtroom av record: --duration must be positive", file=sys.stderr)
+        return 2
+    try:
+        directory = asyncio.run(_record(config, out=args.out, duration=args.duration))
+    except AudioSourceError as exc:
+        print(f"courtroom av record: {exc}", file=sys.stderr)
+        return 1
+    from av.recording import check_recording
+
+    report = check_recording(directory)
+    print(f"录制完成 · recorded: {directory}")
+    for problem in report.problems:
+        print(f"  问题 problem: {problem}")
+    return 0 if report.sound else 1
+
+
+async def _record(config: object, *, out: Path, duration: float) -> Path:
+    from av.recording import AudioRecorder
+    from courtroom_agent.agent import new_hearing_id
+    from courtroom_agent.config import AgentConfig
+    from courtroom_agent.hearing_cameras import HearingCameras
+    from courtroom_agent.runner import build_source
+
+    assert isinstance(config, AgentConfig)
+    source = build_source(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    started = datetime.now(UTC)
+    hearing_id = new_hearing_id(config.courtroom.id, started)
+    anchor: list[tuple[int, float]] = []
+    async with source:
+        rate = source.format.rate
+        cameras: HearingCameras | None = None
+
+        def opened(index: int, first_frame: int) -> None:
+            if cameras is not None:
+                cameras.roll(index, first_frame / rate)
+
+        recorder = AudioRecorder(
+            root=out,
+            courtroom=config.courtroom.id,
+            hearing_id=hearing_id,
+            sample_rate=rate,
+            roles=list(config.audio.roles),
+            on_segment=opened,
+        )
+        recorder.open()
+
+        def hearing_clock() -> float:
+            if not anchor:
+                return 0.0
+            end, at = anchor[-1]
+            return end / rate + max(0.0, loop.time() - at)
+
+        if config.cameras:
+            cameras = HearingCameras(
+                list(config.cameras),
+                courtroom=config.courtroom.id,
+                hearing_id=hearing_id,
+                directory=recorder.directory,
+                epoch=started,
+                hearing_clock=hearing_clock,
+                publish=lambda kind, body: None,
+            )
+            await cameras.__aenter__()
+        try:
+            async for block in source.blocks():
+                await recorder.put(block)
+                anchor[:] = [(block.end_frame, block.captured_at)]
+                if block.end_frame >= duration * rate or stop.is_set():
+                    break
+        finally:
+            end = anchor[-1][0] / rate if anchor else 0.0
+            if cameras is not None:
+                await cameras.close(end=end)
+            await asyncio.to_thread(recorder.close)
+    return recorder.directory
