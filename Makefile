@@ -75,6 +75,7 @@ pytest:
 bench: setup
 	$(PY) bench/latency.py --update-readme README.md
 	$(PY) bench/streams.py --update-readme README.md
+	$(PY) bench/recording.py --update-readme README.md
 
 clean:
 	rm -rf .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,135 @@
+"""Cost of recording a courtroom: 8 microphones + 2 cameras at 1280×720, 25 fps.
+
+Runs the agent as in a hearing — lossless per-seat FLAC segments, two cameras
+encoded to fragmented H.264 MP4 with the recording time burned in, and live
+transcription of whichever seats are speaking — for ``--seconds`` of
+real-time audio, against an in-process hub. The microphones are the demo
+recording widened to eight seats; each camera is a looping 720p25 test-card
+file read through OpenCV, as a network camera's stream would be.
+
+Prints CPU (percent of one core: the agent process, its threads, and its
+ffmpeg encoders) and peak memory, and with ``--update-readme`` writes them to
+README.md.
+
+Usage: ``python bench/recording.py [--seconds 60] [--update-readme README.md]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from courtroom_agent.config import AgentConfig
+from courtroom_agent.demo_audio import build_demo_recording
+from courtroom_agent.runner import run_agent
+from hub.config import load_config
+from hub.server import HubServer
+from transcription.assets import speech_samples
+from transcription.models_cli import speech_dir_from_env
+
+ROLES = ["审判长", "审判员1", "审判员2", "书记员", "原告", "原告代理人", "被告", "被告代理人"]
+MARK_BEGIN = "<!-- bench:recording -->"
+MARK_END = "<!-- /bench:recording -->"
+TOKEN = "bench-recording-token"
+
+
+def make_camera_file(path: Path) -> Path:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise SystemExit("ffmpeg is required (make setup installs it)")
+    card = ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=10"]
+    encode = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)]
+    subprocess.run(
+        [ffmpeg, "-nostdin", "-loglevel", "error", "-y", *card, *encode],
+        check=True,
+    )
+    return path
+
+
+async def measure(seconds: float, work: Path) -> dict[str, float]:
+    samples = speech_samples(speech_dir=speech_dir_from_env())
+    turns = max(2, int(seconds / 5.2) + 1)
+    recording = build_demo_recording(
+        [s.path for s in samples], work / "room.wav", roles=ROLES, turns=turns, pause_s=1.0
+    )
+    camera = make_camera_file(work / "camera.mp4")
+    hub_config = load_config(
+        None,
+        data_dir=str(work / "hub"),
+        listen={"host": "127.0.0.1", "port": 0},
+        courtrooms=[{"id": "bench", "name": "基准法庭", "token": TOKEN}],
+    )
+    (work / "hub").mkdir()
+    async with HubServer(hub_config) as hub:
+        ready = asyncio.Event()
+        hub_task = asyncio.create_task(hub.run(ready=ready))
+        await ready.wait()
+        config = AgentConfig.model_validate(
+            {
+                "courtroom": {"id": "bench", "name": "基准法庭"},
+                "hub": {"url": f"ws://127.0.0.1:{hub.port}/ws/agent", "token": TOKEN},
+                "audio": {"source": "wav", "file": str(recording), "roles": ROLES},
+                "cameras": [
+                    {"id": f"CAM-{i}", "source": str(camera), "fps": 25, "loop": True}
+                    for i in (1, 2)
+                ],
+            }
+        )
+        before_self = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.monotonic()
+        agent = await run_agent(config, data_dir=work / "agent")
+        wall = time.monotonic() - started
+        after_self = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        hub.stop()
+        await hub_task
+    cpu_self = (after_self.ru_utime + after_self.ru_stime) - (
+        before_self.ru_utime + before_self.ru_stime
+    )
+    cpu_children = children.ru_utime + children.ru_stime
+    return {
+        "audio_seconds": agent.captured_time,
+        "wall": wall,
+        "agent_cpu": 100 * cpu_self / wall,
+        "encoder_cpu": 100 * cpu_children / wall,
+        "peak_rss_mib": after_self.ru_maxrss / 1024,
+        "finals": agent.finals,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--update-readme", type=Path, default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="courtroom-rec-bench-") as tmp:
+        r = asyncio.run(measure(args.seconds, Path(tmp)))
+    text = (
+        f"8 microphones (FLAC per seat) + 2 cameras 1280×720 25 fps (H.264) + live transcript, "
+        f"{r['audio_seconds']:.0f} s of hearing:\n"
+        f"agent process {r['agent_cpu']:.0f} % of one core (capture, gate, Vosk, FLAC, "
+        f"OpenCV decode, overlay), ffmpeg encoders {r['encoder_cpu']:.0f} %, "
+        f"peak RSS {r['peak_rss_mib']:.0f} MiB (model included); {int(r['finals'])} finals\n"
+        f"machine: 2 cores, measured {time.strftime('%Y-%m-%d')}"
+    )
+    print(text)
+    if args.update_readme is not None:
+        readme = args.update_readme.read_text(encoding="utf-8")
+        block = f"{MARK_BEGIN}\n```\n{text}\n```\n{MARK_END}"
+        pattern = re.compile(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), re.S)
+        if not pattern.search(readme):
+            raise SystemExit(f"{args.update_readme}: no {MARK_BEGIN} block")
+        args.update_readme.write_text(pattern.sub(lambda _: block, readme), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
