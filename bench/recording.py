@@ -115,7 +115,7 @@ def main() -> int:
     text = (
         f"8 microphones (FLAC per seat) + 2 cameras 1280×720 25 fps (H.264) + live transcript, "
         f"{r['audio_seconds']:.0f} s of hearing:\n"
-        f"agent process {r['agent_cpu']:.0f} % of one core (capture, gate, Vosk, FLAC, "
+        f"agent + hub process {r['agent_cpu']:.0f} % of one core (capture, gate, Vosk, FLAC, "
         f"OpenCV decode, overlay), ffmpeg encoders {r['encoder_cpu']:.0f} %, "
         f"peak RSS {r['peak_rss_mib']:.0f} MiB (model included); {int(r['finals'])} finals\n"
         f"machine: 2 cores, measured {time.strftime('%Y-%m-%d')}"
