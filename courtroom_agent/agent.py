@@ -12,6 +12,7 @@ opens (宣布开庭); every timestamp is derived from frame counts.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import secrets
 import time
@@ -22,6 +23,7 @@ from typing import Any
 
 from av.alarms import MicrophoneWatch, WatchConfig
 from av.audio import AudioSource
+from av.camera import Thumbnail
 from av.levels import LevelMeter
 from av.recording import AudioRecorder
 from courtroom_agent.config import CameraConfig
@@ -182,6 +184,7 @@ class CourtroomAgent:
                             epoch=opened_at,
                             hearing_clock=lambda: self.hearing_time,
                             publish=self._publish,
+                            send_thumbnail=self._send_thumbnail,
                         )
                         await self.cameras.__aenter__()
                 async with TranscriptionWorker(self._engine) as worker:
@@ -242,6 +245,16 @@ class CourtroomAgent:
         finally:
             self._watch.close_session()
             await worker.close()
+
+    def _send_thumbnail(self, thumbnail: Thumbnail) -> None:
+        self._link.send_thumbnail(
+            wire.Thumbnail(
+                hearing_id=self.hearing_id,
+                camera=thumbnail.camera,
+                time=round(thumbnail.hearing_time, 3),
+                jpeg=base64.b64encode(thumbnail.jpeg).decode("ascii"),
+            )
+        )
 
     def _segment_opened(self, index: int, first_frame: int) -> None:
         # Video segments are cut where the audio's are, with the same index.

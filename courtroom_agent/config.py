@@ -206,6 +206,9 @@ class CameraConfig(_Model):
     source: str | int = Field(description="device index, rtsp:// or http:// URL, or a file")
     fps: Annotated[int, Field(ge=1, le=60)] = 25
     loop: bool = Field(default=False, description="replay a file source forever")
+    thumbnail_interval: Annotated[float, Field(ge=1, le=600)] = Field(
+        default=5.0, description="seconds between thumbnails for the hub's patrol wall"
+    )
 
 
 class AgentConfig(_Model):

@@ -27,6 +27,8 @@ from av.camera import (
     CameraAddress,
     CameraEvent,
     CameraRecorder,
+    Thumbnail,
+    Thumbnailer,
     TimestampOverlay,
 )
 from courtroom_agent.config import CameraConfig
@@ -49,6 +51,7 @@ class HearingCameras:
         epoch: datetime,
         hearing_clock: Callable[[], float],
         publish: Callable[[str, dict[str, Any]], object],
+        send_thumbnail: Callable[[Thumbnail], None] | None = None,
     ) -> None:
         self._configs = cameras
         self._courtroom = courtroom
@@ -57,6 +60,7 @@ class HearingCameras:
         self._epoch = epoch
         self._clock = hearing_clock
         self._publish = publish
+        self._send_thumbnail = send_thumbnail
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self.cameras: list[Camera] = []
@@ -80,6 +84,8 @@ class HearingCameras:
                 camera=config.id,
                 hearing_clock=self._clock,
                 recorder=recorder,
+                thumbnailer=Thumbnailer(config.id, interval=config.thumbnail_interval),
+                on_thumbnail=self._send_thumbnail,
                 on_event=self._on_event,
                 loop_file=config.loop,
             )

@@ -182,7 +182,7 @@ class HubLink:
         self._wake = asyncio.Event()
         self._acked = asyncio.Condition()
         # channel -> (spool.last_seq when queued, encoded frame); at most one per channel
-        self._partials: dict[int, tuple[int, str]] = {}
+        self._partials: dict[int | tuple[str, str], tuple[int, str]] = {}
         self._last_error: str | None = None
         self._last_class: ErrorClass | None = None
         self._failing_since: float | None = None
@@ -232,6 +232,21 @@ class HubLink:
         if not self._connected:
             return False
         self._partials[partial.channel] = (self._spool.last_seq, frame)
+        self._wake.set()
+        return True
+
+    def send_thumbnail(self, thumbnail: wire.Thumbnail) -> bool:
+        """Queue a camera's latest picture, like a preview; False if dropped.
+
+        At most one waits per camera; a newer one replaces it.
+
+        Raises:
+            hub.wire.WireError: the thumbnail's frame is too big.
+        """
+        frame = wire.encode(thumbnail)
+        if not self._connected:
+            return False
+        self._partials[("thumbnail", thumbnail.camera)] = (self._spool.last_seq, frame)
         self._wake.set()
         return True
 

@@ -31,6 +31,7 @@ from hub.wire import (
     Hello,
     Message,
     Partial,
+    Thumbnail,
     Welcome,
     WireError,
     decode,
@@ -142,6 +143,18 @@ async def _session(
                 await websocket.send_text(encode(Ack(seq=result.acked_seq)))
             elif isinstance(message, Partial):
                 state.broadcaster.publish(courtroom, _partial_json(courtroom, message))
+            elif isinstance(message, Thumbnail):
+                state.thumbnails.put(courtroom, message.camera, message.image(), message.time)
+                state.broadcaster.publish(
+                    courtroom,
+                    {
+                        "type": "thumbnail",
+                        "courtroom": courtroom,
+                        "hearing_id": message.hearing_id,
+                        "camera": message.camera,
+                        "time": message.time,
+                    },
+                )
             else:
                 raise WireError(f"unexpected {type(message).__name__.lower()} from agent")
     except (WireError, FrameTooBig) as exc:

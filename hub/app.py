@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -215,6 +215,27 @@ def create_app(
             state.runner.archive.events, courtroom, kind=kind, after_seq=after, limit=limit
         )
         return [EventOut.model_validate(row) for row in rows]
+
+    @app.get(
+        "/api/courtrooms/{courtroom}/cameras/{camera}/thumbnail",
+        tags=["patrol"],
+        response_class=Response,
+        responses={
+            200: {"content": {"image/jpeg": {}}, "description": "The camera's latest picture"},
+            404: {"description": "No picture from this camera yet"},
+        },
+    )
+    async def thumbnail(courtroom: str, camera: str, request: Request, _user: _User) -> Response:
+        """A camera's latest thumbnail for the patrol wall (庭审巡查)."""
+        latest = _state(request).thumbnails.get(courtroom, camera)
+        if latest is None:
+            raise HTTPException(404, f"no picture from {courtroom}/{camera} 暂无画面")
+        jpeg, hearing_time = latest
+        return Response(
+            content=jpeg,
+            media_type="image/jpeg",
+            headers={"Cache-Control": "no-store", "X-Hearing-Time": f"{hearing_time:.3f}"},
+        )
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

@@ -11,7 +11,7 @@ import hmac
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from hub.config import HubConfig
@@ -28,6 +28,31 @@ log = logging.getLogger(__name__)
 ADMIN_USERNAME = "admin"
 
 
+class ThumbnailBoard:
+    """Each camera's latest thumbnail, in memory (the patrol wall; never archived).
+
+    Bounded: one picture per (courtroom, camera), each at most
+    ``wire.MAX_THUMBNAIL_BYTES``, and at most ``max_cameras`` cameras per
+    courtroom; pictures of further cameras are not kept (overflow policy).
+    """
+
+    def __init__(self, *, max_cameras: int = 16) -> None:
+        self._max = max_cameras
+        self._latest: dict[str, dict[str, tuple[bytes, float]]] = {}
+
+    def put(self, courtroom: str, camera: str, jpeg: bytes, time: float) -> None:
+        cameras = self._latest.setdefault(courtroom, {})
+        if camera not in cameras and len(cameras) >= self._max:
+            return
+        cameras[camera] = (jpeg, time)
+
+    def get(self, courtroom: str, camera: str) -> tuple[bytes, float] | None:
+        return self._latest.get(courtroom, {}).get(camera)
+
+    def cameras(self, courtroom: str) -> list[str]:
+        return sorted(self._latest.get(courtroom, {}))
+
+
 @dataclass(slots=True)
 class HubState:
     config: HubConfig
@@ -38,6 +63,7 @@ class HubState:
     clock: Clock
     broadcaster: LiveBroadcaster
     board: StatusBoard
+    thumbnails: ThumbnailBoard = field(default_factory=ThumbnailBoard)
 
     def check_agent_token(self, courtroom: str, token: str) -> None:
         """Accept the agent of ``courtroom`` only with its configured token.

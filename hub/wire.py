@@ -13,14 +13,16 @@ Conversation (agent on the left)::
     Event(seq=acked_seq+2, …) ────────────▶
                             ◀────────────── Ack(seq)             # cumulative
     Partial(…) ───────────────────────────▶                      # volatile, no seq
+    Thumbnail(…) ─────────────────────────▶                      # volatile, no seq
 
 Delivery guarantee: every :class:`Event` carries a per-courtroom sequence
 number, strictly increasing from 1 with no gaps. The agent keeps each event in
 its durable spool until an :class:`Ack` with ``seq >= event.seq`` arrives, and
 resends everything after ``Welcome.acked_seq`` on each reconnect. The hub
 stores each (courtroom, seq) exactly once, ignores a repeat, and acks only the
-highest seq it holds with no gap below it. Partials are best-effort live
-previews: never spooled, dropped while disconnected, never archived.
+highest seq it holds with no gap below it. Partials and camera thumbnails
+are best-effort live previews: never spooled, dropped while disconnected,
+never archived (the hub keeps only each camera's latest thumbnail in memory).
 
 Event kinds and their ``body``:
 
@@ -40,6 +42,7 @@ Event kinds and their ``body``:
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from dataclasses import dataclass, field
@@ -51,6 +54,7 @@ __all__ = [
     "CLOSE_UNAUTHORIZED",
     "EVENT_KINDS",
     "MAX_FRAME_BYTES",
+    "MAX_THUMBNAIL_BYTES",
     "Ack",
     "AgentMessage",
     "Event",
@@ -58,6 +62,7 @@ __all__ = [
     "HubMessage",
     "Message",
     "Partial",
+    "Thumbnail",
     "Welcome",
     "WireError",
     "decode",
@@ -66,6 +71,8 @@ __all__ = [
 
 MAX_FRAME_BYTES: Final = 256 * 1024
 """Largest frame either side accepts; larger frames close with CLOSE_TOO_BIG."""
+MAX_THUMBNAIL_BYTES: Final = 128 * 1024
+"""Largest camera thumbnail (JPEG bytes) a Thumbnail message may carry."""
 
 CLOSE_INVALID: Final = 1007
 """Websocket close code for a frame that is not a valid message."""
@@ -147,6 +154,40 @@ class Partial:
 
 
 @dataclass(frozen=True, slots=True)
+class Thumbnail:
+    """A camera's latest picture for the patrol wall (volatile, like a partial).
+
+    ``jpeg`` is base64; at most :data:`MAX_THUMBNAIL_BYTES` once decoded.
+    """
+
+    hearing_id: str
+    camera: str
+    time: float
+    jpeg: str
+
+    def __post_init__(self) -> None:
+        _require_id(self.camera, "thumbnail.camera")
+        if not isinstance(self.time, (int, float)) or not math.isfinite(self.time):
+            raise WireError("thumbnail.time must be a finite number")
+        if len(self.jpeg) > MAX_THUMBNAIL_BYTES * 4 // 3 + 4:
+            raise WireError(f"thumbnail.jpeg exceeds {MAX_THUMBNAIL_BYTES} bytes")
+
+    def image(self) -> bytes:
+        """The JPEG bytes.
+
+        Raises:
+            WireError: ``jpeg`` is not base64 of a JPEG.
+        """
+        try:
+            data = base64.b64decode(self.jpeg, validate=True)
+        except ValueError as exc:
+            raise WireError("thumbnail.jpeg is not base64") from exc
+        if not data.startswith(b"\xff\xd8"):
+            raise WireError("thumbnail.jpeg is not a JPEG")
+        return data
+
+
+@dataclass(frozen=True, slots=True)
 class Welcome:
     acked_seq: int
 
@@ -156,7 +197,7 @@ class Ack:
     seq: int
 
 
-AgentMessage = Hello | Event | Partial
+AgentMessage = Hello | Event | Partial | Thumbnail
 HubMessage = Welcome | Ack
 Message = AgentMessage | HubMessage
 
@@ -164,6 +205,7 @@ _TYPES: dict[str, type[Any]] = {
     "hello": Hello,
     "event": Event,
     "partial": Partial,
+    "thumbnail": Thumbnail,
     "welcome": Welcome,
     "ack": Ack,
 }
@@ -180,6 +222,7 @@ _FIELDS: dict[type[Any], dict[str, type | tuple[type, ...]]] = {
         "text": str,
         "end": (int, float),
     },
+    Thumbnail: {"hearing_id": str, "camera": str, "time": (int, float), "jpeg": str},
     Welcome: {"acked_seq": int},
     Ack: {"seq": int},
 }

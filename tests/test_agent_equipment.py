@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 
 from courtroom_agent.demo_audio import build_demo_recording
@@ -143,7 +145,7 @@ async def test_agent_records_camera_beside_audio_with_events_at_hub(
         [s.path for s in speech], tmp_path / "room.wav", roles=["审判长", "原告", "被告"], turns=1
     )
     config = agent_config(hub.port, recording, realtime=True)
-    camera = {"id": "CAM-1", "source": stream.url, "fps": 10}
+    camera = {"id": "CAM-1", "source": stream.url, "fps": 10, "thumbnail_interval": 1}
     config = config.model_validate(config.model_dump() | {"cameras": [camera]})
     agent = await run_agent(config, data_dir=tmp_path / "agent")
     hearing_dir = tmp_path / "agent" / "recordings" / "r1" / agent.hearing_id
@@ -168,3 +170,12 @@ async def test_agent_records_camera_beside_audio_with_events_at_hub(
         ).json()
     assert any(e["body"].get("state") == "online" for e in events), events
     assert all(e["body"]["hearing_id"] == agent.hearing_id for e in events)
+    # The patrol wall: the camera's latest picture, a real JPEG, behind login.
+    async with httpx.AsyncClient(base_url=hub.url) as client:
+        url = "/api/courtrooms/r1/cameras/CAM-1/thumbnail"
+        assert (await client.get(url)).status_code == 401
+        picture = await client.get(url, headers={"Authorization": f"Bearer {bearer}"})
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
+    image = cv2.imdecode(np.frombuffer(picture.content, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and image.shape[1] <= 320
+    assert 0.0 <= float(picture.headers["x-hearing-time"]) <= agent.captured_time + 1

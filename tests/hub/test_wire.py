@@ -105,3 +105,35 @@ def test_wire_decode_structured_garbage_raises_only_wire_error(
     payload = value if not isinstance(value, dict) or kind is None else {**value, "type": kind}
     with contextlib.suppress(WireError):
         decode(json.dumps(payload))
+
+
+def test_wire_thumbnail_round_trip_and_image() -> None:
+    jpeg = b"\xff\xd8\xff\xe0" + b"x" * 10
+    message = wire.Thumbnail(
+        hearing_id="h1", camera="CAM-1", time=12.5, jpeg="/9j/4Hh4eHh4eHh4eHg="
+    )
+    frame = encode(message)
+    assert frame == (
+        '{"type":"thumbnail","hearing_id":"h1","camera":"CAM-1","time":12.5,'
+        '"jpeg":"/9j/4Hh4eHh4eHh4eHg="}'
+    )
+    decoded = decode(frame)
+    assert decoded == message and isinstance(decoded, wire.Thumbnail)
+    assert decoded.image() == jpeg
+
+
+@pytest.mark.parametrize(
+    ("jpeg", "reason"), [("not base64!", "not base64"), ("aGVsbG8=", "not a JPEG")]
+)
+def test_wire_thumbnail_image_refuses(jpeg: str, reason: str) -> None:
+    with pytest.raises(WireError, match=reason):
+        wire.Thumbnail(hearing_id="h", camera="c", time=0.0, jpeg=jpeg).image()
+
+
+def test_wire_thumbnail_refuses_oversized_and_bad_camera() -> None:
+    with pytest.raises(WireError, match="exceeds"):
+        wire.Thumbnail(
+            hearing_id="h", camera="c", time=0.0, jpeg="A" * (wire.MAX_THUMBNAIL_BYTES * 2)
+        )
+    with pytest.raises(WireError, match="camera"):
+        wire.Thumbnail(hearing_id="h", camera="a/b", time=0.0, jpeg="")
