@@ -346,7 +346,8 @@ class PyAudioSource:
                     continue
             limit = self._stall_timeout if self._next_frame else self._start_timeout
             try:
-                await asyncio.wait_for(self._wake.wait(), limit)
+                async with asyncio.timeout(limit):  # not wait_for: see av/camera/source.py
+                    await self._wake.wait()
             except TimeoutError:
                 raise AudioSourceError(
                     f"no audio from {self.device} for {limit:g} s "

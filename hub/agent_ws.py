@@ -95,7 +95,8 @@ async def agent_endpoint(websocket: WebSocket) -> None:
     peer = peer_of(websocket)
     await websocket.accept()
     try:
-        hello = await asyncio.wait_for(_receive_message(websocket), HELLO_TIMEOUT)
+        async with asyncio.timeout(HELLO_TIMEOUT):  # not wait_for: 3.11 may lose a cancel
+            hello = await _receive_message(websocket)
         if hello is None:
             return
         if not isinstance(hello, Hello):

@@ -70,10 +70,10 @@ async def live_endpoint(websocket: WebSocket) -> None:
     if lagging in done:
         log.warning("browser %s (%s) fell behind; disconnecting it", peer, user)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                close_quietly(websocket, CLOSE_TOO_SLOW, "too slow, reconnect 连接过慢，请重连"),
-                state.config.live.close_timeout,
-            )
+            async with asyncio.timeout(state.config.live.close_timeout):
+                await close_quietly(
+                    websocket, CLOSE_TOO_SLOW, "too slow, reconnect 连接过慢，请重连"
+                )
     elif reader in done and isinstance(reader.exception(), _Refuse):
         refusal = reader.exception()
         assert isinstance(refusal, _Refuse)

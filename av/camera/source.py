@@ -387,5 +387,9 @@ class CameraCapture:
             remaining = None if deadline is None else deadline - self._loop.time()
             if remaining is not None and remaining <= 0:
                 return None
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow
+            # a cancellation that races with its completion, and the camera
+            # task would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._wake.wait()

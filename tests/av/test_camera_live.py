@@ -106,17 +106,17 @@ async def test_camera_stream_killed_and_restarted_records_gap(
             asyncio.TaskGroup() as tg,
         ):  # fmt: skip
                 task = tg.create_task(camera.run(), name="camera cam1")
-                await wait_for(lambda: camera.state is CameraState.ONLINE, 10, "online")
+                await wait_for(lambda: camera.state is CameraState.ONLINE, 30, "online")
                 start = clock()
                 rec.roll(0, start)
                 await asyncio.sleep(1.0)
                 down_at = clock()
                 await asyncio.to_thread(stream.stop)
-                await wait_for(lambda: bool(got.alarms(AlarmKind.NO_FRAMES)), 5, "no-frames alarm")
+                await wait_for(lambda: bool(got.alarms(AlarmKind.NO_FRAMES)), 15, "no-frames alarm")
                 assert camera.state is CameraState.OFFLINE
                 await asyncio.to_thread(stream.start)
                 up_at = clock()
-                await wait_for(lambda: camera.state is CameraState.ONLINE, 10, "online again")
+                await wait_for(lambda: camera.state is CameraState.ONLINE, 30, "online again")
                 await asyncio.sleep(0.5)
                 end = clock()
                 task.cancel()
@@ -154,11 +154,11 @@ async def test_camera_hung_stream_reconnects(camera_stream: StreamFactory) -> No
             asyncio.TaskGroup() as tg,
         ):  # fmt: skip
             task = tg.create_task(camera.run(), name="camera cam1")
-            await wait_for(lambda: camera.state is CameraState.ONLINE, 10, "online")
+            await wait_for(lambda: camera.state is CameraState.ONLINE, 30, "online")
             await asyncio.to_thread(stream.pause)  # connection open, no pictures
-            await wait_for(lambda: camera.state is CameraState.OFFLINE, 5, "offline")
+            await wait_for(lambda: camera.state is CameraState.OFFLINE, 15, "offline")
             await asyncio.to_thread(stream.resume)
-            await wait_for(lambda: camera.state is CameraState.ONLINE, 10, "online again")
+            await wait_for(lambda: camera.state is CameraState.ONLINE, 30, "online again")
             task.cancel()
     assert got.alarms(AlarmKind.NO_FRAMES) and got.alarms(AlarmKind.NO_FRAMES, active=False)
     assert camera.connects >= 2
@@ -179,7 +179,7 @@ async def test_camera_bad_picture_alarm(
             asyncio.TaskGroup() as tg,
         ):  # fmt: skip
             task = tg.create_task(camera.run(), name="camera cam1")
-            await wait_for(lambda: bool(got.alarms(expected)), 8, f"{expected} alarm")
+            await wait_for(lambda: bool(got.alarms(expected)), 25, f"{expected} alarm")
             task.cancel()
     (alarm,) = got.alarms(expected)
     assert 1.0 <= alarm.time - alarm.since < 2.0
