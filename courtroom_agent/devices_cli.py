@@ -15,6 +15,7 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,14 +98,34 @@ def _describe(reply: Any) -> str:
     return describe(reply)
 
 
+@contextlib.asynccontextmanager
+async def _running(link: Any, name: str) -> AsyncIterator[Any]:
+    """Enter ``link`` and run it in a task for the body; stop it afterwards."""
+    async with link:
+        task = asyncio.create_task(link.run(), name=name)
+        try:
+            yield link
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _until_available(link: Any, names: list[str]) -> None:
+    """Wait until the broker answered and each device's availability arrived."""
+    await link.wait_connected()
+    # The retained availability arrives just after subscribing; the link
+    # offers no event for it, so look a few times a second.
+    while any(link.status(name).availability is None for name in names):  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+
+
 async def _probe_line(device: DeviceConfig, row: ProbeRow, within: float) -> None:
     from courtroom_agent.equipment import build_link
     from devices.commands import probe_command
     from devices.errors import DeviceError
 
-    link = build_link(device)
-    async with link:
-        task = asyncio.create_task(link.run(), name=f"probe-{device.name}")
+    async with _running(build_link(device), f"probe-{device.name}") as link:
         try:
             async with asyncio.timeout(within):
                 state = await link.ready()
@@ -123,10 +144,6 @@ async def _probe_line(device: DeviceConfig, row: ProbeRow, within: float) -> Non
             row.error = str(exc)
         except TimeoutError:
             row.error = link.state.last_error or f"no answer within {within:g} s"
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 async def _probe_mqtt(
@@ -140,22 +157,11 @@ async def _probe_mqtt(
         return
     from courtroom_agent.equipment import build_mqtt_link
 
-    link = build_mqtt_link(config, [d.name for d in devices], role="probe")
-    async with link:
-        task = asyncio.create_task(link.run(), name="probe-mqtt")
-        try:
+    names = [d.name for d in devices]
+    async with _running(build_mqtt_link(config, names, role="probe"), "probe-mqtt") as link:
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within):
-                await link.wait_connected()
-                # The retained availability arrives just after subscribing; the
-                # link offers no event for it, so look a few times a second.
-                while any(link.status(d.name).availability is None for d in devices):  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
-        except TimeoutError:
-            pass
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await _until_available(link, names)
         for device in devices:
             status = link.status(device.name)
             row = rows[device.name]
@@ -257,21 +263,14 @@ async def send(config: AgentConfig, name: str, verb: str, args: list[str], *, wi
         return await _send_mqtt(config, device, command, within=within)
     from courtroom_agent.equipment import build_link
 
-    link = build_link(device)
-    async with link:
-        task = asyncio.create_task(link.run(), name=f"send-{name}")
+    async with _running(build_link(device), f"send-{name}") as link:
         try:
-            try:
-                async with asyncio.timeout(within):
-                    await link.wait_online()
-            except TimeoutError:
-                reason = link.state.last_error or "no connection"
-                raise DeviceUnavailableError(reason, device=name) from None
-            return _describe(await link.command(command))
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            async with asyncio.timeout(within):
+                await link.wait_online()
+        except TimeoutError:
+            reason = link.state.last_error or "no connection"
+            raise DeviceUnavailableError(reason, device=name) from None
+        return _describe(await link.command(command))
 
 
 async def _send_mqtt(
@@ -283,24 +282,16 @@ async def _send_mqtt(
     if config.mqtt is None:
         raise DeviceUnavailableError("no [mqtt] broker configured", device=device.name)
     link = build_mqtt_link(config, [device.name], role="send")
-    async with link:
-        task = asyncio.create_task(link.run(), name="send-mqtt")
+    async with _running(link, "send-mqtt"):
         try:
-            try:
-                async with asyncio.timeout(within):
-                    await link.wait_connected()
-                    while link.status(device.name).availability is None:  # noqa: ASYNC110
-                        await asyncio.sleep(0.05)
-            except TimeoutError:
-                raise DeviceUnavailableError(
-                    "broker or device unreachable", device=device.name
-                ) from None
-            state = await link.send(device.name, command)
-            return str(dict(state.values))
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            async with asyncio.timeout(within):
+                await _until_available(link, [device.name])
+        except TimeoutError:
+            raise DeviceUnavailableError(
+                "broker or device unreachable", device=device.name
+            ) from None
+        state = await link.send(device.name, command)
+        return str(dict(state.values))
 
 
 def _send_main(args: argparse.Namespace) -> int:
