@@ -8,14 +8,15 @@ from it (``start_frame / rate``), never from wall time.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol, Self
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["AudioBlock", "AudioFormat", "AudioSource", "AudioSourceError"]
+__all__ = ["AudioBlock", "AudioFormat", "AudioSource", "AudioSourceError", "CaptureClock"]
 
 
 class AudioSourceError(Exception):
@@ -69,3 +70,34 @@ class AudioSource(Protocol):
     async def __aexit__(self, *exc_info: object) -> None: ...
 
     def blocks(self) -> AsyncIterator[AudioBlock]: ...
+
+
+class CaptureClock:
+    """The hearing clock, read from the capture: one clock for audio, video and devices.
+
+    At the moment a block was captured, the hearing time is exactly its end
+    frame over the rate; between blocks the clock runs on monotonic time. So
+    camera frames and device events stamped with :meth:`now` line up with the
+    audio however far behind any processing is.
+    """
+
+    def __init__(self, rate: int, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self._monotonic = monotonic
+        self._anchor: tuple[int, float] | None = None
+
+    def advance(self, block: AudioBlock) -> None:
+        """``block`` has been captured."""
+        self._anchor = (block.end_frame, block.captured_at)
+
+    def now(self) -> float:
+        """Hearing seconds now (0 before the first block)."""
+        if self._anchor is None:
+            return 0.0
+        end_frame, captured_at = self._anchor
+        return end_frame / self.rate + max(0.0, self._monotonic() - captured_at)
+
+    @property
+    def captured(self) -> float:
+        """Hearing seconds of audio captured so far (exact, frame-counted)."""
+        return self._anchor[0] / self.rate if self._anchor is not None else 0.0

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from av.alarms import MicrophoneWatch, WatchConfig
-from av.audio import AudioSource
+from av.audio import AudioSource, CaptureClock
 from av.camera import Thumbnail
 from av.levels import LevelMeter
 from av.recording import AudioRecorder
@@ -102,10 +102,9 @@ class CourtroomAgent:
         self._open = False
         self._watch = MicrophoneWatch(config=watch or WatchConfig())
         self._recordings = recordings
-        self._anchor: tuple[int, float] | None = None
+        self._clock: CaptureClock | None = None
         self._cameras = cameras or []
         self.cameras: HearingCameras | None = None
-        self._rate = 1
         self._monotonic = monotonic
         self.recorder: AudioRecorder | None = None
 
@@ -118,15 +117,12 @@ class CourtroomAgent:
         camera frames are stamped with this, so they line up with the audio
         however far behind recognition is.
         """
-        if self._anchor is None:
-            return 0.0
-        end_frame, captured_at = self._anchor
-        return end_frame / self._rate + max(0.0, self._monotonic() - captured_at)
+        return self._clock.now() if self._clock is not None else 0.0
 
     @property
     def captured_time(self) -> float:
         """Hearing-clock seconds of audio captured so far (exact, frame-counted)."""
-        return self._anchor[0] / self._rate if self._anchor is not None else 0.0
+        return self._clock.captured if self._clock is not None else 0.0
 
     @property
     def in_hearing(self) -> bool:
@@ -144,7 +140,7 @@ class CourtroomAgent:
         """
         async with self._source:
             fmt = self._source.format
-            self._rate = fmt.rate
+            self._clock = CaptureClock(fmt.rate, monotonic=self._monotonic)
             if fmt.channels != len(self._roles):
                 raise ValueError(
                     f"the audio source has {fmt.channels} channels but "
@@ -231,10 +227,12 @@ class CourtroomAgent:
     async def _feed(self, worker: TranscriptionWorker) -> None:
         fmt = self._source.format
         meter = LevelMeter(rate=fmt.rate, roles=self._roles)
+        clock = self._clock
+        assert clock is not None  # set when the source opened
         self._watch.open_session()
         try:
             async for block in self._source.blocks():
-                self._anchor = (block.end_frame, block.captured_at)
+                clock.advance(block)
                 if self.recorder is not None:
                     await self.recorder.put(block)  # the record first: it is the law's
                     self._publish_recorder_alarms()
@@ -259,7 +257,8 @@ class CourtroomAgent:
     def _segment_opened(self, index: int, first_frame: int) -> None:
         # Video segments are cut where the audio's are, with the same index.
         if self.cameras is not None:
-            self.cameras.roll(index, first_frame / self._rate)
+            assert self._clock is not None
+            self.cameras.roll(index, first_frame / self._clock.rate)
 
     def _publish_recorder_alarms(self) -> None:
         assert self.recorder is not None

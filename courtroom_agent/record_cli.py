@@ -50,6 +50,7 @@ def run_args(args: argparse.Namespace) -> int:
 
 
 async def _record(config: object, *, out: Path, duration: float) -> Path:
+    from av.audio import CaptureClock
     from av.recording import AudioRecorder
     from courtroom_agent.agent import new_hearing_id
     from courtroom_agent.config import AgentConfig
@@ -65,9 +66,9 @@ async def _record(config: object, *, out: Path, duration: float) -> Path:
             loop.add_signal_handler(sig, stop.set)
     started = datetime.now(UTC)
     hearing_id = new_hearing_id(config.courtroom.id, started)
-    anchor: list[tuple[int, float]] = []
     async with source:
         rate = source.format.rate
+        clock = CaptureClock(rate)
         cameras: HearingCameras | None = None
 
         def opened(index: int, first_frame: int) -> None:
@@ -84,12 +85,6 @@ async def _record(config: object, *, out: Path, duration: float) -> Path:
         )
         recorder.open()
 
-        def hearing_clock() -> float:
-            if not anchor:
-                return 0.0
-            end, at = anchor[-1]
-            return end / rate + max(0.0, loop.time() - at)
-
         if config.cameras:
             cameras = HearingCameras(
                 list(config.cameras),
@@ -97,19 +92,18 @@ async def _record(config: object, *, out: Path, duration: float) -> Path:
                 hearing_id=hearing_id,
                 directory=recorder.directory,
                 epoch=started,
-                hearing_clock=hearing_clock,
+                hearing_clock=clock.now,
                 publish=lambda kind, body: None,
             )
             await cameras.__aenter__()
         try:
             async for block in source.blocks():
                 await recorder.put(block)
-                anchor[:] = [(block.end_frame, block.captured_at)]
+                clock.advance(block)
                 if block.end_frame >= duration * rate or stop.is_set():
                     break
         finally:
-            end = anchor[-1][0] / rate if anchor else 0.0
             if cameras is not None:
-                await cameras.close(end=end)
+                await cameras.close(end=clock.captured)
             await asyncio.to_thread(recorder.close)
     return recorder.directory
