@@ -100,7 +100,10 @@ def _describe(reply: Any) -> str:
 
 @contextlib.asynccontextmanager
 async def _running(link: Any, name: str) -> AsyncIterator[Any]:
-    """Enter ``link`` and run it in a task for the body; stop it afterwards."""
+    """Enter a serial/TCP ``link`` and run it for the body; stop it afterwards.
+
+    (An MQTT link runs itself inside ``async with``.)
+    """
     async with link:
         task = asyncio.create_task(link.run(), name=name)
         try:
@@ -158,7 +161,7 @@ async def _probe_mqtt(
     from courtroom_agent.equipment import build_mqtt_link
 
     names = [d.name for d in devices]
-    async with _running(build_mqtt_link(config, names, role="probe"), "probe-mqtt") as link:
+    async with build_mqtt_link(config, names, role="probe") as link:  # runs itself
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within):
                 await _until_available(link, names)
@@ -282,7 +285,7 @@ async def _send_mqtt(
     if config.mqtt is None:
         raise DeviceUnavailableError("no [mqtt] broker configured", device=device.name)
     link = build_mqtt_link(config, [device.name], role="send")
-    async with _running(link, "send-mqtt"):
+    async with link:  # runs itself
         try:
             async with asyncio.timeout(within):
                 await _until_available(link, [device.name])

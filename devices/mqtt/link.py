@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Self
 
 import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
 
 from courtroom_agent.backoff import Backoff, BackoffPolicy, ErrorClass, classify
 from devices.errors import (
@@ -153,6 +154,7 @@ class MqttDeviceLink:
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._running = False
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -190,8 +192,19 @@ class MqttDeviceLink:
         """Connect, serve, reconnect after broker loss; returns only by cancellation.
 
         Raises:
+            RuntimeError: the link is already running (two clients with one id
+                would take the broker session from each other in turn).
             Exception: a FATAL error (per :func:`classify`), e.g. a bug.
         """
+        if self._running:
+            raise RuntimeError(f"MQTT link {self.client_id} is already running")
+        self._running = True
+        try:
+            await self._reconnect_forever()
+        finally:
+            self._running = False
+
+    async def _reconnect_forever(self) -> None:
         while True:
             try:
                 await self._serve()
@@ -259,9 +272,12 @@ class MqttDeviceLink:
                     await self._say_offline(client)
                     raise
         except aiomqtt.MqttError as exc:
+            # Only a refused CONNECT carries a CONNACK code; paho's own
+            # codes on other errors overlap them (4 = "not connected").
             rc = getattr(exc, "rc", None)
             code = getattr(rc, "value", rc)
-            error_class = ErrorClass.CONFIG if code in _AUTH_CODES else ErrorClass.TRANSIENT
+            refused = isinstance(exc, MqttConnectError) and code in _AUTH_CODES
+            error_class = ErrorClass.CONFIG if refused else ErrorClass.TRANSIENT
             raise BrokerError(f"MQTT broker unavailable: {exc}", error_class=error_class) from exc
         finally:
             self._client = None

@@ -242,3 +242,30 @@ async def test_link_persistent_session_survives_link_and_broker_restart(
         await eventually(lambda: link.status("panel").state is not None, what="queued state")
         state = link.status("panel").state
         assert state is not None and state.values == {"k": 1}
+
+
+async def test_link_refuses_to_run_twice(mosquitto: MosquittoBroker) -> None:
+    # Two clients with one id take the broker session from each other: the
+    # second run must be refused, not race the first.
+    room, events = new_room(), Events()
+    async with running(mosquitto, room, "lights", events=events) as link:
+        with pytest.raises(RuntimeError, match="already running"):
+            async with asyncio.timeout(WAIT):
+                await link.run()
+        assert link.connected
+
+
+async def test_lost_connection_is_transient_not_bad_credentials(
+    mosquitto: MosquittoBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    # paho reports "not connected" as code 4, which is also the CONNACK code
+    # for bad credentials: only a refused CONNECT means "fix the config".
+    room, events = new_room(), Events()
+    async with running(mosquitto, room, "lights", events=events) as link:
+        caplog.set_level(logging.INFO, logger="devices.mqtt.link")
+        thief = aiomqtt.Client(mosquitto.host, mosquitto.port, identifier=link.client_id)
+        async with asyncio.timeout(WAIT), thief:
+            await eventually(lambda: not link.connected, what="session taken over")
+        await eventually(lambda: link.connected, what="reconnected at once")
+    retry = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
+    assert retry and all(float(m.rsplit("in ", 1)[1].split()[0]) <= FAST.maximum for m in retry)
