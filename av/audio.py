@@ -79,25 +79,37 @@ class CaptureClock:
     frame over the rate; between blocks the clock runs on monotonic time. So
     camera frames and device events stamped with :meth:`now` line up with the
     audio however far behind any processing is.
+
+    Args:
+        rate: frames per second of the source.
+        origin_frame: hearing frame of the source's frame 0 (non-zero when a
+            restarted agent continues a hearing).
+        monotonic: the clock the blocks' ``captured_at`` are on.
     """
 
-    def __init__(self, rate: int, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: int, *, origin_frame: int = 0, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        if origin_frame < 0:
+            raise ValueError("origin_frame must not be negative")
         self.rate = rate
+        self.origin_frame = origin_frame
         self._monotonic = monotonic
         self._anchor: tuple[int, float] | None = None
 
     def advance(self, block: AudioBlock) -> None:
         """``block`` has been captured."""
-        self._anchor = (block.end_frame, block.captured_at)
+        self._anchor = (self.origin_frame + block.end_frame, block.captured_at)
 
     def now(self) -> float:
-        """Hearing seconds now (0 before the first block)."""
+        """Hearing seconds now (the origin before the first block)."""
         if self._anchor is None:
-            return 0.0
+            return self.origin_frame / self.rate
         end_frame, captured_at = self._anchor
         return end_frame / self.rate + max(0.0, self._monotonic() - captured_at)
 
     @property
     def captured(self) -> float:
-        """Hearing seconds of audio captured so far (exact, frame-counted)."""
-        return self._anchor[0] / self.rate if self._anchor is not None else 0.0
+        """Hearing seconds up to the end of the audio captured so far (frame-counted)."""
+        end = self._anchor[0] if self._anchor is not None else self.origin_frame
+        return end / self.rate

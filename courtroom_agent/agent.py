@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 import secrets
 import time
@@ -29,6 +30,7 @@ from av.recording import AudioRecorder
 from courtroom_agent.config import CameraConfig
 from courtroom_agent.hearing_cameras import HearingCameras
 from courtroom_agent.link import HubLink
+from courtroom_agent.open_hearing import OpenHearing, forget_open_hearing, load_open_hearing
 from hub import wire
 from transcription.engine import TranscriptionEngine
 from transcription.gate import GateConfig
@@ -65,6 +67,13 @@ class CourtroomAgent:
             (``<root>/<courtroom>/<hearing>/``); None records nothing.
         monotonic: the monotonic clock the hearing clock runs on between blocks.
         cameras: cameras recorded beside the audio (needs ``recordings``).
+        courtroom_name: the courtroom's name, burned into the video with the time.
+        overlay_font: font for that name (default: a CJK font found on the system).
+        open_hearing: where the open hearing is remembered (see
+            :mod:`courtroom_agent.open_hearing`); a hearing found there that
+            the agent did not close is continued under its id.
+        resume_within: seconds after which a hearing left open is not
+            continued but closed as interrupted, and a new one opened.
     """
 
     def __init__(
@@ -84,6 +93,10 @@ class CourtroomAgent:
         recordings: Path | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         cameras: list[CameraConfig] | None = None,
+        courtroom_name: str | None = None,
+        overlay_font: Path | None = None,
+        open_hearing: Path | None = None,
+        resume_within: float = 4 * 3600.0,
     ) -> None:
         self._courtroom = courtroom
         self._source = source
@@ -104,6 +117,12 @@ class CourtroomAgent:
         self._recordings = recordings
         self._clock: CaptureClock | None = None
         self._cameras = cameras or []
+        self._courtroom_name = courtroom_name
+        self._overlay_font = overlay_font
+        self._open_hearing = open_hearing
+        self._resume_within = resume_within
+        self._opened_at: datetime | None = None
+        self.resumed = False
         self.cameras: HearingCameras | None = None
         self._monotonic = monotonic
         self.recorder: AudioRecorder | None = None
@@ -140,26 +159,15 @@ class CourtroomAgent:
         """
         async with self._source:
             fmt = self._source.format
-            self._clock = CaptureClock(fmt.rate, monotonic=self._monotonic)
             if fmt.channels != len(self._roles):
                 raise ValueError(
                     f"the audio source has {fmt.channels} channels but "
                     f"{len(self._roles)} roles are configured"
                 )
-            self._engine = TranscriptionEngine(
-                self._model, input_rate=fmt.rate, roles=self._roles, gate=self._gate
-            )
-            opened_at = self._wall_clock()
-            self._publish(
-                "hearing.opened",
-                {
-                    "hearing_id": self.hearing_id,
-                    "title": self._title,
-                    "opened_at": opened_at.isoformat(),
-                    "roles": self._roles,
-                },
-            )
-            self._open = True
+            now = self._wall_clock()
+            opened_at = self._take_over(now)
+            failure: Exception | None = None
+            self._opened_at = opened_at
             try:
                 if self._recordings is not None:
                     self.recorder = AudioRecorder(
@@ -171,18 +179,37 @@ class CourtroomAgent:
                         on_segment=self._segment_opened,
                     )
                     await asyncio.to_thread(self.recorder.open)
-                    if self._cameras:
-                        self.cameras = HearingCameras(
-                            self._cameras,
-                            courtroom=self._courtroom,
-                            hearing_id=self.hearing_id,
-                            directory=self.recorder.directory,
-                            epoch=opened_at,
-                            hearing_clock=lambda: self.hearing_time,
-                            publish=self._publish,
-                            send_thumbnail=self._send_thumbnail,
-                        )
-                        await self.cameras.__aenter__()
+                # Hearing frame of the source's frame 0: on resume, the time
+                # since 开庭 — never inside what was already recorded.
+                elapsed = (now - opened_at).total_seconds() if self.resumed else 0.0
+                origin = max(round(elapsed * fmt.rate), 0)
+                if self.recorder is not None:
+                    origin = max(origin, self.recorder.resume_frame)
+                    self.recorder.start_at(origin)
+                self._clock = CaptureClock(fmt.rate, origin_frame=origin, monotonic=self._monotonic)
+                self._engine = TranscriptionEngine(
+                    self._model,
+                    input_rate=fmt.rate,
+                    roles=self._roles,
+                    gate=self._gate,
+                    hearing_offset=origin / fmt.rate,
+                )
+                self._announce(opened_at, now, origin / fmt.rate)
+                self._open = True
+                if self.recorder is not None and self._cameras:
+                    self.cameras = HearingCameras(
+                        self._cameras,
+                        courtroom=self._courtroom,
+                        hearing_id=self.hearing_id,
+                        recorder=self.recorder,
+                        epoch=opened_at,
+                        hearing_clock=lambda: self.hearing_time,
+                        publish=self._publish,
+                        send_thumbnail=self._send_thumbnail,
+                        title=self._courtroom_name,
+                        font=self._overlay_font,
+                    )
+                    await self.cameras.__aenter__()
                 async with TranscriptionWorker(self._engine) as worker:
                     self._worker = worker
                     async with asyncio.TaskGroup() as tasks:
@@ -191,13 +218,71 @@ class CourtroomAgent:
                         # results() ends once the worker has flushed everything.
                         await tasks.create_task(self._deliver(worker), name="agent-deliver")
                         status.cancel()
+            except Exception as exc:
+                failure = exc
+                raise
             finally:
-                if self.cameras is not None:
-                    await self.cameras.close(end=self.captured_time)
-                if self.recorder is not None:
-                    await asyncio.to_thread(self.recorder.close)
-                    self._publish_recorder_alarms()
-                self._close_hearing()
+                try:
+                    if self.cameras is not None:
+                        await self.cameras.close(end=self.captured_time)
+                    if self.recorder is not None:
+                        try:
+                            await asyncio.to_thread(self.recorder.close)
+                        finally:
+                            self._publish_recorder_alarms()
+                finally:
+                    if self._open:
+                        self._close_hearing(failure)
+
+    def _take_over(self, now: datetime) -> datetime:
+        """Continue the hearing this agent left open, or open a new one; its 开庭 time."""
+        path = self._open_hearing
+        if path is None:
+            return now
+        left = load_open_hearing(path)
+        if left is not None:
+            age = (now - left.opened_at).total_seconds()
+            if tuple(self._roles) != left.roles:
+                logger.error(
+                    "hearing %s was left open with seats %s, now %s: not continued",
+                    left.hearing_id, list(left.roles), self._roles,
+                )  # fmt: skip
+            elif not 0 <= age <= self._resume_within:
+                logger.error(
+                    "hearing %s was left open %.0f s ago: not continued", left.hearing_id, age
+                )
+            else:
+                logger.warning(
+                    "continuing hearing %s, left open %.1f s ago (the agent stopped "
+                    "without 闭庭)", left.hearing_id, age,
+                )  # fmt: skip
+                self.hearing_id, self._title, self.resumed = left.hearing_id, left.title, True
+                return left.opened_at
+            self._publish(
+                "hearing.closed",
+                {
+                    "hearing_id": left.hearing_id,
+                    "closed_at": now.isoformat(),
+                    "interrupted": True,
+                },
+            )
+        try:
+            OpenHearing(self.hearing_id, now, self._title, tuple(self._roles)).save(path)
+        except OSError as exc:
+            logger.error("%s: cannot remember the open hearing (%s); a crash would "
+                         "start a new one", path, exc)  # fmt: skip
+        return now
+
+    def _announce(self, opened_at: datetime, now: datetime, at: float) -> None:
+        body: dict[str, Any] = {
+            "hearing_id": self.hearing_id,
+            "title": self._title,
+            "opened_at": opened_at.isoformat(),
+            "roles": self._roles,
+        }
+        if self.resumed:
+            body |= {"resumed_at": now.isoformat(), "resumed_from": round(at, 3)}
+        self._publish("hearing.opened", body)
 
     def status(self) -> dict[str, Any]:
         """Health of this agent for the hub's patrol view."""
@@ -234,10 +319,18 @@ class CourtroomAgent:
             async for block in self._source.blocks():
                 clock.advance(block)
                 if self.recorder is not None:
-                    await self.recorder.put(block)  # the record first: it is the law's
-                    self._publish_recorder_alarms()
+                    try:
+                        await self.recorder.put(block)  # the record first: it is the law's
+                    finally:
+                        # A failed write raises: its writer_failed alarm must still go out.
+                        self._publish_recorder_alarms()
                 await worker.put(block)
-                for report in meter.feed(block):
+                on_hearing_clock = (
+                    dataclasses.replace(block, start_frame=block.start_frame + clock.origin_frame)
+                    if clock.origin_frame
+                    else block
+                )
+                for report in meter.feed(on_hearing_clock):
                     for alarm in self._watch.observe(report):
                         self._publish("av.alarm", alarm.to_json() | {"hearing_id": self.hearing_id})
         finally:
@@ -290,18 +383,26 @@ class CourtroomAgent:
             self._publish("status", self.status())
             await asyncio.sleep(self._status_interval)
 
-    def _close_hearing(self) -> None:
+    def _close_hearing(self, failure: Exception | None = None) -> None:
+        """闭庭 — or, after a failure, the end of this run of the hearing.
+
+        A failed run (recorder or audio source error) is reported closed as
+        ``interrupted`` with the error, and stays remembered: the restarted
+        agent continues the hearing, and the hub reopens it.
+        """
         self._open = False
+        if self._open_hearing is not None and failure is None:
+            forget_open_hearing(self._open_hearing)
         duration = self.captured_time
         self._publish("status", self.status() | {"state": "closed"})
-        self._publish(
-            "hearing.closed",
-            {
-                "hearing_id": self.hearing_id,
-                "closed_at": self._wall_clock().isoformat(),
-                "duration": round(duration, 3),
-            },
-        )
+        body: dict[str, Any] = {
+            "hearing_id": self.hearing_id,
+            "closed_at": self._wall_clock().isoformat(),
+            "duration": round(duration, 3),
+        }
+        if failure is not None:
+            body |= {"interrupted": True, "error": str(failure)[:500]}
+        self._publish("hearing.closed", body)
 
     def _publish(self, kind: str, body: dict[str, Any]) -> None:
         self._link.publish(kind, body)

@@ -67,6 +67,17 @@ class _Model(BaseModel):
 class CourtroomConfig(_Model):
     id: Annotated[str, Field(pattern=_ID, description="courtroom id, unique at the hub")]
     name: Annotated[str, Field(min_length=1, max_length=100, description="display name")]
+    overlay_font: Path | None = Field(
+        default=None,
+        description="font with Chinese glyphs for the name burned into the video "
+        "(default: WenQuanYi Micro Hei, else fontconfig's zh-cn font)",
+    )
+
+    @model_validator(mode="after")
+    def _font_exists(self) -> Self:
+        if self.overlay_font is not None and not self.overlay_font.is_file():
+            raise ValueError(f"overlay_font: no such file: {self.overlay_font}")
+        return self
 
 
 class HubConfig(_Model):
@@ -209,6 +220,15 @@ class CameraConfig(_Model):
     thumbnail_interval: Annotated[float, Field(ge=1, le=600)] = Field(
         default=5.0, description="seconds between thumbnails for the hub's patrol wall"
     )
+    no_frame_timeout: Annotated[float, Field(gt=0, le=60)] = Field(
+        default=5.0, description="seconds without a frame before the camera is offline"
+    )
+    frozen_after: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=10.0, description="seconds of an unchanging picture before a frozen alarm"
+    )
+    black_after: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=10.0, description="seconds of a black picture before a black alarm"
+    )
 
 
 class AgentConfig(_Model):
@@ -223,6 +243,11 @@ class AgentConfig(_Model):
     )
     devices: list[DeviceConfig] = Field(default_factory=list, max_length=64)
     cameras: list[CameraConfig] = Field(default_factory=list, max_length=16)
+    status_interval_s: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=1.0,
+        description="seconds between status reports to the hub (recording state, "
+        "levels, devices): how stale the patrol view may be",
+    )
 
     @model_validator(mode="after")
     def _unique_devices(self) -> Self:

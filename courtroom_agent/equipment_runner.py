@@ -98,8 +98,8 @@ class Equipment:
         link = build_mqtt_link(
             self._config, names, role="agent", broker=broker, on_event=self._on_mqtt_event
         )
+        # The MQTT link runs itself while entered (a second run() is refused).
         self.mqtt = await self._stack.enter_async_context(link)
-        self._start(link.run(), "mqtt devices")
 
     def _start(self, coroutine: Any, name: str) -> None:
         task = asyncio.create_task(coroutine, name=name)

@@ -3,19 +3,19 @@
 Each ``[[cameras]]`` entry becomes an :class:`av.camera.Camera` recording
 fragmented MP4 segments into the hearing's recording directory, next to the
 audio, with the synchronous recording time burned into the picture and its
-segments cut at the same hearing times as the audio segments. Camera events
-(online/offline, no frames, frozen or black picture) go to the hub as
-``camera`` events; the video segments and gaps are listed in ``video.json``
-beside ``manifest.json`` (see docs/recording-format.md).
+segments cut at the same hearing times (and with the same indexes) as the
+audio segments. Camera events (online/offline, no frames, frozen or black
+picture) go to the hub as ``camera`` events. Each video segment is listed in
+the hearing's ``manifest.json`` as it opens and again when it closes (with
+its frames and SHA-256), and each camera gap when it ends, through the audio
+recorder, which owns the manifest (see docs/recording-format.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -26,11 +26,15 @@ from av.camera import (
     Camera,
     CameraAddress,
     CameraEvent,
+    CameraGap,
     CameraRecorder,
     Thumbnail,
     Thumbnailer,
     TimestampOverlay,
+    VideoSegment,
 )
+from av.recording import AudioRecorder
+from av.recording.manifest import SegmentStatus, VideoFile, VideoGap, iso_utc
 from courtroom_agent.config import CameraConfig
 
 __all__ = ["HearingCameras"]
@@ -47,20 +51,25 @@ class HearingCameras:
         *,
         courtroom: str,
         hearing_id: str,
-        directory: Path,
+        recorder: AudioRecorder,
         epoch: datetime,
         hearing_clock: Callable[[], float],
         publish: Callable[[str, dict[str, Any]], object],
         send_thumbnail: Callable[[Thumbnail], None] | None = None,
+        title: str | None = None,
+        font: Path | None = None,
     ) -> None:
         self._configs = cameras
         self._courtroom = courtroom
         self._hearing_id = hearing_id
-        self._directory = directory
+        self._recorder = recorder
+        self._directory = recorder.directory
         self._epoch = epoch
         self._clock = hearing_clock
         self._publish = publish
         self._send_thumbnail = send_thumbnail
+        self._title = title
+        self._font = font
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self.cameras: list[Camera] = []
@@ -74,8 +83,15 @@ class HearingCameras:
                 camera=config.id,
                 directory=self._directory,
                 fps=config.fps,
+                on_open=self._opener(config.id, config.fps),
+                on_segment=self._closed,
+                inherit_fds=(fd,) if (fd := self._recorder.lock_fd) is not None else (),
                 overlay=TimestampOverlay(
-                    courtroom=self._courtroom, camera=config.id, epoch=self._epoch
+                    courtroom=self._courtroom,
+                    camera=config.id,
+                    epoch=self._epoch,
+                    title=self._title,
+                    font=self._font,
                 ),
             )
             await self._stack.enter_async_context(recorder)
@@ -88,6 +104,9 @@ class HearingCameras:
                 on_thumbnail=self._send_thumbnail,
                 on_event=self._on_event,
                 loop_file=config.loop,
+                no_frame_timeout=config.no_frame_timeout,
+                frozen_after=config.frozen_after,
+                black_after=config.black_after,
             )
             await self._stack.enter_async_context(camera)
             self.recorders.append(recorder)
@@ -104,7 +123,7 @@ class HearingCameras:
             recorder.roll(index, start)
 
     async def close(self, end: float) -> None:
-        """Stop the cameras, close the segments at hearing time ``end``, write video.json."""
+        """Stop the cameras and close their segments at hearing time ``end``."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -114,37 +133,52 @@ class HearingCameras:
         for recorder in self.recorders:
             await recorder.close(end=end)
         await self._stack.__aexit__(None, None, None)
-        self._write_index()
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._tasks:
             await self.close(self._clock())
 
     def _on_event(self, event: CameraEvent) -> None:
+        if isinstance(event, CameraGap) and event.end is not None:
+            self._recorder.record_video(gap=VideoGap(event.camera, event.start, event.end))
         self._publish(CAMERA_EVENT_KIND, event.to_json() | {"hearing_id": self._hearing_id})
 
-    def _write_index(self) -> None:
-        index = {
-            "format": "courtroom-video/1",
-            "hearing_id": self._hearing_id,
-            "cameras": [
-                {
-                    "id": config.id,
-                    "fps": config.fps,
-                    "segments": [s.to_json() for s in recorder.segments],
-                    "gaps": [
-                        g.to_json() for g in (camera.watchdog.gaps if camera.watchdog else [])
-                    ],
-                }
-                for config, recorder, camera in zip(
-                    self._configs, self.recorders, self.cameras, strict=True
+    def _opener(self, camera: str, fps: float) -> Callable[[int, str, float], None]:
+        def opened(index: int, name: str, start: float) -> None:
+            self._recorder.record_video(
+                file=VideoFile(
+                    camera=camera,
+                    index=index,
+                    file=name,
+                    status=SegmentStatus.OPEN,
+                    start=start,
+                    fps=fps,
+                    opened_at=iso_utc(datetime.now(self._epoch.tzinfo)),
                 )
-            ],
-        }
-        path = self._directory / "video.json"
-        temporary = path.with_name(path.name + ".tmp")
-        with open(temporary, "w", encoding="utf-8") as out:
-            json.dump(index, out, ensure_ascii=False, indent=2)
-            out.flush()
-            os.fsync(out.fileno())
-        temporary.replace(path)
+            )
+
+        return opened
+
+    def _closed(self, segment: VideoSegment) -> None:
+        # An encoder that failed may have left a damaged file: kept as found.
+        sound = segment.complete and bool(segment.sha256)
+        now = iso_utc(datetime.now(self._epoch.tzinfo))
+        self._recorder.record_video(
+            file=VideoFile(
+                camera=segment.camera,
+                index=segment.index,
+                file=segment.file,
+                status=SegmentStatus.CLOSED if sound else SegmentStatus.INTERRUPTED,
+                start=segment.start,
+                fps=segment.fps,
+                frames=segment.frames,
+                width=segment.width,
+                height=segment.height,
+                repeated=segment.repeated,
+                missing=segment.missing,
+                dropped=segment.dropped,
+                sha256=segment.sha256 or None,
+                opened_at=now,  # the manifest keeps the time it opened
+                closed_at=now,
+            )
+        )

@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, required=True, help="courtroom TOML file")
     parser.add_argument("--out", type=Path, required=True, help="recordings root directory")
     parser.add_argument("--duration", type=float, required=True, help="seconds to record")
+    parser.add_argument(
+        "--segment-seconds", type=float, default=300.0, help="segment length (default 300)"
+    )
 
 
 def run_args(args: argparse.Namespace) -> int:
@@ -32,11 +35,16 @@ def run_args(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"courtroom av record: invalid configuration\n{exc}", file=sys.stderr)
         return 2
-    if args.duration <= 0:
-        print("courtroom av record: --duration must be positive", file=sys.stderr)
+    if args.duration <= 0 or args.segment_seconds <= 0:
+        print(
+            "courtroom av record: --duration and --segment-seconds must be positive",
+            file=sys.stderr,
+        )
         return 2
     try:
-        directory = asyncio.run(_record(config, out=args.out, duration=args.duration))
+        directory = asyncio.run(
+            _record(config, out=args.out, duration=args.duration, segment=args.segment_seconds)
+        )
     except AudioSourceError as exc:
         print(f"courtroom av record: {exc}", file=sys.stderr)
         return 1
@@ -49,7 +57,7 @@ def run_args(args: argparse.Namespace) -> int:
     return 0 if report.sound else 1
 
 
-async def _record(config: object, *, out: Path, duration: float) -> Path:
+async def _record(config: object, *, out: Path, duration: float, segment: float) -> Path:
     from av.audio import CaptureClock
     from av.recording import AudioRecorder
     from courtroom_agent.agent import new_hearing_id
@@ -81,6 +89,7 @@ async def _record(config: object, *, out: Path, duration: float) -> Path:
             hearing_id=hearing_id,
             sample_rate=rate,
             roles=list(config.audio.roles),
+            segment_seconds=segment,
             on_segment=opened,
         )
         recorder.open()
@@ -90,10 +99,12 @@ async def _record(config: object, *, out: Path, duration: float) -> Path:
                 list(config.cameras),
                 courtroom=config.courtroom.id,
                 hearing_id=hearing_id,
-                directory=recorder.directory,
+                recorder=recorder,
                 epoch=started,
                 hearing_clock=clock.now,
                 publish=lambda kind, body: None,
+                title=config.courtroom.name,
+                font=config.courtroom.overlay_font,
             )
             await cameras.__aenter__()
         try:

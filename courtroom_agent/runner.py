@@ -20,6 +20,7 @@ from courtroom_agent.agent import CourtroomAgent
 from courtroom_agent.config import AgentConfig
 from courtroom_agent.equipment_runner import Equipment
 from courtroom_agent.link import HubLink
+from courtroom_agent.open_hearing import OPEN_HEARING_NAME
 from courtroom_agent.spool import EventSpool
 from transcription.gate import GateConfig
 from transcription.model import load_model
@@ -91,6 +92,7 @@ async def run_agent(
                 model=model,
                 link=link,
                 title=title or config.courtroom.name,
+                status_interval=config.status_interval_s,
                 gate=gate,
                 extra_status=equipment.status,
                 watch=WatchConfig(
@@ -101,28 +103,43 @@ async def run_agent(
                 ),
                 recordings=data_dir / "recordings",
                 cameras=list(config.cameras),
+                courtroom_name=config.courtroom.name,
+                open_hearing=spool_path.parent / OPEN_HEARING_NAME,
+                overlay_font=config.courtroom.overlay_font,
             )
             equipment.agent = agent
             async with equipment:
                 link_task = asyncio.create_task(link.run(), name="hub-link")
                 try:
-                    await _until_stopped(agent.run(), stop)
-                    # Deliver the rest of the hearing before leaving; what the hub
-                    # has not acknowledged by then stays spooled for the next start.
                     try:
-                        async with asyncio.timeout(drain_timeout):
-                            await link.wait_delivered()
-                    except TimeoutError:
-                        logger.warning(
-                            "hub has not acknowledged %d events; they stay spooled in %s",
-                            link.pending,
-                            spool_path,
-                        )
+                        await _until_stopped(agent.run(), stop)
+                    except Exception:
+                        # The hearing failed (recorder, audio source): still deliver
+                        # its alarms and its closing before raising.
+                        await _drain(link, drain_timeout, spool_path)
+                        raise
+                    await _drain(link, drain_timeout, spool_path)
                 finally:
                     link_task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await link_task
     return agent
+
+
+async def _drain(link: HubLink, seconds: float, spool_path: Path) -> None:
+    """Wait until the hub has acknowledged every event, for at most ``seconds``.
+
+    What the hub has not acknowledged by then stays spooled for the next start.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            await link.wait_delivered()
+    except TimeoutError:
+        logger.warning(
+            "hub has not acknowledged %d events; they stay spooled in %s",
+            link.pending,
+            spool_path,
+        )
 
 
 async def _until_stopped(hearing: Coroutine[Any, Any, None], stop: asyncio.Event | None) -> None:

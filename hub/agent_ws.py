@@ -193,7 +193,26 @@ def _set_status(
     )
 
 
+_ALARM_KINDS: Final = frozenset({"av.alarm", "camera"})
+"""Event kinds re-published to browsers as ``{"type": "alarm", …}`` (the patrol wall)."""
+
+
 def _publish_effects(state: HubState, courtroom: str, event: Event, result: StoreResult) -> None:
+    """Tell the courtroom's browsers what a newly stored event changed.
+
+    Nothing is published for a duplicate (an event the agent resent after a
+    reconnect): browsers saw it the first time. Besides ``hearing``, ``final``
+    and ``status`` (see :mod:`hub.live`), an ``av.alarm`` or ``camera`` event
+    becomes::
+
+        {"type": "alarm", "courtroom": ID, "kind": "av.alarm" | "camera",
+         "seq": SEQ, "body": {...the event body, unchanged...}}
+
+    ``seq`` is the archive's seq of the event, so a page that also reads
+    ``GET /api/courtrooms/{id}/events?kind=…`` can tell which it has seen.
+    A ``status`` event's body becomes ``status.report`` of the usual
+    ``{"type": "status", "courtroom", "status": {"online", "last_seen", "report"}}``.
+    """
     if result.duplicate:
         return
     if result.hearing is not None:
@@ -209,6 +228,15 @@ def _publish_effects(state: HubState, courtroom: str, event: Event, result: Stor
         state.broadcaster.publish(courtroom, message)
     if event.kind == "status":
         _set_status(state, courtroom, report=event.body)
+    elif event.kind in _ALARM_KINDS:
+        alarm: dict[str, Any] = {
+            "type": "alarm",
+            "courtroom": courtroom,
+            "kind": event.kind,
+            "seq": event.seq,
+            "body": event.body,
+        }
+        state.broadcaster.publish(courtroom, alarm)
 
 
 def _partial_json(courtroom: str, partial: Partial) -> dict[str, Any]:

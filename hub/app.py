@@ -5,11 +5,15 @@ the archive (off the event loop) and closes it on shutdown. Routes:
 
 ==========================================  =====================================
 ``GET /``                                   the clerk page (``hub/static``)
+``GET /patrol``                             the patrol wall 庭审巡查 (``hub/static``)
 ``GET /healthz``                            liveness, no auth
 ``POST /api/login``                         {"username", "password"} → {"token", "expires_at"}
 ``GET /api/courtrooms``                     id, name, online, current hearing
 ``GET /api/hearings?courtroom=ID``          hearings, newest first
 ``GET /api/hearings/{id}/transcript``       segments (Final.to_json + seq)
+``GET /api/courtrooms/{id}/events``         stored events, ``kind``/``after``/``limit``
+``GET /api/courtrooms/{id}/cameras``        cameras with a thumbnail, and its time
+``GET /api/courtrooms/{id}/cameras/{cam}/thumbnail``  that camera's latest JPEG
 ``WS /ws/agent``                            agents (:mod:`hub.agent_ws`)
 ``WS /ws/live?token=…``                     browsers (:mod:`hub.live_ws`)
 ==========================================  =====================================
@@ -78,6 +82,11 @@ class EventOut(BaseModel):
     kind: str
     body: dict[str, Any]
     received_at: datetime
+
+
+class CameraOut(BaseModel):
+    camera: str
+    hearing_time: float = Field(description="hearing-clock seconds of the latest thumbnail")
 
 
 class WordOut(BaseModel):
@@ -217,6 +226,23 @@ def create_app(
         return [EventOut.model_validate(row) for row in rows]
 
     @app.get(
+        "/api/courtrooms/{courtroom}/cameras",
+        tags=["patrol"],
+        responses={404: {"description": "No such courtroom"}},
+    )
+    async def cameras(courtroom: str, request: Request, _user: _User) -> list[CameraOut]:
+        """The courtroom's cameras that have sent a thumbnail since the hub started."""
+        state = _state(request)
+        if courtroom not in state.names:
+            raise HTTPException(404, f"no courtroom {courtroom!r} 无此法庭")
+        out = []
+        for camera in state.thumbnails.cameras(courtroom):
+            latest = state.thumbnails.get(courtroom, camera)
+            if latest is not None:
+                out.append(CameraOut(camera=camera, hearing_time=latest[1]))
+        return out
+
+    @app.get(
         "/api/courtrooms/{courtroom}/cameras/{camera}/thumbnail",
         tags=["patrol"],
         response_class=Response,
@@ -240,6 +266,10 @@ def create_app(
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(_STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/patrol", include_in_schema=False)
+    async def patrol() -> FileResponse:
+        return FileResponse(_STATIC / "patrol.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     return app

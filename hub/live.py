@@ -18,6 +18,8 @@ Browser messages (hub → browser)::
     {"type": "partial",  "courtroom", "hearing_id", "channel", "role", "start", "text"[, "end"]}
     {"type": "hearing",  "courtroom", "hearing": {...}}
     {"type": "status",   "courtroom", "status": {"online", "last_seen", "report"}}
+    {"type": "alarm",    "courtroom", "kind": "av.alarm" | "camera", "seq", "body": {...}}
+    {"type": "thumbnail", "courtroom", "hearing_id", "camera", "time"}
 """
 
 from __future__ import annotations

@@ -194,6 +194,10 @@ class Archive:
                 opened_at = _parse_time(body.get("opened_at"))
                 hearing = self._hearing(session, courtroom, body["hearing_id"])
                 hearing.title, hearing.opened_at, hearing.opened_seq = title, opened_at, event.seq
+                if body.get("resumed_at") is not None:
+                    # The agent continues a hearing an earlier run of it ended
+                    # with a failure: open again until its 闭庭.
+                    hearing.closed_at = hearing.duration = None
                 return _hearing_info(hearing), None
             if event.kind == "hearing.closed":
                 closed_at = _parse_time(body.get("closed_at"))

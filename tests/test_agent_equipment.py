@@ -15,6 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
+from av.recording import check_recording
 from courtroom_agent.demo_audio import build_demo_recording
 from courtroom_agent.runner import run_agent
 from hub.server import HubServer
@@ -149,13 +150,16 @@ async def test_agent_records_camera_beside_audio_with_events_at_hub(
     config = config.model_validate(config.model_dump() | {"cameras": [camera]})
     agent = await run_agent(config, data_dir=tmp_path / "agent")
     hearing_dir = tmp_path / "agent" / "recordings" / "r1" / agent.hearing_id
-    index = json.loads((hearing_dir / "video.json").read_text(encoding="utf-8"))
-    segments = index["cameras"][0]["segments"]
-    assert segments and (hearing_dir / segments[0]["file"]).stat().st_size > 0
-    # Video segments carry the audio segments' indexes and start times.
     manifest = json.loads((hearing_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["cameras"] == [{"id": "CAM-1", "fps": 10}]
+    segments = manifest["video_segments"]
+    assert segments and all(s["status"] == "closed" for s in segments)
+    assert (hearing_dir / segments[0]["file"]).stat().st_size > 0
+    # Video segments carry the audio segments' indexes and start times.
     audio = [(s["index"], s["first_frame"] / 16000) for s in manifest["segments"]]
     assert [(s["index"], s["start"]) for s in segments] == audio
+    report = check_recording(hearing_dir)
+    assert report.sound and report.video_segments == len(segments), report.problems
     # Constant frame rate on the hearing clock: frames cover the whole hearing.
     frames = sum(s["frames"] for s in segments)
     assert abs(frames - agent.captured_time * 10) <= 10

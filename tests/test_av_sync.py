@@ -137,8 +137,8 @@ async def test_beep_and_flash_within_one_frame(
     first = manifest["segments"][0]
     audio, rate = read_flac(hearing / first["files"][0]["name"])
     beep = (first["first_frame"] + int(np.argmax(np.abs(audio[:, 0]) > 3000))) / rate
-    video = json.loads((hearing / "video.json").read_text(encoding="utf-8"))["cameras"][0]
-    segment = video["segments"][0]
+    segment = manifest["video_segments"][0]
+    assert segment["camera"] == "CAM-1" and segment["index"] == first["index"]
     capture = cv2.VideoCapture(str(hearing / segment["file"]))
     index = 0
     flash = None

@@ -91,5 +91,7 @@ def test_demo_serves_live_transcript_and_stops_cleanly_on_ctrl_c(
 
     hearings = list((data_dir / "recordings" / "demo-1").iterdir())
     assert len(hearings) == 1
-    assert check_recording(hearings[0]).sound
-    assert list(hearings[0].glob("CAM-1-*.mp4")) and (hearings[0] / "video.json").is_file()
+    report = check_recording(hearings[0])
+    assert report.sound, report.problems
+    videos = list(hearings[0].glob("CAM-1-*.mp4"))
+    assert videos and report.video_segments == len(videos)

@@ -135,7 +135,12 @@ class CameraRecorder:
         keyframe_interval: seconds between keyframes = fragments; the most a
             crash can lose.
         stale_after, max_delay: see :class:`~av.camera.pacer.FramePacer`.
-        on_segment: called with each :class:`VideoSegment` once closed and hashed.
+        on_segment: called with each :class:`VideoSegment` once closed, hashed
+            and made read-only.
+        on_open: called as ``on_open(index, file name, start)`` just before a
+            segment's file is created, so the manifest lists it first.
+        inherit_fds: descriptors the encoder processes inherit (the hearing
+            lock, held until the last encoder has flushed and exited).
 
     Raises:
         CameraRecordingError: (CONFIG) on entering, if ffmpeg is not found.
@@ -157,6 +162,8 @@ class CameraRecorder:
         stale_after: float = 1.0,
         max_delay: float = 0.5,
         on_segment: Callable[[VideoSegment], None] | None = None,
+        on_open: Callable[[int, str, float], None] | None = None,
+        inherit_fds: tuple[int, ...] = (),
     ) -> None:
         if keyframe_interval <= 0:
             raise ValueError("keyframe_interval must be positive")
@@ -173,6 +180,8 @@ class CameraRecorder:
         self._gop = max(1, round(keyframe_interval * fps))
         self._pacer = FramePacer(fps=fps, stale_after=stale_after, max_delay=max_delay)
         self._on_segment = on_segment
+        self._on_open = on_open
+        self._inherit_fds = inherit_fds
         self._open: _Open | None = None
         self._closing: set[asyncio.Task[VideoSegment]] = set()
         self._blank: Image | None = None
@@ -275,6 +284,8 @@ class CameraRecorder:
     async def _start(self, segment: SegmentStart) -> _Open:
         width, height = self._size or self._last_size or _DEFAULT_SIZE
         path = self.directory / f"{self.camera}-{segment.index:05d}.mp4"
+        if self._on_open is not None:
+            self._on_open(segment.index, path.name, segment.start)
         command = [
             self._ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-n",
             "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}",
@@ -294,6 +305,10 @@ class CameraRecorder:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
+                pass_fds=self._inherit_fds,
+                # Its own session: a Ctrl-C at the terminal must not kill the
+                # encoder mid-segment; the recorder ends it by closing stdin.
+                start_new_session=True,
             )
         except OSError as exc:
             raise CameraRecordingError(
@@ -320,7 +335,7 @@ class CameraRecorder:
         if code != 0:
             _log.error("camera %s: encoder for %s failed (%d): %s",
                        self.camera, segment.path.name, code, errors[-500:])  # fmt: skip
-        digest = await asyncio.to_thread(_sha256, segment.path)
+        digest = await asyncio.to_thread(_seal, segment.path)
         closed = VideoSegment(
             camera=self.camera,
             index=segment.start.index,
@@ -343,7 +358,12 @@ class CameraRecorder:
         return closed
 
 
-def _sha256(path: Path) -> str:
+def _seal(path: Path) -> str:
+    """Make a closed segment read-only (nothing rewrites a record) and hash it."""
+    try:
+        path.chmod(0o444)
+    except FileNotFoundError:
+        return ""
     digest = hashlib.sha256()
     try:
         with path.open("rb") as f:

@@ -5,7 +5,8 @@ it: the manifest's schema; every file's SHA-256; every file's decodable frame
 count against the manifest; sample rate and channel layout of every file;
 continuity of the hearing clock (segments and declared gaps tile the
 recording from its first frame, with no hole and no overlap); the gaps' own
-consistency. Each problem names the segment and file and says what is wrong.
+consistency; and the cameras' video (:mod:`av.recording.check_video`).
+Each problem names the segment and file and says what is wrong.
 
 Interrupted segments (kept as found after a crash) and a still-open segment
 are *warnings*: they are declared defects, not inconsistencies.
@@ -23,6 +24,7 @@ from typing import Any
 
 import soundfile
 
+from av.recording.check_video import check_video
 from av.recording.errors import ManifestError, RecordingError
 from av.recording.manifest import MANIFEST_NAME, Manifest, Segment, SegmentStatus, read_manifest
 from av.recording.segment_writer import count_flac_frames, sha256_file
@@ -42,6 +44,7 @@ class CheckReport:
         recorded_frames: frames held by the segments.
         gap_frames: frames declared missing.
         sample_rate: from the manifest (0 if it could not be read).
+        video_segments: camera segments listed in the manifest.
     """
 
     directory: str
@@ -51,6 +54,7 @@ class CheckReport:
     recorded_frames: int = 0
     gap_frames: int = 0
     sample_rate: int = 0
+    video_segments: int = 0
 
     @property
     def sound(self) -> bool:
@@ -66,6 +70,7 @@ class CheckReport:
             "recorded_frames": self.recorded_frames,
             "gap_frames": self.gap_frames,
             "sample_rate": self.sample_rate,
+            "video_segments": self.video_segments,
         }
 
 
@@ -90,6 +95,7 @@ def check_recording(path: str | Path) -> CheckReport:
             ends[seg.index] = end
     _check_continuity(manifest, ends, problems)
     listed = {f.name for s in manifest.segments for f in s.files}
+    listed |= check_video(directory, manifest, problems, warnings)
     for entry in sorted(directory.iterdir()):
         name = entry.name
         if name not in listed and name != MANIFEST_NAME and not name.startswith("."):
@@ -103,6 +109,7 @@ def check_recording(path: str | Path) -> CheckReport:
         recorded_frames=recorded,
         gap_frames=sum(max(0, g.frames) for g in manifest.gaps),
         sample_rate=manifest.sample_rate,
+        video_segments=len(manifest.video_segments),
     )
 
 
@@ -224,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rate = report.sample_rate or 1
     summary = (
         f"{report.segments} segments, {report.recorded_frames / rate:.1f} s recorded, "
-        f"{report.gap_frames / rate:.1f} s in declared gaps"
+        f"{report.gap_frames / rate:.1f} s in declared gaps, "
+        f"{report.video_segments} video segments"
     )
     for w in report.warnings:
         print(f"注意 / warning: {w}")

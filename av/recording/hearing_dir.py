@@ -13,6 +13,7 @@ import dataclasses
 import fcntl
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from av.recording.manifest import (
     Segment,
     SegmentFile,
     SegmentStatus,
+    VideoFile,
     read_manifest,
 )
 from av.recording.segment_writer import count_flac_frames, sha256_file
@@ -55,18 +57,39 @@ def check_path_component(value: str, what: str) -> str:
 class HearingLock:
     """An exclusive ``flock`` on the hearing directory while a recorder writes it.
 
+    The lock is shared with the recorder's child processes (video encoders
+    inherit :attr:`fd`), so after a crash of the recorder a new one waits
+    until the orphaned encoders have flushed and exited before it recovers
+    the hearing — otherwise it would hash a file that is still growing.
+
+    Args:
+        directory: the hearing directory.
+        wait: seconds to wait for another holder to let go.
+
     Raises:
-        RecordingError: another recorder holds the lock.
+        RecordingError: another recorder (or its encoders) still holds the lock.
         OSError: the lock file cannot be created.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, wait: float = 10.0) -> None:
         self._fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            os.close(self._fd)
-            raise RecordingError(f"{directory}: another recorder is recording this hearing") from e
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError as e:
+                if time.monotonic() >= deadline:
+                    os.close(self._fd)
+                    raise RecordingError(
+                        f"{directory}: another recorder is recording this hearing"
+                    ) from e
+                time.sleep(0.05)
+
+    @property
+    def fd(self) -> int:
+        """The locked descriptor, for child processes that must hold the lock too."""
+        return self._fd
 
     def release(self) -> None:
         if self._fd >= 0:
@@ -127,13 +150,19 @@ def recover_hearing(
                 seg.frames,
             )
         segments.append(seg)
+    video = tuple(
+        _recover_video(directory, v, now) if v.status is SegmentStatus.OPEN else v
+        for v in manifest.video_segments
+    )
     ends = [s.end_frame for s in segments if s.end_frame is not None]
     ends += [g.end_frame for g in manifest.gaps]
     end_frame = max(ends) if ends else None
     reason = GapReason.RECORDER_STOPPED if manifest.closed else GapReason.RECORDER_INTERRUPTED
     if recovered:
         reason = GapReason.RECORDER_INTERRUPTED
-    manifest = dataclasses.replace(manifest, segments=tuple(segments), closed=False, updated_at=now)
+    manifest = dataclasses.replace(
+        manifest, segments=tuple(segments), video_segments=video, closed=False, updated_at=now
+    )
     next_index = max((s.index for s in segments), default=0) + 1
     return Resume(manifest, end_frame, next_index, reason, tuple(recovered))
 
@@ -156,4 +185,20 @@ def _recover_segment(directory: Path, seg: Segment, now: str) -> Segment:
     frames = min((f.frames or 0 for f in files), default=0)
     return dataclasses.replace(
         seg, status=SegmentStatus.INTERRUPTED, frames=frames, closed_at=now, files=tuple(files)
+    )
+
+
+def _recover_video(directory: Path, video: VideoFile, now: str) -> VideoFile:
+    """A camera segment left open: kept as found, hashed; its frames are not counted.
+
+    A fragmented MP4 plays up to its last complete fragment; counting the
+    frames would mean decoding it, which ``courtroom av check`` can do.
+    """
+    path = directory / video.file
+    digest = sha256_file(path) if path.exists() else None
+    if digest is not None:
+        path.chmod(0o444)
+    _log.warning("%s: video %s was left open; kept as interrupted", directory, video.file)
+    return dataclasses.replace(
+        video, status=SegmentStatus.INTERRUPTED, sha256=digest, closed_at=now
     )

@@ -12,22 +12,30 @@ reader sees either the previous or the next version, never a torn one.
 
 from __future__ import annotations
 
-import enum
 import json
 import os
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from av.recording.errors import ManifestError
+from av.recording.json_fields import FieldReader
+from av.recording.manifest_types import GapReason, SegmentStatus
+from av.recording.video_manifest import (
+    CameraInfo,
+    VideoFile,
+    VideoGap,
+    video_from_json,
+    video_to_json,
+)
 
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "MANIFEST_NAME",
+    "CameraInfo",
     "ChannelInfo",
     "Gap",
     "GapReason",
@@ -36,6 +44,8 @@ __all__ = [
     "SegmentFile",
     "SegmentStatus",
     "Session",
+    "VideoFile",
+    "VideoGap",
     "fsync_directory",
     "iso_utc",
     "read_manifest",
@@ -45,20 +55,6 @@ __all__ = [
 FORMAT_NAME = "courtroom-recording"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-
-_E = TypeVar("_E", bound=enum.StrEnum)
-
-
-class SegmentStatus(enum.StrEnum):
-    OPEN = "open"  # being written (or the recorder died and has not restarted yet)
-    CLOSED = "closed"  # finalised; frames and every file's SHA-256 are final
-    INTERRUPTED = "interrupted"  # the recorder died while it was open; kept as found
-
-
-class GapReason(enum.StrEnum):
-    CAPTURE = "capture"  # the audio source lost frames (its start_frame jumped)
-    RECORDER_INTERRUPTED = "recorder_interrupted"  # the recorder died without closing
-    RECORDER_STOPPED = "recorder_stopped"  # closed normally, reopened later (adjournment)
 
 
 def iso_utc(t: datetime) -> str:
@@ -150,6 +146,9 @@ class Manifest:
     gaps: tuple[Gap, ...] = ()
     closed: bool = False
     updated_at: str = ""
+    cameras: tuple[CameraInfo, ...] = ()
+    video_segments: tuple[VideoFile, ...] = ()
+    video_gaps: tuple[VideoGap, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -177,6 +176,7 @@ class Manifest:
                 }
                 for g in self.gaps
             ],
+            **video_to_json(self.cameras, self.video_segments, self.video_gaps),
             "closed": self.closed,
             "updated_at": self.updated_at,
         }
@@ -189,7 +189,7 @@ class Manifest:
             ManifestError: a field is missing or has the wrong type or value; the
                 message names the field's path (``segments[3].files[0].sha256``).
         """
-        r = _Reader(path)
+        r = FieldReader(path)
         d = r.obj(data, "")
         if r.get(d, "format", str, "") != FORMAT_NAME:
             raise ManifestError(path, f"format is not {FORMAT_NAME!r}")
@@ -200,6 +200,7 @@ class Manifest:
             or r.get(d, "container", str, "") != "FLAC"
         ):
             raise ManifestError(path, "only 16-bit PCM in FLAC is defined by version 1")
+        cameras, video_segments, video_gaps = video_from_json(r, d)
         return cls(
             courtroom=r.get(d, "courtroom", str, ""),
             hearing_id=r.get(d, "hearing_id", str, ""),
@@ -227,6 +228,9 @@ class Manifest:
             ),
             closed=r.get(d, "closed", bool, ""),
             updated_at=r.time(d, "updated_at", ""),
+            cameras=cameras,
+            video_segments=video_segments,
+            video_gaps=video_gaps,
         )
 
 
@@ -248,7 +252,7 @@ def _segment_json(s: Segment) -> dict[str, Any]:
     }
 
 
-def _segment_from(r: _Reader, p: str, s: dict[str, Any]) -> Segment:
+def _segment_from(r: FieldReader, p: str, s: dict[str, Any]) -> Segment:
     status = r.enum(s, "status", SegmentStatus, p)
     frames = r.get(s, "frames", int, p, minimum=0, optional=True)
     if (frames is None) != (status is SegmentStatus.OPEN):
@@ -281,63 +285,6 @@ def _segment_from(r: _Reader, p: str, s: dict[str, Any]) -> Segment:
         closed_at=None if closed_at is None else r.time(s, "closed_at", p),
         files=tuple(files),
     )
-
-
-class _Reader:
-    """Typed access to JSON values that raises ManifestError naming the field."""
-
-    def __init__(self, path: object) -> None:
-        self.path = path
-
-    def obj(self, value: object, where: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise ManifestError(self.path, f"{where or 'the manifest'} is not a JSON object")
-        return value
-
-    def get(
-        self,
-        d: Mapping[str, Any],
-        key: str,
-        kind: type[Any],
-        where: str,
-        *,
-        minimum: int | None = None,
-        optional: bool = False,
-    ) -> Any:
-        name = f"{where}.{key}" if where else key
-        if key not in d and not optional:
-            raise ManifestError(self.path, f"{name} is missing")
-        value = d.get(key)
-        if value is None and optional:
-            return None
-        # bool is a subclass of int: refuse true/false where a number is expected.
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ManifestError(self.path, f"{name} must be of type {kind.__name__}")
-        if minimum is not None and value < minimum:
-            raise ManifestError(self.path, f"{name} must be at least {minimum}")
-        return value
-
-    def time(self, d: Mapping[str, Any], key: str, where: str) -> str:
-        value: str = self.get(d, key, str, where)
-        try:
-            datetime.fromisoformat(value)
-        except ValueError as e:
-            raise ManifestError(self.path, f"{where}.{key} is not an ISO-8601 time") from e
-        return value
-
-    def enum(self, d: Mapping[str, Any], key: str, kind: type[_E], where: str) -> _E:
-        value: str = self.get(d, key, str, where)
-        try:
-            return kind(value)
-        except ValueError as e:
-            raise ManifestError(
-                self.path, f"{where}.{key} {value!r} is not one of {list(kind)}"
-            ) from e
-
-    def items(self, d: Mapping[str, Any], key: str, where: str) -> list[tuple[str, dict[str, Any]]]:
-        values: list[Any] = self.get(d, key, list, where)
-        base = f"{where}.{key}" if where else key
-        return [(f"{base}[{i}]", self.obj(v, f"{base}[{i}]")) for i, v in enumerate(values)]
 
 
 def fsync_directory(directory: Path) -> None:

@@ -44,10 +44,10 @@ from av.audio import AudioBlock
 from av.recording.alarms import AlarmKind, DiskHeadroom, RecorderAlarm, RecorderState, Severity
 from av.recording.errors import RecorderClosedError, RecorderFailedError
 from av.recording.hearing_dir import HearingLock, check_path_component, recover_hearing
-from av.recording.manifest import GapReason, Manifest, iso_utc, write_manifest
+from av.recording.manifest import GapReason, Manifest, VideoFile, VideoGap, iso_utc, write_manifest
 from av.recording.planner import Action, DeclareGap, OpenSegment, SegmentPlanner
 from av.recording.segment_writer import SegmentFiles
-from av.recording.writer_thread import FINISH, SegmentWriterThread, StartSession
+from av.recording.writer_thread import FINISH, SegmentWriterThread, StartSession, VideoUpdate
 
 __all__ = ["AudioRecorder"]
 
@@ -86,6 +86,8 @@ class AudioRecorder:
             ``first_frame`` — so cameras can cut their segments at the same time.
         open_files: opens a segment's files; :class:`SegmentFiles` unless a
             test stands in a slow or failing disk.
+        lock_wait: seconds :meth:`open` waits for a previous recorder of the
+            hearing (or its orphaned video encoders) to let go.
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class AudioRecorder:
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         open_files: Callable[..., SegmentFiles] = SegmentFiles,
         on_segment: Callable[[int, int], None] | None = None,
+        lock_wait: float = 10.0,
     ) -> None:
         if not roles:
             raise ValueError("at least one channel role is required")
@@ -133,6 +136,7 @@ class AudioRecorder:
         self._wall_clock = wall_clock
         self._on_segment = on_segment
         self._open_files = open_files
+        self._lock_wait = lock_wait
         self._bytes_per_second = sample_rate * len(self.roles) * 2 * _PCM_OVERHEAD
 
         self._cond = threading.Condition()
@@ -165,7 +169,7 @@ class AudioRecorder:
             OSError: the directory cannot be created or written.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock = HearingLock(self.directory)
+        self._lock = HearingLock(self.directory, wait=self._lock_wait)
         try:
             now = iso_utc(self._wall_clock())
             resume = recover_hearing(
@@ -291,6 +295,23 @@ class AudioRecorder:
         else:
             await asyncio.to_thread(self.write, block)
 
+    # -- video beside the audio -------------------------------------------
+
+    def record_video(self, *, file: VideoFile | None = None, gap: VideoGap | None = None) -> None:
+        """List a camera's segment (opened or closed) or a camera gap in the manifest.
+
+        Thread-safe and never blocks: the entry is queued for the writer
+        thread outside the audio bound (a few entries per segment and camera).
+        After :meth:`close`, or once the writer failed, it is logged and dropped.
+        """
+        update = VideoUpdate(file=file, gap=gap)
+        if self._closed or self._writer is None or self._writer_failed():
+            _log.error("%s: video entry after the recording ended: %s", self.directory, update)
+            return
+        with self._cond:
+            self._queue.append((update, 0))
+            self._cond.notify_all()
+
     # -- watchdog out ------------------------------------------------------
 
     def take_alarms(self) -> list[RecorderAlarm]:
@@ -328,9 +349,39 @@ class AudioRecorder:
         return self._writer.manifest if self._writer is not None else None
 
     @property
+    def lock_fd(self) -> int | None:
+        """The hearing lock's descriptor while open: child processes that write
+        into the hearing (video encoders) inherit it, so that a recorder
+        restarted after a crash waits for them before recovering."""
+        return self._lock.fd if self._lock is not None and not self._closed else None
+
+    @property
     def frame_offset(self) -> int | None:
         """Offset from block frames to hearing frames (known after the first block)."""
         return self._frame_offset
+
+    @property
+    def resume_frame(self) -> int:
+        """After :meth:`open`: the first hearing frame the recording may still take
+        (0 for a new hearing; where a resumed hearing's recording stopped)."""
+        return self._resume_end or 0
+
+    def start_at(self, frame_offset: int) -> None:
+        """Set the hearing frame of the source's frame 0, before the first block.
+
+        A restarted agent continuing a hearing knows where its clock stands;
+        the recorder then declares the gap up to there.
+
+        Raises:
+            ValueError: after the first block, or before :attr:`resume_frame`.
+        """
+        if self._started:
+            raise ValueError("the recording has started; its frame offset is fixed")
+        if frame_offset < self.resume_frame:
+            raise ValueError(
+                f"frame offset {frame_offset} is before the recorded end {self.resume_frame}"
+            )
+        self._frame_offset = frame_offset
 
     # -- used by the writer thread -----------------------------------------
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from av.recording.errors import RecordingError
 from av.recording.manifest import (
+    CameraInfo,
     ChannelInfo,
     Gap,
     Manifest,
@@ -25,6 +26,8 @@ from av.recording.manifest import (
     SegmentFile,
     SegmentStatus,
     Session,
+    VideoFile,
+    VideoGap,
     fsync_directory,
     write_manifest,
 )
@@ -34,7 +37,7 @@ from av.recording.segment_writer import SegmentFiles, segment_file_name
 if TYPE_CHECKING:
     from av.recording.recorder import AudioRecorder
 
-__all__ = ["FINISH", "SegmentWriterThread", "StartSession"]
+__all__ = ["FINISH", "SegmentWriterThread", "StartSession", "VideoUpdate"]
 
 _log = logging.getLogger(__name__)
 
@@ -47,6 +50,14 @@ class StartSession:
 
     started_at: str
     first_frame: int
+
+
+@dataclass(frozen=True, slots=True)
+class VideoUpdate:
+    """A camera's segment opened or closed (``file``), or a camera gap ended (``gap``)."""
+
+    file: VideoFile | None = None
+    gap: VideoGap | None = None
 
 
 class SegmentWriterThread(threading.Thread):
@@ -85,6 +96,7 @@ class SegmentWriterThread(threading.Thread):
         self._files: SegmentFiles | None = None
         self._segment: Segment | None = None
         self._next_sync = 0.0
+        self._video_waiting: list[VideoUpdate] = []
 
     def run(self) -> None:
         try:
@@ -127,6 +139,14 @@ class SegmentWriterThread(threading.Thread):
             )
         elif isinstance(item, StartSession):
             self._start(item)
+            for update in self._video_waiting:
+                self._video(update)
+            self._video_waiting.clear()
+        elif isinstance(item, VideoUpdate):
+            if self.manifest is None:
+                self._video_waiting.append(item)  # bounded: a camera opens one before audio
+            else:
+                self._video(item)
         else:  # pragma: no cover - the recorder queues nothing else
             raise TypeError(f"unknown recorder action {item!r}")
 
@@ -191,6 +211,22 @@ class SegmentWriterThread(threading.Thread):
         segments = tuple(closed if s.index == seg.index else s for s in manifest.segments)
         self._write(dataclasses.replace(manifest, segments=segments))
         self._files = self._segment = self.segment_index = None
+
+    def _video(self, update: VideoUpdate) -> None:
+        manifest = self._manifest()
+        if update.gap is not None:
+            manifest = dataclasses.replace(manifest, video_gaps=(*manifest.video_gaps, update.gap))
+        if (new := update.file) is not None:
+            cameras = manifest.cameras
+            if all(c.id != new.camera for c in cameras):
+                cameras = (*cameras, CameraInfo(new.camera, new.fps))
+            key = (new.camera, new.index)
+            kept = [s for s in manifest.video_segments if (s.camera, s.index) != key]
+            if old := [s for s in manifest.video_segments if (s.camera, s.index) == key]:
+                new = dataclasses.replace(new, opened_at=old[0].opened_at)
+            segments = tuple(sorted([*kept, new], key=lambda s: (s.index, s.camera)))
+            manifest = dataclasses.replace(manifest, cameras=cameras, video_segments=segments)
+        self._write(manifest)
 
     def _finish(self) -> None:
         if self.manifest is not None:

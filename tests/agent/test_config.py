@@ -62,6 +62,10 @@ def test_load_agent_config_reports_every_problem_with_key_path(tmp_path: Path) -
         (GOOD.replace('source = "wav"', 'source = "pyaudio"'), "only for source = 'wav'"),
         (GOOD.replace("ws://", "http://"), "hub.url"),
         (GOOD + "\n[transcription]\nendpoint_ms = 10\n", "transcription.endpoint_ms"),
+        (
+            GOOD.replace('name = "第一法庭"', 'name = "第一法庭"\noverlay_font = "/nope/f.ttc"'),
+            "courtroom: overlay_font: no such file: /nope/f.ttc",
+        ),
     ],
 )
 def test_load_agent_config_refuses(tmp_path: Path, text: str, problem: str) -> None:

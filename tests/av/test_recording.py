@@ -300,9 +300,31 @@ def test_recorder_refuses_second_recorder_on_same_hearing(tmp_path: Path) -> Non
     clocks = Clocks()
     with recorder(tmp_path, clocks) as rec:
         with pytest.raises(RecordingError, match="another recorder"):
-            recorder(tmp_path, clocks).open()
+            recorder(tmp_path, clocks, lock_wait=0.2).open()
         rec.write(AudioBlock(0, np.zeros((10, 4), np.int16), clocks.t))
     assert read_manifest(rec.directory).segments[0].frames == 10
+
+
+def test_recorder_waits_for_lock_held_by_child_process(tmp_path: Path) -> None:
+    # A video encoder orphaned by a crashed recorder inherits the hearing lock;
+    # the next recorder waits for it to exit instead of recovering under it.
+    import subprocess
+    import time
+
+    clocks = Clocks()
+    first = recorder(tmp_path, clocks)
+    first.open()
+    fd = first.lock_fd
+    assert fd is not None
+    child = subprocess.Popen(["sleep", "0.6"], pass_fds=(fd,))
+    first._lock.release()  # type: ignore[union-attr]  # the recorder "dies"
+    started = time.monotonic()
+    second = recorder(tmp_path, clocks, lock_wait=5.0)
+    second.open()
+    waited = time.monotonic() - started
+    second.close()
+    child.wait()
+    assert 0.3 < waited < 3.0
 
 
 def test_recorder_reports_each_segment_opening_for_cameras(tmp_path: Path) -> None:

@@ -1,0 +1,503 @@
+// Patrol wall (庭审巡查): every courtroom at a glance — camera pictures, hearing, alarms.
+// Vanilla JS, no build step. Live messages are described in hub/live.py and
+// hub/agent_ws.py (_publish_effects); this page uses snapshot, hearing, status,
+// thumbnail and alarm, and ignores the rest (partial, final).
+//
+// One /ws/live socket per courtroom (a live subscription watches one courtroom),
+// each reconnecting on its own with jittered exponential backoff.
+//
+// Bounds, so the page can stay open all day:
+// - pictures: one blob URL per camera; the previous one is revoked as soon as
+//   the next picture is shown; at most one fetch per camera in flight, further
+//   thumbnail notices while it runs collapse into one more fetch; none while the
+//   tab is hidden (the latest is fetched when it becomes visible again).
+// - alarms: per courtroom at most MAX_ALARMS active alarms are kept; raising one
+//   more drops the oldest and counts it as omitted (shown on the tile). History
+//   is replayed from GET /api/courtrooms/{id}/events in pages of EVENT_PAGE, at
+//   most MAX_PAGES pages per kind and load; alarm messages that arrive meanwhile
+//   wait in a queue of at most MAX_PENDING (overflow: replay again from the archive).
+"use strict";
+
+const TOKEN_KEY = "courtroom.token";
+const USER_KEY = "courtroom.user";
+const MAX_ALARMS = 20;
+const EVENT_PAGE = 1000;
+const MAX_PAGES = 20;
+const MAX_PENDING = 200;
+const ALARM_KINDS = ["av.alarm", "camera"];
+const AGENT_STATES = { recording: "录音中", idle: "待机", degraded: "降级运行", stopped: "已停止" };
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  token: sessionStorage.getItem(TOKEN_KEY),
+  user: sessionStorage.getItem(USER_KEY),
+  rooms: new Map(), // id -> room (see newRoom)
+};
+
+// ---- helpers ---------------------------------------------------------------
+
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds || 0));
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${pad(Math.floor(s / 3600))}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}`;
+}
+
+// "中文 · English" or "中文 / English" -> ["中文", "English"]
+function splitMessage(message) {
+  const text = String(message || "");
+  const match = text.match(/\s[·/]\s/);
+  if (!match) return [text, ""];
+  return [text.slice(0, match.index), text.slice(match.index + match[0].length)];
+}
+
+async function api(path, options = {}) {
+  const headers = { ...(options.headers || {}) };
+  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  const response = await fetch(path, { ...options, headers });
+  if (response.status === 401 && path !== "/api/login") {
+    logout("登录已过期，请重新登录 · Session expired");
+    throw new Error("unauthorized");
+  }
+  return response;
+}
+
+function roomPath(room, rest) {
+  return `/api/courtrooms/${encodeURIComponent(room.id)}${rest}`;
+}
+
+// ---- login -----------------------------------------------------------------
+
+async function login(event) {
+  event.preventDefault();
+  const button = $("login-button");
+  button.disabled = true;
+  $("login-error").hidden = true;
+  try {
+    const response = await api("/api/login", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: $("username").value.trim(), password: $("password").value }),
+    });
+    if (!response.ok) throw new Error("用户名或密码错误 · Wrong username or password");
+    const body = await response.json();
+    state.token = body.token;
+    state.user = body.username;
+    sessionStorage.setItem(TOKEN_KEY, state.token);
+    sessionStorage.setItem(USER_KEY, state.user);
+    $("password").value = "";
+    await showWall();
+  } catch (err) {
+    $("login-error").textContent = err.message;
+    $("login-error").hidden = false;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function logout(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.token = null;
+  for (const room of state.rooms.values()) dropRoom(room);
+  state.rooms.clear();
+  $("wall").replaceChildren();
+  $("wall-view").hidden = true;
+  $("who").hidden = $("logout").hidden = true;
+  $("login-view").hidden = false;
+  renderConn();
+  if (message) {
+    $("login-error").textContent = message;
+    $("login-error").hidden = false;
+  }
+}
+
+// ---- courtrooms ------------------------------------------------------------
+
+function newRoom(info) {
+  return {
+    id: info.id,
+    name: info.name,
+    online: info.online,
+    hearing: info.hearing,
+    report: {},
+    live: false,          // snapshot received on the current socket
+    ws: null,
+    retry: 0,
+    retryTimer: null,
+    lastSeq: { "av.alarm": 0, camera: 0 },
+    synced: false,         // history replayed since the last snapshot
+    syncing: false,
+    resync: false,
+    pending: [],          // alarm messages received while replaying history
+    alarms: new Map(),    // key -> {message, seq}, at most MAX_ALARMS
+    omitted: 0,
+    cams: new Map(),      // camera id -> {id, fig, img, time, url, loading, dirty, offline}
+    node: null,
+  };
+}
+
+async function showWall() {
+  $("login-view").hidden = true;
+  $("wall-view").hidden = false;
+  $("who").textContent = `用户 ${state.user || ""}`;
+  $("who").hidden = $("logout").hidden = false;
+  const response = await api("/api/courtrooms");
+  const rooms = await response.json();
+  const wall = $("wall");
+  for (const info of rooms) {
+    if (state.rooms.has(info.id)) continue;
+    const room = newRoom(info);
+    state.rooms.set(room.id, room);
+    room.node = buildTile(room);
+    wall.append(room.node);
+    renderRoom(room);
+    loadCameras(room).catch(() => {});
+    connect(room);
+  }
+  $("wall-empty").hidden = state.rooms.size > 0;
+  renderConn();
+}
+
+function dropRoom(room) {
+  clearTimeout(room.retryTimer);
+  if (room.ws) {
+    const ws = room.ws;
+    room.ws = null;
+    ws.close(1000);
+  }
+  for (const cam of room.cams.values()) if (cam.url) URL.revokeObjectURL(cam.url);
+  room.cams.clear();
+}
+
+async function loadCameras(room) {
+  const response = await api(roomPath(room, "/cameras"));
+  if (!response.ok) return;
+  for (const { camera } of await response.json()) refreshThumb(room, ensureCam(room, camera));
+}
+
+// ---- live sockets ----------------------------------------------------------
+
+function connect(room) {
+  if (!state.token || !state.rooms.has(room.id)) return;
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/ws/live?token=${encodeURIComponent(state.token)}`);
+  room.ws = ws;
+  room.live = false;
+  ws.onopen = () => ws.send(JSON.stringify({ type: "subscribe", courtroom: room.id }));
+  ws.onmessage = (event) => handle(room, JSON.parse(event.data));
+  ws.onclose = (event) => {
+    if (room.ws !== ws) return;
+    room.ws = null;
+    room.live = false;
+    renderConn();
+    if (event.code === 4401) return logout("登录已过期，请重新登录 · Session expired");
+    if (event.code === 4404) return; // courtroom removed from the hub's configuration
+    scheduleReconnect(room);
+  };
+  renderConn();
+}
+
+function scheduleReconnect(room) {
+  // Exponential backoff with jitter: 0.5 s, 1 s, 2 s … capped at 15 s (as on the clerk page).
+  const delay = Math.min(15000, 500 * 2 ** room.retry) * (0.75 + Math.random() * 0.5);
+  room.retry = Math.min(room.retry + 1, 8);
+  room.retryTimer = setTimeout(() => connect(room), delay);
+}
+
+function handle(room, msg) {
+  if (msg.courtroom !== room.id) return;
+  if (msg.type === "snapshot") {
+    room.retry = 0;
+    room.live = true;
+    room.hearing = msg.hearing;
+    applyStatus(room, msg.status);
+    renderConn();
+    room.synced = false;
+    syncAlarms(room); // also fills what was missed while disconnected
+  } else if (msg.type === "hearing") {
+    const current = room.hearing;
+    if (current && msg.hearing.id !== current.id && msg.hearing.closed_at) return; // older one
+    room.hearing = msg.hearing;
+  } else if (msg.type === "status") {
+    applyStatus(room, msg.status);
+  } else if (msg.type === "thumbnail") {
+    const cam = ensureCam(room, msg.camera);
+    cam.time = msg.time;
+    refreshThumb(room, cam);
+  } else if (msg.type === "alarm") {
+    if (!room.synced) {
+      if (room.pending.length >= MAX_PENDING) {
+        room.pending = [];
+        room.resync = true; // they are in the archive: replay again afterwards
+      } else room.pending.push(msg);
+    } else applyAlarmMessage(room, msg);
+  } else {
+    return; // transcript traffic: not shown here
+  }
+  renderRoom(room);
+}
+
+function applyStatus(room, status) {
+  if (!status) return;
+  room.online = status.online;
+  room.report = status.report || {};
+}
+
+// ---- alarms ----------------------------------------------------------------
+
+// What one av.alarm or camera event body changes: {key, raised, message} or null,
+// plus {camera, cameraState} for a camera's online/offline change.
+function alarmChange(kind, body) {
+  if (kind === "av.alarm") {
+    // Microphone alarms say state: raised|cleared; recorder alarms say active: bool.
+    const raised = body.state !== undefined ? body.state === "raised" : body.active === true;
+    return { key: `av/${body.kind}/${body.channel ?? ""}`, raised, message: body.message || body.kind };
+  }
+  if (kind !== "camera" || !body.camera) return null;
+  if (body.type === "state") {
+    const change = { camera: body.camera, cameraState: body.state, message: body.message };
+    change.key = `camera/${body.camera}/offline`;
+    if (body.state === "offline") change.raised = true;
+    else if (body.state === "online") change.raised = false;
+    return change;
+  }
+  if (body.type === "alarm") {
+    return { key: `camera/${body.camera}/${body.kind}`, raised: body.active === true, message: body.message };
+  }
+  return null; // gaps are for the recording's manifest, not an alarm
+}
+
+function applyEvent(room, kind, seq, body) {
+  if (seq <= room.lastSeq[kind]) return; // already applied (replay and live overlap)
+  room.lastSeq[kind] = seq;
+  const change = alarmChange(kind, body || {});
+  if (!change) return;
+  if (change.camera) {
+    const cam = ensureCam(room, change.camera);
+    cam.offline = change.cameraState === "offline";
+  }
+  if (change.raised === true) {
+    room.alarms.delete(change.key);
+    room.alarms.set(change.key, { message: change.message, seq });
+    if (room.alarms.size > MAX_ALARMS) {
+      // Drop the oldest by seq (replay applies one kind after the other, so
+      // insertion order is not age).
+      const [oldest] = [...room.alarms].reduce((a, b) => (b[1].seq < a[1].seq ? b : a));
+      room.alarms.delete(oldest);
+      room.omitted += 1;
+    }
+  } else if (change.raised === false) {
+    room.alarms.delete(change.key);
+  }
+}
+
+function applyAlarmMessage(room, msg) {
+  applyEvent(room, msg.kind, msg.seq, msg.body);
+}
+
+async function syncAlarms(room) {
+  if (room.syncing) {
+    room.resync = true;
+    return;
+  }
+  room.syncing = true;
+  try {
+    do {
+      room.resync = false;
+      for (const kind of ALARM_KINDS) {
+        for (let page = 0; page < MAX_PAGES; page++) {
+          const query = `?kind=${encodeURIComponent(kind)}&after=${room.lastSeq[kind]}&limit=${EVENT_PAGE}`;
+          const response = await api(roomPath(room, `/events${query}`));
+          if (!response.ok) break;
+          const events = await response.json();
+          for (const event of events) applyEvent(room, kind, event.seq, event.body);
+          if (events.length < EVENT_PAGE) break;
+        }
+      }
+      const pending = room.pending;
+      room.pending = [];
+      for (const msg of pending) applyAlarmMessage(room, msg);
+    } while (room.resync && state.rooms.has(room.id));
+    room.synced = true;
+  } catch {
+    // The hub did not answer: live alarms keep queueing until a replay succeeds.
+    setTimeout(() => state.rooms.get(room.id) === room && room.live && syncAlarms(room), 5000);
+  } finally {
+    room.syncing = false;
+  }
+  renderRoom(room);
+}
+
+// ---- pictures --------------------------------------------------------------
+
+function ensureCam(room, id) {
+  let cam = room.cams.get(id);
+  if (cam) return cam;
+  const fig = el("figure", "cam");
+  fig.dataset.camera = id;
+  const img = el("img");
+  img.alt = `摄像机 ${id} · camera ${id}`;
+  const caption = el("figcaption");
+  caption.append(el("span", "cam-name", id), el("span", "cam-time", ""));
+  fig.append(img, el("div", "cam-none", "暂无画面 · No picture"), el("div", "cam-down", "离线 · Offline"), caption);
+  cam = { id, fig, img, time: null, url: null, loading: false, dirty: false, offline: false };
+  room.cams.set(id, cam);
+  const list = room.node.querySelector(".cams");
+  const after = [...list.children].find((node) => node.dataset.camera > id);
+  list.insertBefore(fig, after || null);
+  return cam;
+}
+
+async function refreshThumb(room, cam) {
+  if (document.hidden || cam.loading) {
+    cam.dirty = true;
+    return;
+  }
+  cam.loading = true;
+  try {
+    do {
+      cam.dirty = false;
+      const response = await api(roomPath(room, `/cameras/${encodeURIComponent(cam.id)}/thumbnail`));
+      if (!response.ok) break; // 404: no picture since the hub started
+      const blob = await response.blob();
+      if (!room.cams.has(cam.id)) break; // logged out meanwhile
+      const old = cam.url;
+      cam.url = URL.createObjectURL(blob);
+      cam.img.src = cam.url;
+      const time = Number(response.headers.get("x-hearing-time"));
+      if (Number.isFinite(time)) cam.time = time;
+      try {
+        await cam.img.decode();
+      } catch {
+        // a broken picture: still drop the old one
+      }
+      if (old) URL.revokeObjectURL(old);
+      cam.fig.classList.add("has-picture");
+      renderCam(cam);
+    } while (cam.dirty && !document.hidden);
+  } catch {
+    // Hub unreachable: the socket's reconnect brings fresh notices.
+  } finally {
+    cam.loading = false;
+  }
+}
+
+function refreshVisible() {
+  if (document.hidden) return;
+  for (const room of state.rooms.values()) {
+    for (const cam of room.cams.values()) if (cam.dirty) refreshThumb(room, cam);
+  }
+}
+
+// ---- rendering -------------------------------------------------------------
+
+function buildTile(room) {
+  const tile = el("article", "tile");
+  tile.dataset.room = room.id;
+  tile.setAttribute("aria-label", room.name);
+  const head = el("header", "tile-head");
+  head.append(el("span", "tile-name", room.name), el("span", "badge tile-online"));
+  const hearing = el("div", "tile-hearing");
+  hearing.append(el("span", "tile-title"), el("span", "state-pill tile-state"));
+  const alarms = el("ul", "alarms");
+  alarms.setAttribute("aria-live", "polite");
+  tile.append(
+    head,
+    hearing,
+    el("div", "tile-agent"),
+    el("div", "cams"),
+    alarms,
+    el("p", "alarm-omitted"),
+  );
+  return tile;
+}
+
+function renderRoom(room) {
+  const tile = room.node;
+  if (!tile) return;
+  const q = (sel) => tile.querySelector(sel);
+  const badge = q(".tile-online");
+  badge.className = room.online ? "badge tile-online online" : "badge tile-online";
+  badge.textContent = room.online ? "在线 Online" : "离线 Offline";
+  tile.classList.toggle("tile-down", !room.online);
+
+  const hearing = room.hearing;
+  const pill = q(".tile-state");
+  if (hearing) {
+    q(".tile-title").textContent = hearing.title || hearing.id;
+    const open = !hearing.closed_at;
+    pill.className = `state-pill tile-state ${open ? "state-open" : "state-closed"}`;
+    pill.textContent = open ? "庭审中 In session" : "已闭庭 Closed";
+    pill.hidden = false;
+  } else {
+    q(".tile-title").textContent = "无庭审 · No hearing";
+    pill.hidden = true;
+  }
+  q(".tile-agent").textContent = agentLine(room);
+
+  for (const cam of room.cams.values()) renderCam(cam);
+  const offline = [...room.cams.values()].some((cam) => cam.offline);
+  tile.classList.toggle("tile-cam-offline", offline);
+
+  const list = q(".alarms");
+  const items = [];
+  for (const [key, alarm] of [...room.alarms].sort((a, b) => b[1].seq - a[1].seq)) {
+    const [zh, en] = splitMessage(alarm.message);
+    const li = el("li", "alarm raised");
+    li.dataset.key = key;
+    li.dataset.seq = alarm.seq;
+    li.append(el("span", "alarm-zh", zh));
+    if (en) li.append(el("small", "alarm-en", en));
+    items.push(li);
+  }
+  list.replaceChildren(...items);
+  tile.classList.toggle("tile-alarm", room.alarms.size > 0);
+  const omitted = q(".alarm-omitted");
+  omitted.hidden = room.omitted === 0;
+  omitted.textContent = `已省略 ${room.omitted} 条较早告警 · ${room.omitted} older alarms omitted`;
+}
+
+function renderCam(cam) {
+  cam.fig.classList.toggle("cam-offline", cam.offline);
+  cam.fig.querySelector(".cam-time").textContent = cam.time === null ? "" : clock(cam.time);
+}
+
+function agentLine(room) {
+  if (!room.online) return "录音终端离线 · Agent offline";
+  const report = room.report || {};
+  const parts = [];
+  if (report.state) parts.push(AGENT_STATES[report.state] || report.state);
+  if (report.recording && report.recording.recording === false) parts.push("未在录音 Not recording");
+  if (typeof report.lag === "number") parts.push(`转写延迟 ${report.lag.toFixed(1)} s`);
+  return parts.length ? parts.join(" · ") : "录音终端在线 · Agent online";
+}
+
+function renderConn() {
+  const rooms = [...state.rooms.values()];
+  const live = rooms.filter((room) => room.live).length;
+  let kind = "idle";
+  let text = "未连接 · Offline";
+  if (rooms.length && live === rooms.length) [kind, text] = ["live", "已连接 · Live"];
+  else if (live > 0) [kind, text] = ["wait", `部分连接 ${live}/${rooms.length} · Partly live`];
+  else if (rooms.length) [kind, text] = ["down", "连接中 · Connecting"];
+  $("conn").className = `conn conn-${kind}`;
+  $("conn-text").textContent = text;
+}
+
+// ---- start -----------------------------------------------------------------
+
+function start() {
+  $("login-form").addEventListener("submit", login);
+  $("logout").addEventListener("click", () => logout());
+  document.addEventListener("visibilitychange", refreshVisible);
+  if (state.token) showWall().catch(() => logout());
+  else $("login-view").hidden = false;
+}
+
+document.addEventListener("DOMContentLoaded", start);

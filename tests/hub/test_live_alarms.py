@@ -1,0 +1,139 @@
+"""Alarms and camera events on /ws/live, as the patrol wall receives them.
+
+A fake agent speaks the real wire protocol on /ws/agent; a browser-side
+websocket subscribes on /ws/live; both talk to a real hub on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from hub.wire import Event
+from tests.hub.conftest import COURT, OTHER, TIMEOUT, RunningHub
+from tests.hub.test_agent_ws import final, opened, send_events
+from tests.hub.test_live_ws import next_message
+
+DEAD_MIC = {
+    "kind": "dead_mic",
+    "state": "raised",
+    "hearing_time": 61.5,
+    "channel": 2,
+    "role": "原告",
+    "message": "原告麦克风无信号 · 原告 microphone silent for 60 s while others spoke",
+    "hearing_id": "h-1",
+}
+CAMERA_OFFLINE = {
+    "type": "state",
+    "camera": "cam-judge",
+    "state": "offline",
+    "time": 75.0,
+    "reason": "no frames",
+    "message": "摄像机 cam-judge 离线 / camera cam-judge offline: no frames",
+    "hearing_id": "h-1",
+}
+
+
+def alarm(seq: int, **changes: Any) -> Event:
+    return Event(seq=seq, kind="av.alarm", body={**DEAD_MIC, **changes})
+
+
+async def drain(ws: websockets.ClientConnection, kind: str) -> list[dict[str, Any]]:
+    """Every message of type ``kind`` until the hub has been quiet for a moment."""
+    got = []
+    while True:
+        try:
+            message = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT / 10))
+        except TimeoutError:
+            return got
+        if message["type"] == kind:
+            got.append(message)
+
+
+async def test_live_alarm_event_is_broadcast_with_seq_and_body(hub: RunningHub) -> None:
+    browser, _ = await hub.browser()
+    agent, _ = await hub.agent()
+    await send_events(agent, [opened(1), alarm(2)])
+    pushed = await next_message(browser, "alarm")
+    assert pushed == {
+        "type": "alarm",
+        "courtroom": COURT,
+        "kind": "av.alarm",
+        "seq": 2,
+        "body": DEAD_MIC,
+    }
+
+
+async def test_live_camera_event_is_broadcast_as_alarm(hub: RunningHub) -> None:
+    browser, _ = await hub.browser()
+    agent, _ = await hub.agent()
+    await send_events(agent, [opened(1), Event(seq=2, kind="camera", body=CAMERA_OFFLINE)])
+    pushed = await next_message(browser, "alarm")
+    assert pushed == {
+        "type": "alarm",
+        "courtroom": COURT,
+        "kind": "camera",
+        "seq": 2,
+        "body": CAMERA_OFFLINE,
+    }
+
+
+async def test_live_alarm_resent_after_reconnect_is_broadcast_once(hub: RunningHub) -> None:
+    browser, _ = await hub.browser()
+    agent, _ = await hub.agent()
+    await send_events(agent, [opened(1), alarm(2)])
+    await agent.close()  # the agent lost the ack of 2 (say) and resends it
+    again, welcome = await hub.agent()
+    assert welcome.acked_seq == 2
+    cleared = alarm(3, state="cleared", message="原告麦克风恢复信号 · back")
+    assert await send_events(again, [alarm(2), cleared, alarm(2)]) == [2, 3, 3]
+    alarms = await drain(browser, "alarm")
+    assert [(a["seq"], a["body"]["state"]) for a in alarms] == [(2, "raised"), (3, "cleared")]
+
+
+async def test_live_transcript_and_device_events_are_not_alarms(hub: RunningHub) -> None:
+    browser, _ = await hub.browser()
+    agent, _ = await hub.agent()
+    device = {"time": 1.0, "device": "matrix", "direction": "in", "meaning": "x", "raw": "00"}
+    await send_events(agent, [opened(1), final(2), Event(seq=3, kind="device", body=device)])
+    await send_events(agent, [alarm(4)])
+    alarms = await drain(browser, "alarm")
+    assert [a["seq"] for a in alarms] == [4]
+
+
+async def test_live_alarm_reaches_only_its_courtroom(hub: RunningHub) -> None:
+    watcher, _ = await hub.browser(OTHER)
+    agent, _ = await hub.agent()
+    await send_events(agent, [opened(1), alarm(2)])
+    assert await drain(watcher, "alarm") == []
+
+
+async def test_live_status_event_report_is_the_body(hub: RunningHub) -> None:
+    browser, _ = await hub.browser()
+    agent, _ = await hub.agent()
+    body = {"state": "recording", "hearing_id": "h-1", "hearing_time": 12.5, "lag": 0.4}
+    await send_events(agent, [Event(seq=1, kind="status", body=body)])
+    while (status := await next_message(browser, "status"))["status"]["report"] != body:
+        pass
+    assert status["courtroom"] == COURT
+    assert set(status["status"]) == {"online", "last_seen", "report"}
+    assert status["status"]["online"] is True
+
+
+@pytest.mark.parametrize("kind", ["av.alarm", "camera"])
+async def test_events_endpoint_replays_alarms_a_late_page_missed(
+    hub: RunningHub, kind: str
+) -> None:
+    agent, _ = await hub.agent()
+    body = DEAD_MIC if kind == "av.alarm" else CAMERA_OFFLINE
+    await send_events(agent, [opened(1), Event(seq=2, kind=kind, body=body), final(3)])
+    headers = {"Authorization": f"Bearer {await hub.token()}"}
+    async with httpx.AsyncClient(base_url=hub.url, headers=headers, timeout=TIMEOUT) as client:
+        response = await client.get(f"/api/courtrooms/{COURT}/events", params={"kind": kind})
+    response.raise_for_status()
+    assert [(e["seq"], e["kind"], e["body"]) for e in response.json()] == [(2, kind, body)]

@@ -1,0 +1,428 @@
+"""Is it really recording? Watchdog alarms reach the hub within 2 s, while the hearing runs.
+
+A real :class:`~hub.server.HubServer` on loopback and a real agent
+(:func:`~courtroom_agent.runner.run_agent`, ``realtime = true`` WAV audio, a
+real ffmpeg MJPEG camera, a real small file system) run side by side; the test
+watches the hub's archive while the hearing goes on and times each alarm.
+
+Three clocks, all wall time on this machine (``time.time()``):
+
+``raised``
+    when the agent called :meth:`HubLink.publish` for the event (a spy that
+    stamps the call and passes it through unchanged).
+``clock``
+    the wall time the event's hearing time stands for: the ``opened_at`` of
+    the ``hearing.opened`` event plus the event's hearing-clock time. The
+    audio's frame 0 is captured a little *after* ``opened_at`` (the WAV source
+    starts its clock when the feed loop first reads it), so this reference is
+    early and the latency measured from it errs on the long side.
+``visible``
+    when the event first appears in ``GET /api/courtrooms/r1/events`` polled
+    every 50 ms (the moment the poll's response arrived, so up to one poll
+    interval late: again erring on the long side). The hub's own
+    ``received_at`` stamp is printed beside it.
+
+Requirement: ``visible - raised <= 2 s`` and ``visible - clock <= 2 s`` for
+every alarm, plus an end-to-end bound per scenario (silence start + the
+dead-mic time, camera kill + the no-frames timeout, 开庭 for low disk). Run
+with ``-s`` to see the measured figures.
+
+The disk tests mount a small tmpfs as the recordings root (needs root or
+CAP_SYS_ADMIN; skipped otherwise). A full disk must still reach the hub
+(``writer_failed`` and the hearing's closing), and the recording state must
+be at most 2 s old there (status reports every ``status_interval_s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import shutil
+import subprocess
+import time
+import wave
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from av.camera import Camera
+from av.recording import RecorderFailedError
+from courtroom_agent.agent import CourtroomAgent
+from courtroom_agent.config import AgentConfig
+from courtroom_agent.demo_audio import build_demo_recording, demo_turns
+from courtroom_agent.link import HubLink
+from courtroom_agent.runner import run_agent
+from hub.server import HubServer
+from tests.fixtures.camera_stream import MjpegStream
+from tests.fixtures.speech import read_mono, write_wav
+from tests.test_end_to_end import agent_config, hub, login  # noqa: F401
+from transcription.assets import SpeechSample
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
+
+DELIVERY_S = 2.0  # the requirement: state and alarms at the hub within 2 s
+POLL_S = 0.05
+RATE = 16000
+
+
+def _wall(iso: str) -> float:
+    stamp = datetime.fromisoformat(iso)
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One archived event and when the test first saw it at the hub."""
+
+    seq: int
+    kind: str
+    body: dict[str, Any]
+    visible: float
+    received: float
+
+
+class HubArchive:
+    """Polls a courtroom's event archive every ``POLL_S`` and notes first sightings."""
+
+    def __init__(self, client: httpx.AsyncClient, courtroom: str = "r1") -> None:
+        self._client = client
+        self._url = f"/api/courtrooms/{courtroom}/events"
+        self.events: list[Seen] = []
+
+    async def run(self) -> None:
+        after = 0
+        while True:
+            reply = await self._client.get(self._url, params={"after": after, "limit": 5000})
+            visible = time.time()
+            reply.raise_for_status()
+            for row in reply.json():
+                seen = Seen(
+                    row["seq"], row["kind"], row["body"], visible, _wall(row["received_at"])
+                )
+                self.events.append(seen)
+                after = seen.seq
+            await asyncio.sleep(POLL_S)
+
+
+@pytest.fixture
+def raised(monkeypatch: pytest.MonkeyPatch) -> dict[int, float]:
+    """seq → wall time at which the agent handed the event to :meth:`HubLink.publish`."""
+    stamps: dict[int, float] = {}
+    publish = HubLink.publish
+
+    def spy(link: HubLink, kind: str, body: dict[str, Any]) -> Any:
+        at = time.time()
+        event = publish(link, kind, body)
+        stamps[event.seq] = at
+        return event
+
+    monkeypatch.setattr(HubLink, "publish", spy)
+    return stamps
+
+
+@dataclass(slots=True)
+class Hearing:
+    """A running hearing: the hub's archive as watched, and the agent's task."""
+
+    archive: HubArchive
+    agent: asyncio.Task[CourtroomAgent]
+
+    async def first(self, match: Callable[[Seen], bool], *, within: float) -> Seen:
+        """The first archived event ``match`` accepts, waiting up to ``within`` s for it.
+
+        Once the agent has stopped (it drains its spool before it returns),
+        waits at most ``DELIVERY_S`` more.
+
+        Raises:
+            TimeoutError: no such event reached the hub in time.
+        """
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(within) as deadline:
+            while True:
+                for seen in self.archive.events:
+                    if match(seen):
+                        return seen
+                if self.agent.done():
+                    give_up = loop.time() + DELIVERY_S
+                    if (deadline.when() or give_up) > give_up:
+                        deadline.reschedule(give_up)
+                await asyncio.sleep(POLL_S / 2)
+
+    async def opened_at(self) -> float:
+        """Wall time of 开庭, from the ``hearing.opened`` event at the hub."""
+        opened = await self.first(lambda e: e.kind == "hearing.opened", within=30)
+        return _wall(opened.body["opened_at"])
+
+
+@contextlib.asynccontextmanager
+async def hearing(
+    hub: HubServer,  # noqa: F811
+    config: AgentConfig,
+    data_dir: Path,
+    *,
+    tolerate: tuple[type[Exception], ...] = (),
+) -> AsyncIterator[Hearing]:
+    """Run the agent's hearing while the archive is watched; stop it on exit.
+
+    Raises:
+        Exception: whatever the agent raised, unless it is in ``tolerate``.
+    """
+    stop = asyncio.Event()
+    bearer = await login(hub.url)
+    headers = {"Authorization": f"Bearer {bearer}"}
+    async with httpx.AsyncClient(base_url=hub.url, headers=headers) as client:
+        archive = HubArchive(client)
+        watcher = asyncio.create_task(archive.run(), name="archive-watch")
+        agent = asyncio.create_task(run_agent(config, data_dir=data_dir, stop=stop), name="agent")
+        try:
+            yield Hearing(archive, agent)
+        finally:
+            stop.set()
+            try:
+                async with asyncio.timeout(30):
+                    with contextlib.suppress(*tolerate):
+                        await agent
+            finally:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+
+
+def report(what: str, seen: Seen, *, raised_at: float, clock_at: float) -> tuple[float, float]:
+    """Print the figures of one event; return (from raised, from hearing clock) to visible."""
+    delivery, from_clock = seen.visible - raised_at, seen.visible - clock_at
+    print(
+        f"\n{what}: seq {seen.seq}; raised→archived {seen.received - raised_at:.3f} s, "
+        f"raised→visible {delivery:.3f} s, hearing clock→visible {from_clock:.3f} s"
+    )
+    return delivery, from_clock
+
+
+def quiet_room(path: Path, *, seconds: float, dbfs: float = -62.0) -> Path:
+    """Three microphones hearing only room tone (-62 dBFS): nobody speaks yet."""
+    rng = np.random.default_rng(3)
+    noise = rng.normal(0.0, 32768 * 10 ** (dbfs / 20), (int(seconds * RATE), 3))
+    return write_wav(path, np.round(noise).astype(np.int16), RATE)
+
+
+def with_cameras(config: AgentConfig, cameras: list[dict[str, Any]]) -> AgentConfig:
+    return AgentConfig.model_validate(config.model_dump() | {"cameras": cameras})
+
+
+async def test_alarm_latency_dead_microphone_reaches_hub_within_2s(
+    hub: HubServer,  # noqa: F811
+    tmp_path: Path,
+    speech: list[SpeechSample],
+    raised: dict[int, float],
+) -> None:
+    dead_after = 2.0
+    clips = [s.path for s in speech]
+    recording = build_demo_recording(
+        clips, tmp_path / "room.wav", roles=["审判长", "原告", "被告"], turns=3, pause_s=0.5
+    )
+    # 被告's microphone is unplugged one second into 原告's turn: digital silence
+    # from then on, while 原告 keeps speaking.
+    lengths = [len(read_mono(p)) for p in clips]
+    turn = demo_turns(lengths, seats=3, turns=3, pause_s=0.5)[1]
+    silence_frame = (turn.start_frame + RATE) // 1600 * 1600
+    silence_starts = silence_frame / RATE
+    with wave.open(str(recording)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, 3).copy()
+    pcm[silence_frame:, 2] = 0
+    write_wav(recording, pcm, RATE)
+    config = agent_config(hub.port, recording, realtime=True)
+    config = AgentConfig.model_validate(
+        config.model_dump()
+        | {"microphones": {"dead_after_s": dead_after, "silent_below_dbfs": -70}}
+    )
+
+    def dead_mic(e: Seen) -> bool:
+        return e.kind == "av.alarm" and e.body["kind"] == "dead_mic"
+
+    async with hearing(hub, config, tmp_path / "agent") as running:
+        opened = await running.opened_at()
+        alarm = await running.first(dead_mic, within=silence_starts + dead_after + 10)
+    assert alarm.body["role"] == "被告" and alarm.body["state"] == "raised"
+    assert alarm.body["hearing_time"] >= silence_starts + dead_after - 1e-6
+    delivery, from_clock = report(
+        "dead_mic",
+        alarm,
+        raised_at=raised[alarm.seq],
+        clock_at=opened + alarm.body["hearing_time"],
+    )
+    from_silence = alarm.visible - (opened + silence_starts)
+    print(f"silence at hearing {silence_starts:.1f} s → alarm visible after {from_silence:.3f} s")
+    assert delivery <= DELIVERY_S
+    assert from_clock <= DELIVERY_S
+    assert from_silence <= dead_after + DELIVERY_S
+
+
+@pytest.mark.parametrize("failure", ["power_lost", "encoder_hung"])
+async def test_alarm_latency_camera_offline_reaches_hub_within_timeout_plus_2s(
+    hub: HubServer,  # noqa: F811
+    tmp_path: Path,
+    camera_stream: Callable[[str], MjpegStream],
+    raised: dict[int, float],
+    failure: str,
+) -> None:
+    stream = camera_stream("testsrc2")
+    recording = quiet_room(tmp_path / "room.wav", seconds=40)
+    camera = {"id": "CAM-1", "source": stream.url, "fps": 10, "thumbnail_interval": 5}
+    config = with_cameras(agent_config(hub.port, recording, realtime=True), [camera])
+    # CameraConfig has no no-frames timeout (yet): the agent runs every camera
+    # with Camera's default.
+    default = inspect.signature(Camera).parameters["no_frame_timeout"].default
+    no_frames_after = float(getattr(config.cameras[0], "no_frame_timeout", default))
+
+    def state(name: str) -> Callable[[Seen], bool]:
+        return lambda e: e.kind == "camera" and e.body.get("state") == name
+
+    def no_frames(e: Seen) -> bool:
+        return e.kind == "camera" and e.body.get("kind") == "no_frames" and e.body["active"]
+
+    async with hearing(hub, config, tmp_path / "agent") as running:
+        opened = await running.opened_at()
+        online = await running.first(state("online"), within=20)
+        # Power cut: port and connections gone; hung encoder: connections stay, silent.
+        killed = time.time()
+        await asyncio.to_thread(stream.stop if failure == "power_lost" else stream.pause)
+        within = no_frames_after + 10
+        offline = await running.first(state("offline"), within=within)
+        alarm = await running.first(no_frames, within=within)
+    assert online.seq < offline.seq
+    print(f"\ncamera {failure}; no-frames timeout {no_frames_after} s")
+    for name, seen in (("offline", offline), ("no_frames", alarm)):
+        delivery, from_clock = report(
+            f"camera {name}",
+            seen,
+            raised_at=raised[seen.seq],
+            clock_at=opened + seen.body["time"],
+        )
+        from_kill = seen.visible - killed
+        print(f"camera {name}: kill → visible {from_kill:.3f} s")
+        assert delivery <= DELIVERY_S
+        assert from_clock <= DELIVERY_S
+        assert from_kill <= no_frames_after + DELIVERY_S
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """Factory: ``small_disk("32m")`` mounts a real tmpfs of that size as the recordings root.
+
+    Skips the test where mounting is not permitted (not root, no CAP_SYS_ADMIN).
+    """
+    mount, umount = shutil.which("mount"), shutil.which("umount")
+    mounted: list[Path] = []
+
+    def make(size: str) -> Path:
+        where = tmp_path / "agent" / "recordings"
+        where.mkdir(parents=True)
+        if mount is None or umount is None:
+            pytest.skip("no mount(8)")
+        done = subprocess.run(
+            [mount, "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+        mounted.append(where)
+        return where
+
+    yield make
+    for where in mounted:
+        assert umount is not None
+        subprocess.run([umount, "-l", str(where)], check=False)
+
+
+async def test_alarm_latency_disk_low_reaches_hub_within_2s_of_opening(
+    hub: HubServer,  # noqa: F811
+    tmp_path: Path,
+    small_disk: Callable[[str], Path],
+    raised: dict[int, float],
+) -> None:
+    # 32 MiB free: far below the recorder's default headroom (1 GiB, 1 h of audio).
+    small_disk("32m")
+    recording = quiet_room(tmp_path / "room.wav", seconds=20)
+    config = agent_config(hub.port, recording, realtime=True)
+
+    def disk_low(e: Seen) -> bool:
+        return e.kind == "av.alarm" and e.body["kind"] == "disk_low" and e.body["active"]
+
+    async with hearing(hub, config, tmp_path / "agent") as running:
+        opened = await running.opened_at()
+        alarm = await running.first(disk_low, within=10)
+    assert alarm.body["free_bytes"] <= 32 << 20
+    assert alarm.body["severity"] in ("warning", "critical")
+    delivery, from_open = report("disk_low", alarm, raised_at=raised[alarm.seq], clock_at=opened)
+    assert delivery <= DELIVERY_S
+    assert from_open <= DELIVERY_S
+
+
+async def archived(hub: HubServer, kind: str) -> list[dict[str, Any]]:  # noqa: F811
+    bearer = await login(hub.url)
+    async with httpx.AsyncClient(base_url=hub.url) as client:
+        reply = await client.get(
+            "/api/courtrooms/r1/events",
+            params={"kind": kind},
+            headers={"Authorization": f"Bearer {bearer}"},
+        )
+        reply.raise_for_status()
+        return [row["body"] for row in reply.json()]
+
+
+async def test_alarm_latency_disk_full_writer_failed_reaches_hub_within_2s(
+    hub: HubServer,  # noqa: F811
+    tmp_path: Path,
+    small_disk: Callable[[str], Path],
+    raised: dict[int, float],
+) -> None:
+    # The recording disk fills a few seconds in: the FLAC files stop growing.
+    small_disk("128k")
+    recording = quiet_room(tmp_path / "room.wav", seconds=20, dbfs=-30)
+    config = agent_config(hub.port, recording, realtime=True)
+
+    def writer_failed(e: Seen) -> bool:
+        return e.kind == "av.alarm" and e.body["kind"] == "writer_failed" and e.body["active"]
+
+    async with hearing(hub, config, tmp_path / "agent", tolerate=(RecorderFailedError,)) as running:
+        opened = await running.opened_at()
+        alarm = await running.first(writer_failed, within=10)
+    assert alarm.body["severity"] == "critical" and alarm.body["error"]
+    delivery, from_clock = report(
+        "writer_failed",
+        alarm,
+        raised_at=raised[alarm.seq],
+        clock_at=opened + alarm.body["hearing_frame"] / RATE,
+    )
+    assert delivery <= DELIVERY_S
+    assert from_clock <= DELIVERY_S
+    # The hearing is closed at the hub however the recording ended.
+    closed = await archived(hub, "hearing.closed")
+    assert [c["hearing_id"] for c in closed] == [alarm.body["hearing_id"]]
+
+
+async def test_alarm_latency_recording_state_at_hub_is_at_most_2s_old(
+    hub: HubServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    recording = quiet_room(tmp_path / "room.wav", seconds=20)
+    config = agent_config(hub.port, recording, realtime=True)
+    async with hearing(hub, config, tmp_path / "agent") as running:
+        opened = await running.opened_at()
+        await asyncio.sleep(4.0)  # the hearing runs in real time: let the files grow
+        now = time.time()
+        reports = [e.body for e in running.archive.events if e.kind == "status"]
+    assert reports, "no status reached the hub"
+    written = max(r["recording"]["written_frame"] for r in reports if "recording" in r) / RATE
+    age = (now - opened) - written
+    print(f"\nrecording state at the hub: written up to {written:.1f} s, {age:.3f} s old")
+    assert age <= DELIVERY_S
