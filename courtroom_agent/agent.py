@@ -220,6 +220,7 @@ class CourtroomAgent:
                         status.cancel()
             except Exception as exc:
                 failure = exc
+                self._publish_interruption(active=True, error=exc)
                 raise
             finally:
                 try:
@@ -228,6 +229,13 @@ class CourtroomAgent:
                     if self.recorder is not None:
                         try:
                             await asyncio.to_thread(self.recorder.close)
+                        except Exception as exc:
+                            # The recorder failed although the run itself ended
+                            # normally (e.g. stopped right after the disk filled).
+                            if failure is None:
+                                failure = exc
+                                self._publish_interruption(active=True, error=exc)
+                            raise
                         finally:
                             self._publish_recorder_alarms()
                 finally:
@@ -283,6 +291,26 @@ class CourtroomAgent:
         if self.resumed:
             body |= {"resumed_at": now.isoformat(), "resumed_from": round(at, 3)}
         self._publish("hearing.opened", body)
+        if self.resumed:
+            self._publish_interruption(active=False, error=None)
+
+    def _publish_interruption(self, *, active: bool, error: Exception | None) -> None:
+        """Raise (the run failed) or clear (a restarted agent continues) the
+        ``hearing_interrupted`` alarm, so the patrol wall shows a courtroom
+        whose hearing is not being recorded until it is again."""
+        body: dict[str, Any] = {
+            "kind": "hearing_interrupted",
+            "active": active,
+            "severity": "critical",
+            "hearing_id": self.hearing_id,
+            "time": round(self.hearing_time, 3),
+            "message": "庭审录制中断 / hearing recording interrupted"
+            if active
+            else "庭审录制已恢复 / hearing recording resumed",
+        }
+        if error is not None:
+            body["error"] = f"{type(error).__name__}: {error}"[:500]
+        self._publish("av.alarm", body)
 
     def status(self) -> dict[str, Any]:
         """Health of this agent for the hub's patrol view."""

@@ -150,3 +150,14 @@ async def test_agent_killed_mid_hearing_continues_same_hearing(
     later = after[len(before) :]
     assert later and all(s["start"] >= resumed_at - 0.01 for s in later)
     assert len({s["seq"] for s in after}) == len(after)
+
+    # The patrol wall learns that the courtroom records again.
+    async with httpx.AsyncClient(base_url=hub.url) as client:
+        reply = await client.get(
+            "/api/courtrooms/r1/events",
+            params={"kind": "av.alarm"},
+            headers={"Authorization": f"Bearer {bearer}"},
+        )
+    resumed = [e["body"] for e in reply.json() if e["body"]["kind"] == "hearing_interrupted"]
+    assert [(a["active"], a["hearing_id"]) for a in resumed] == [(False, hearing_id)]
+    assert "恢复" in resumed[0]["message"] and resumed[0]["time"] >= resumed_at - 0.01

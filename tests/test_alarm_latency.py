@@ -408,6 +408,10 @@ async def test_alarm_latency_disk_full_writer_failed_reaches_hub_within_2s(
     # The hearing is closed at the hub however the recording ended.
     closed = await archived(hub, "hearing.closed")
     assert [c["hearing_id"] for c in closed] == [alarm.body["hearing_id"]]
+    assert closed[0].get("interrupted") is True and closed[0]["error"], closed
+    alarms = await archived(hub, "av.alarm")
+    stopped = [a for a in alarms if a["kind"] == "hearing_interrupted"]
+    assert stopped and stopped[0]["active"] is True and "中断" in stopped[0]["message"]
 
 
 async def test_alarm_latency_recording_state_at_hub_is_at_most_2s_old(

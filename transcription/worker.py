@@ -124,7 +124,15 @@ class TranscriptionWorker:
 
     def _emit(self, item: Result | None) -> None:
         assert self._loop is not None and self._out is not None
-        asyncio.run_coroutine_threadsafe(self._out.put(item), self._loop).result()
+        if self._loop.is_closed():
+            raise RuntimeError("the event loop is closed")  # don't build an orphan put()
+        put = self._out.put(item)
+        try:
+            future = asyncio.run_coroutine_threadsafe(put, self._loop)
+        except RuntimeError:
+            put.close()  # the loop closed meanwhile: never awaited, never warned about
+            raise
+        future.result()
 
     def _run(self) -> None:
         try:
