@@ -45,6 +45,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from hub.errors import ConfigError
+from hub.validation import validation_problems
 
 __all__ = [
     "AuthConfig",
@@ -240,13 +241,4 @@ def load_config(path: Path | None, **overrides: Any) -> HubConfig:
     try:
         return HubConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, _problems(exc)) from exc
-
-
-def _problems(exc: ValidationError) -> list[str]:
-    problems = []
-    for error in exc.errors(include_url=False, include_input=False):
-        loc = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"].removeprefix("Value error, ")
-        problems.append(f"{loc}: {message}")
-    return problems
+        raise ConfigError(source, validation_problems(exc)) from exc
