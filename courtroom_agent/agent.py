@@ -29,8 +29,9 @@ from av.levels import LevelMeter
 from av.recording import AudioRecorder
 from courtroom_agent.config import CameraConfig
 from courtroom_agent.hearing_cameras import HearingCameras
+from courtroom_agent.hearing_recording import HearingRecording
 from courtroom_agent.link import HubLink
-from courtroom_agent.open_hearing import OpenHearing, forget_open_hearing, load_open_hearing
+from courtroom_agent.open_hearing import OpenHearing, forget_open_hearing, take_over
 from hub import wire
 from transcription.engine import TranscriptionEngine
 from transcription.gate import GateConfig
@@ -123,9 +124,8 @@ class CourtroomAgent:
         self._resume_within = resume_within
         self._opened_at: datetime | None = None
         self.resumed = False
-        self.cameras: HearingCameras | None = None
+        self.recording: HearingRecording | None = None
         self._monotonic = monotonic
-        self.recorder: AudioRecorder | None = None
 
     @property
     def hearing_time(self) -> float:
@@ -170,22 +170,25 @@ class CourtroomAgent:
             self._opened_at = opened_at
             try:
                 if self._recordings is not None:
-                    self.recorder = AudioRecorder(
+                    self.recording = HearingRecording(
                         root=self._recordings,
                         courtroom=self._courtroom,
                         hearing_id=self.hearing_id,
                         sample_rate=fmt.rate,
                         roles=self._roles,
-                        on_segment=self._segment_opened,
+                        cameras=self._cameras,
+                        title=self._courtroom_name,
+                        font=self._overlay_font,
+                        publish=self._publish,
+                        send_thumbnail=self._send_thumbnail,
                     )
-                    await asyncio.to_thread(self.recorder.open)
+                    await self.recording.open()
                 # Hearing frame of the source's frame 0: on resume, the time
                 # since 开庭 — never inside what was already recorded.
                 elapsed = (now - opened_at).total_seconds() if self.resumed else 0.0
                 origin = max(round(elapsed * fmt.rate), 0)
-                if self.recorder is not None:
-                    origin = max(origin, self.recorder.resume_frame)
-                    self.recorder.start_at(origin)
+                if self.recording is not None:
+                    origin = max(origin, self.recording.resume_frame)
                 self._clock = CaptureClock(fmt.rate, origin_frame=origin, monotonic=self._monotonic)
                 self._engine = TranscriptionEngine(
                     self._model,
@@ -196,20 +199,12 @@ class CourtroomAgent:
                 )
                 self._announce(opened_at, now, origin / fmt.rate)
                 self._open = True
-                if self.recorder is not None and self._cameras:
-                    self.cameras = HearingCameras(
-                        self._cameras,
-                        courtroom=self._courtroom,
-                        hearing_id=self.hearing_id,
-                        recorder=self.recorder,
+                if self.recording is not None:
+                    await self.recording.start(
+                        origin_frame=origin,
                         epoch=opened_at,
                         hearing_clock=lambda: self.hearing_time,
-                        publish=self._publish,
-                        send_thumbnail=self._send_thumbnail,
-                        title=self._courtroom_name,
-                        font=self._overlay_font,
                     )
-                    await self.cameras.__aenter__()
                 async with TranscriptionWorker(self._engine) as worker:
                     self._worker = worker
                     async with asyncio.TaskGroup() as tasks:
@@ -224,11 +219,9 @@ class CourtroomAgent:
                 raise
             finally:
                 try:
-                    if self.cameras is not None:
-                        await self.cameras.close(end=self.captured_time)
-                    if self.recorder is not None:
+                    if self.recording is not None:
                         try:
-                            await asyncio.to_thread(self.recorder.close)
+                            await self.recording.close(end=self.captured_time)
                         except Exception as exc:
                             # The recorder failed although the run itself ended
                             # normally (e.g. stopped right after the disk filled).
@@ -244,42 +237,18 @@ class CourtroomAgent:
 
     def _take_over(self, now: datetime) -> datetime:
         """Continue the hearing this agent left open, or open a new one; its 开庭 time."""
-        path = self._open_hearing
-        if path is None:
+        if self._open_hearing is None:
             return now
-        left = load_open_hearing(path)
-        if left is not None:
-            age = (now - left.opened_at).total_seconds()
-            if tuple(self._roles) != left.roles:
-                logger.error(
-                    "hearing %s was left open with seats %s, now %s: not continued",
-                    left.hearing_id, list(left.roles), self._roles,
-                )  # fmt: skip
-            elif not 0 <= age <= self._resume_within:
-                logger.error(
-                    "hearing %s was left open %.0f s ago: not continued", left.hearing_id, age
-                )
-            else:
-                logger.warning(
-                    "continuing hearing %s, left open %.1f s ago (the agent stopped "
-                    "without 闭庭)", left.hearing_id, age,
-                )  # fmt: skip
-                self.hearing_id, self._title, self.resumed = left.hearing_id, left.title, True
-                return left.opened_at
-            self._publish(
-                "hearing.closed",
-                {
-                    "hearing_id": left.hearing_id,
-                    "closed_at": now.isoformat(),
-                    "interrupted": True,
-                },
-            )
-        try:
-            OpenHearing(self.hearing_id, now, self._title, tuple(self._roles)).save(path)
-        except OSError as exc:
-            logger.error("%s: cannot remember the open hearing (%s); a crash would "
-                         "start a new one", path, exc)  # fmt: skip
-        return now
+        new = OpenHearing(self.hearing_id, now, self._title, tuple(self._roles))
+        hearing, abandoned = take_over(
+            self._open_hearing, new, now=now, resume_within=self._resume_within
+        )
+        if abandoned is not None:
+            body = {"hearing_id": abandoned.hearing_id, "closed_at": now.isoformat()}
+            self._publish("hearing.closed", body | {"interrupted": True})
+        self.resumed = hearing is not new
+        self.hearing_id, self._title = hearing.hearing_id, hearing.title
+        return hearing.opened_at
 
     def _announce(self, opened_at: datetime, now: datetime, at: float) -> None:
         body: dict[str, Any] = {
@@ -346,9 +315,9 @@ class CourtroomAgent:
         try:
             async for block in self._source.blocks():
                 clock.advance(block)
-                if self.recorder is not None:
+                if self.recording is not None:
                     try:
-                        await self.recorder.put(block)  # the record first: it is the law's
+                        await self.recording.put(block)  # the record first: it is the law's
                     finally:
                         # A failed write raises: its writer_failed alarm must still go out.
                         self._publish_recorder_alarms()
@@ -375,15 +344,18 @@ class CourtroomAgent:
             )
         )
 
-    def _segment_opened(self, index: int, first_frame: int) -> None:
-        # Video segments are cut where the audio's are, with the same index.
-        if self.cameras is not None:
-            assert self._clock is not None
-            self.cameras.roll(index, first_frame / self._clock.rate)
+    @property
+    def recorder(self) -> AudioRecorder | None:
+        """The hearing's audio recorder (None before the hearing opens or without recording)."""
+        return self.recording.recorder if self.recording is not None else None
+
+    @property
+    def cameras(self) -> HearingCameras | None:
+        return self.recording.cameras if self.recording is not None else None
 
     def _publish_recorder_alarms(self) -> None:
-        assert self.recorder is not None
-        for alarm in self.recorder.take_alarms():
+        assert self.recording is not None
+        for alarm in self.recording.recorder.take_alarms():
             self._publish("av.alarm", alarm.to_json())
 
     async def _deliver(self, worker: TranscriptionWorker) -> None:

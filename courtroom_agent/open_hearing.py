@@ -25,7 +25,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OPEN_HEARING_NAME", "OpenHearing", "forget_open_hearing", "load_open_hearing"]
+__all__ = [
+    "OPEN_HEARING_NAME",
+    "OpenHearing",
+    "forget_open_hearing",
+    "load_open_hearing",
+    "take_over",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +120,40 @@ def load_open_hearing(path: Path) -> OpenHearing | None:
         path.rename(aside)
         logger.error("%s: not a valid open-hearing record (%s); kept as %s", path, exc, aside)
         return None
+
+
+def take_over(
+    path: Path, new: OpenHearing, *, now: datetime, resume_within: float
+) -> tuple[OpenHearing, OpenHearing | None]:
+    """The hearing to run: the one left open at ``path`` if it may be continued, else ``new``.
+
+    Returns ``(hearing, abandoned)``: ``hearing`` is the record found (continue
+    it) or ``new`` (remembered at ``path``); ``abandoned`` is a hearing left
+    open that may not be continued (other seats, or older than
+    ``resume_within`` seconds) — the caller closes it as interrupted.
+    """
+    left = load_open_hearing(path)
+    if left is not None:
+        age = (now - left.opened_at).total_seconds()
+        if left.roles != new.roles:
+            logger.error(
+                "hearing %s was left open with seats %s, now %s: not continued",
+                left.hearing_id, list(left.roles), list(new.roles),
+            )  # fmt: skip
+        elif not 0 <= age <= resume_within:
+            logger.error("hearing %s was left open %.0f s ago: not continued", left.hearing_id, age)
+        else:
+            logger.warning(
+                "continuing hearing %s, left open %.1f s ago (the agent stopped without 闭庭)",
+                left.hearing_id, age,
+            )  # fmt: skip
+            return left, None
+    try:
+        new.save(path)
+    except OSError as exc:
+        logger.error("%s: cannot remember the open hearing (%s); a crash would "
+                     "start a new one", path, exc)  # fmt: skip
+    return new, left
 
 
 def forget_open_hearing(path: Path) -> None:

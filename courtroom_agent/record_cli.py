@@ -59,10 +59,9 @@ def run_args(args: argparse.Namespace) -> int:
 
 async def _record(config: object, *, out: Path, duration: float, segment: float) -> Path:
     from av.audio import CaptureClock
-    from av.recording import AudioRecorder
     from courtroom_agent.agent import new_hearing_id
     from courtroom_agent.config import AgentConfig
-    from courtroom_agent.hearing_cameras import HearingCameras
+    from courtroom_agent.hearing_recording import HearingRecording
     from courtroom_agent.runner import build_source
 
     assert isinstance(config, AgentConfig)
@@ -73,48 +72,28 @@ async def _record(config: object, *, out: Path, duration: float, segment: float)
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     started = datetime.now(UTC)
-    hearing_id = new_hearing_id(config.courtroom.id, started)
     async with source:
         rate = source.format.rate
         clock = CaptureClock(rate)
-        cameras: HearingCameras | None = None
-
-        def opened(index: int, first_frame: int) -> None:
-            if cameras is not None:
-                cameras.roll(index, first_frame / rate)
-
-        recorder = AudioRecorder(
+        recording = HearingRecording(
             root=out,
             courtroom=config.courtroom.id,
-            hearing_id=hearing_id,
+            hearing_id=new_hearing_id(config.courtroom.id, started),
             sample_rate=rate,
-            roles=list(config.audio.roles),
+            roles=config.audio.roles,
+            cameras=config.cameras,
+            title=config.courtroom.name,
+            font=config.courtroom.overlay_font,
             segment_seconds=segment,
-            on_segment=opened,
         )
-        recorder.open()
-
-        if config.cameras:
-            cameras = HearingCameras(
-                list(config.cameras),
-                courtroom=config.courtroom.id,
-                hearing_id=hearing_id,
-                recorder=recorder,
-                epoch=started,
-                hearing_clock=clock.now,
-                publish=lambda kind, body: None,
-                title=config.courtroom.name,
-                font=config.courtroom.overlay_font,
-            )
-            await cameras.__aenter__()
+        await recording.open()
         try:
+            await recording.start(origin_frame=0, epoch=started, hearing_clock=clock.now)
             async for block in source.blocks():
-                await recorder.put(block)
+                await recording.put(block)
                 clock.advance(block)
                 if block.end_frame >= duration * rate or stop.is_set():
                     break
         finally:
-            if cameras is not None:
-                await cameras.close(end=clock.captured)
-            await asyncio.to_thread(recorder.close)
-    return recorder.directory
+            await recording.close(end=clock.captured)
+    return recording.directory
