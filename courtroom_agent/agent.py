@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import logging
 import secrets
@@ -23,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from av.alarms import MicrophoneWatch, WatchConfig
-from av.audio import AudioSource, CaptureClock
+from av.audio import AudioSource, AudioSourceError, CaptureClock
 from av.camera import Thumbnail
 from av.levels import LevelMeter
+from av.multi_source import MultiSource
 from av.recording import AudioRecorder
 from courtroom_agent.config import CameraConfig
 from courtroom_agent.hearing_cameras import HearingCameras
@@ -300,6 +302,10 @@ class CourtroomAgent:
                 "error": stats.error,
             }
         body["microphones"] = self._watch.status()
+        if isinstance(self._source, MultiSource):
+            # Several capture devices: how they keep in step (skew, drift corrections).
+            with contextlib.suppress(AudioSourceError):
+                body["audio_devices"] = self._source.stats.as_status()
         if self.recorder is not None:
             body["recording"] = self.recorder.state().to_json()
         if self._extra_status is not None:

@@ -31,9 +31,12 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hub.validation import validation_problems
+
 __all__ = [
     "AgentConfig",
     "AudioConfig",
+    "AudioDeviceConfig",
     "CameraConfig",
     "ConfigError",
     "CourtroomConfig",
@@ -106,9 +109,31 @@ class HubConfig(_Model):
         return value
 
 
+class AudioDeviceConfig(_Model):
+    """One capture device of several (an entry of ``audio.devices``)."""
+
+    device: str | int = Field(description="PyAudio device name (or part of it) or index")
+    channels: Annotated[int, Field(ge=1, le=64, description="input channels recorded")]
+
+
 class AudioConfig(_Model):
+    """``[audio]``: where the microphones come from, one role per channel.
+
+    One device with N channels (``device``, N = the number of ``roles``), or
+    several devices merged into one stream (``devices``; channels in device
+    order, the first device's clock is the master)::
+
+        [audio]
+        devices = [{device = "USB Mixer A", channels = 8}, {device = "USB Mixer B", channels = 8}]
+        rate = 48000
+        roles = ["审判长", "审判员1", ...]     # 16 roles: A's 8 channels, then B's
+    """
+
     source: Literal["pyaudio", "wav"] = "pyaudio"
     device: str | int | None = Field(default=None, description="PyAudio device name or index")
+    devices: list[AudioDeviceConfig] | None = Field(
+        default=None, min_length=1, max_length=8, description="several devices, merged in order"
+    )
     file: Path | None = Field(default=None, description="WAV file for source = 'wav'")
     realtime: bool = Field(default=True, description="pace a WAV file at real time")
     loop: bool = Field(default=False, description="replay a WAV file forever")
@@ -124,6 +149,18 @@ class AudioConfig(_Model):
             raise ValueError("'file' is only for source = 'wav'")
         if len(set(self.roles)) != len(self.roles):
             raise ValueError("roles must be distinct")
+        if self.devices is not None:
+            if self.device is not None or self.source != "pyaudio":
+                raise ValueError("audio.devices is for source = 'pyaudio', instead of 'device'")
+            specs = [d.device for d in self.devices]
+            if len(set(specs)) != len(specs):
+                raise ValueError("audio.devices lists a device more than once")
+            channels = sum(d.channels for d in self.devices)
+            if channels != len(self.roles):
+                raise ValueError(
+                    f"audio.roles has {len(self.roles)} names but audio.devices record "
+                    f"{channels} channels in all: give one role per channel, in device order"
+                )
         return self
 
 
@@ -277,19 +314,8 @@ def load_agent_config(path: Path) -> AgentConfig:
     try:
         config = AgentConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(path, _problems(exc)) from exc
+        raise ConfigError(path, validation_problems(exc)) from exc
     if config.audio.file is not None and not config.audio.file.is_absolute():
         audio = config.audio.model_copy(update={"file": path.parent / config.audio.file})
         config = config.model_copy(update={"audio": audio})
     return config
-
-
-def _problems(exc: ValidationError) -> list[str]:
-    problems = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "(top level)"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        problems.append(f"{where}: {message}")
-    return problems

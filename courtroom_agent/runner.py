@@ -14,6 +14,7 @@ import platformdirs
 from av.alarms import WatchConfig
 from av.audio import AudioSource
 from av.looped import LoopedSource
+from av.multi_source import MultiSource
 from av.pyaudio_source import PyAudioSource
 from av.wav_source import WavFileSource
 from courtroom_agent.agent import CourtroomAgent
@@ -37,7 +38,11 @@ def default_data_dir() -> Path:
 
 
 def build_source(config: AgentConfig) -> AudioSource:
-    """The audio source described by ``config.audio``."""
+    """The audio source described by ``config.audio``.
+
+    Several ``audio.devices`` become one :class:`~av.multi_source.MultiSource`
+    (its ``stats`` say how the devices keep in step).
+    """
     audio = config.audio
     if audio.source == "wav":
         path = audio.file
@@ -47,6 +52,16 @@ def build_source(config: AgentConfig) -> AudioSource:
             return WavFileSource(path, realtime=audio.realtime, block_ms=audio.block_ms)
 
         return LoopedSource(wav, times=None if audio.loop else 1)
+    if audio.devices is not None:
+        return MultiSource(
+            [
+                PyAudioSource(
+                    d.device, rate=audio.rate, channels=d.channels, block_ms=audio.block_ms
+                )
+                for d in audio.devices
+            ],
+            names=[str(d.device) for d in audio.devices],
+        )
     return PyAudioSource(
         audio.device, rate=audio.rate, channels=len(audio.roles), block_ms=audio.block_ms
     )

@@ -183,3 +183,53 @@ async def test_agent_records_camera_beside_audio_with_events_at_hub(
     image = cv2.imdecode(np.frombuffer(picture.content, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None and image.shape[1] <= 320
     assert 0.0 <= float(picture.headers["x-hearing-time"]) <= agent.captured_time + 1
+
+
+async def test_agent_reports_how_several_audio_devices_keep_in_step(
+    hub: HubServer,  # noqa: F811
+    tmp_path: Path,
+    speech: list[SpeechSample],
+) -> None:
+    # Two interfaces (one of two seats, one of one) merged into one stream;
+    # the status at the hub says how the devices keep in step.
+    from av.multi_source import MultiSource
+    from av.wav_source import WavFileSource
+
+    room = build_demo_recording(
+        [s.path for s in speech], tmp_path / "room.wav", roles=["审判长", "原告", "被告"], turns=1
+    )
+    import wave
+
+    with wave.open(str(room)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, 3)
+    for name, part in (("a.wav", pcm[:, :2]), ("b.wav", pcm[:, 2:])):
+        with wave.open(str(tmp_path / name), "wb") as w:
+            w.setnchannels(part.shape[1])
+            w.setsampwidth(2)
+            w.setframerate(16000)
+            w.writeframes(np.ascontiguousarray(part).tobytes())
+    source = MultiSource(
+        [
+            WavFileSource(tmp_path / "a.wav", realtime=True),
+            WavFileSource(tmp_path / "b.wav", realtime=True),
+        ],
+        names=["mixer-a", "mixer-b"],
+    )
+    agent = await run_agent(
+        agent_config(hub.port, room), data_dir=tmp_path / "agent", source=source
+    )
+    assert agent.finals >= 1
+    bearer = await login(hub.url)
+    async with httpx.AsyncClient(base_url=hub.url) as client:
+        events = (
+            await client.get(
+                "/api/courtrooms/r1/events",
+                params={"kind": "status"},
+                headers={"Authorization": f"Bearer {bearer}"},
+            )
+        ).json()
+    reports = [e["body"]["audio_devices"] for e in events if "audio_devices" in e["body"]]
+    assert reports, "no status carried the devices' sync"
+    last = reports[-1]
+    assert [(d["name"], d["channels"]) for d in last["devices"]] == [("mixer-a", 2), ("mixer-b", 1)]
+    assert last["gaps"] == 0 and all(abs(d["skew_ms"]) < 20 for d in last["devices"])
