@@ -25,14 +25,17 @@ from av.camera import (
     CAMERA_EVENT_KIND,
     Camera,
     CameraAddress,
+    CameraAlarm,
     CameraEvent,
     CameraGap,
     CameraRecorder,
+    CameraRecordingError,
     Thumbnail,
     Thumbnailer,
     TimestampOverlay,
     VideoSegment,
 )
+from av.camera.recording_watch import RecordingWatch
 from av.recording import AudioRecorder
 from av.recording.manifest import SegmentStatus, VideoFile, VideoGap, iso_utc
 from courtroom_agent.config import CameraConfig
@@ -58,6 +61,9 @@ class HearingCameras:
         send_thumbnail: Callable[[Thumbnail], None] | None = None,
         title: str | None = None,
         font: Path | None = None,
+        encoder: str = "ffmpeg",
+        stall_after: float = 3.0,
+        check_interval: float = 0.5,
     ) -> None:
         self._configs = cameras
         self._courtroom = courtroom
@@ -70,75 +76,143 @@ class HearingCameras:
         self._send_thumbnail = send_thumbnail
         self._title = title
         self._font = font
+        self._encoder = encoder
+        self._stall_after = stall_after
+        self._check_interval = check_interval
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
+        self._watch_task: asyncio.Task[None] | None = None
+        self._restarts: set[asyncio.Task[None]] = set()
+        self._watches: list[RecordingWatch] = []
         self.cameras: list[Camera] = []
         self.recorders: list[CameraRecorder] = []
         self._segment = -1
 
     async def __aenter__(self) -> Self:
         await self._stack.__aenter__()
+        started = self._clock()
         for config in self._configs:
-            recorder = CameraRecorder(
-                camera=config.id,
-                directory=self._directory,
-                fps=config.fps,
-                on_open=self._opener(config.id, config.fps),
-                on_segment=self._closed,
-                inherit_fds=(fd,) if (fd := self._recorder.lock_fd) is not None else (),
-                overlay=TimestampOverlay(
-                    courtroom=self._courtroom,
-                    camera=config.id,
-                    epoch=self._epoch,
-                    title=self._title,
-                    font=self._font,
-                ),
-            )
-            await self._stack.enter_async_context(recorder)
-            camera = Camera(
-                CameraAddress.parse(config.source),
-                camera=config.id,
-                hearing_clock=self._clock,
-                recorder=recorder,
-                thumbnailer=Thumbnailer(config.id, interval=config.thumbnail_interval),
-                on_thumbnail=self._send_thumbnail,
-                on_event=self._on_event,
-                loop_file=config.loop,
-                no_frame_timeout=config.no_frame_timeout,
-                frozen_after=config.frozen_after,
-                black_after=config.black_after,
-            )
-            await self._stack.enter_async_context(camera)
+            recorder, camera = await self._start(config)
             self.recorders.append(recorder)
             self.cameras.append(camera)
-            self._tasks.append(asyncio.create_task(camera.run(), name=f"camera {config.id}"))
+            self._tasks.append(self._run(camera))
+            self._watches.append(
+                RecordingWatch(config.id, started=started, stall_after=self._stall_after)
+            )
+        self._watch_task = asyncio.create_task(self._watch(), name="cameras: is it recording")
         return self
+
+    async def _start(self, config: CameraConfig) -> tuple[CameraRecorder, Camera]:
+        recorder = CameraRecorder(
+            camera=config.id,
+            directory=self._directory,
+            fps=config.fps,
+            ffmpeg=self._encoder,
+            on_open=self._opener(config.id, config.fps),
+            on_segment=self._closed,
+            inherit_fds=(fd,) if (fd := self._recorder.lock_fd) is not None else (),
+            overlay=TimestampOverlay(
+                courtroom=self._courtroom,
+                camera=config.id,
+                epoch=self._epoch,
+                title=self._title,
+                font=self._font,
+            ),
+        )
+        await self._stack.enter_async_context(recorder)
+        camera = Camera(
+            CameraAddress.parse(config.source),
+            camera=config.id,
+            hearing_clock=self._clock,
+            recorder=recorder,
+            thumbnailer=Thumbnailer(config.id, interval=config.thumbnail_interval),
+            on_thumbnail=self._send_thumbnail,
+            on_event=self._on_event,
+            loop_file=config.loop,
+            no_frame_timeout=config.no_frame_timeout,
+            frozen_after=config.frozen_after,
+            black_after=config.black_after,
+        )
+        await self._stack.enter_async_context(camera)
+        return recorder, camera
+
+    def _run(self, camera: Camera) -> asyncio.Task[None]:
+        async def run() -> None:
+            try:
+                await camera.run()
+            except CameraRecordingError as exc:
+                # The video of this camera stops until the next segment; the
+                # recording watch raises the alarm, roll() starts it again.
+                logger.error("camera %s: recording failed: %s", camera.camera, exc)
+
+        return asyncio.create_task(run(), name=f"camera {camera.camera}")
+
+    async def _watch(self) -> None:
+        """Raise ``recording_stalled`` for a camera whose video stopped reaching its file."""
+        while True:
+            await asyncio.sleep(self._check_interval)
+            now = self._clock()
+            for watch, recorder in zip(self._watches, self.recorders, strict=True):
+                alarm = watch.check(now, recorder.written_until)
+                if alarm is not None:
+                    log = logger.error if alarm.active else logger.warning
+                    log("%s", alarm.message)
+                    self._on_event(alarm)
 
     def roll(self, index: int, start: float) -> None:
         """Audio segment ``index`` began at hearing time ``start``: cut video there too."""
         if index <= self._segment:
             return
         self._segment = index
-        for recorder in self.recorders:
-            recorder.roll(index, start)
+        for slot, (recorder, task) in enumerate(zip(self.recorders, self._tasks, strict=True)):
+            if task.done():  # its recording failed: start afresh with this segment
+                restart = asyncio.get_running_loop().create_task(
+                    self._restart(slot, index, start), name=f"restart camera {slot}"
+                )
+                self._restarts.add(restart)
+                restart.add_done_callback(self._restarts.discard)
+            else:
+                recorder.roll(index, start)
+
+    async def _restart(self, slot: int, index: int, start: float) -> None:
+        config = self._configs[slot]
+        with contextlib.suppress(CameraRecordingError):
+            await self.recorders[slot].close(end=start)
+        recorder, camera = await self._start(config)
+        recorder.roll(index, start)
+        self.recorders[slot], self.cameras[slot] = recorder, camera
+        self._tasks[slot] = self._run(camera)
+        logger.warning("camera %s: recording again from segment %d", config.id, index)
 
     async def close(self, end: float) -> None:
-        """Stop the cameras and close their segments at hearing time ``end``."""
-        for task in self._tasks:
+        """Stop the cameras and close their segments at hearing time ``end``.
+
+        A camera whose recording failed is logged, not raised: the hearing's
+        audio and the other cameras are unaffected, and the manifest keeps
+        its last segment as interrupted.
+        """
+        pending = [*self._tasks, *self._restarts]
+        if self._watch_task is not None:
+            pending.append(self._watch_task)
+        for task in pending:
             task.cancel()
-        for task in self._tasks:
+        for task in pending:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        self._watch_task = None
         for recorder in self.recorders:
-            await recorder.close(end=end)
+            try:
+                await recorder.close(end=end)
+            except CameraRecordingError as exc:
+                logger.error("camera %s: last segment not closed cleanly: %s", recorder.camera, exc)
         await self._stack.__aexit__(None, None, None)
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._tasks:
             await self.close(self._clock())
 
-    def _on_event(self, event: CameraEvent) -> None:
+    def _on_event(self, event: CameraEvent | CameraAlarm) -> None:
         if isinstance(event, CameraGap) and event.end is not None:
             self._recorder.record_video(gap=VideoGap(event.camera, event.start, event.end))
         self._publish(CAMERA_EVENT_KIND, event.to_json() | {"hearing_id": self._hearing_id})

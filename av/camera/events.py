@@ -40,6 +40,8 @@ class AlarmKind(enum.StrEnum):
     NO_FRAMES = "no_frames"
     FROZEN = "frozen"
     BLACK = "black"
+    RECORDING_STALLED = "recording_stalled"
+    """Frames are not reaching the video file (encoder hung or dead)."""
 
 
 _RAISED = {
@@ -52,11 +54,16 @@ _RAISED = {
         "camera {c}: picture frozen for {s:.0f} s",
     ),
     AlarmKind.BLACK: ("摄像机 {c} 黑屏已 {s:.0f} 秒", "camera {c}: black picture for {s:.0f} s"),
+    AlarmKind.RECORDING_STALLED: (
+        "摄像机 {c} 录像中断：{s:.0f} 秒未写入视频文件",
+        "camera {c}: nothing written to the video file for {s:.0f} s",
+    ),
 }
 _CLEARED = {
     AlarmKind.NO_FRAMES: ("摄像机 {c} 恢复画面", "camera {c}: frames arriving again"),
     AlarmKind.FROZEN: ("摄像机 {c} 画面恢复变化", "camera {c}: picture moving again"),
     AlarmKind.BLACK: ("摄像机 {c} 画面恢复亮度", "camera {c}: picture no longer black"),
+    AlarmKind.RECORDING_STALLED: ("摄像机 {c} 恢复录像", "camera {c}: video being written again"),
 }
 
 

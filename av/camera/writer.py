@@ -188,6 +188,9 @@ class CameraRecorder:
         self._last_size: tuple[int, int] | None = size
         self.segments: list[VideoSegment] = []
         """Closed segments, in order."""
+        self.written_until: float | None = None
+        """Hearing time up to which frames have reached the encoder (None before
+        the first): what "is it really recording" watches."""
 
     @property
     def pacer(self) -> FramePacer:
@@ -266,6 +269,7 @@ class CameraRecorder:
                     f"encoder for {current.path.name} exited ({current.process.returncode})",
                     error_class=ErrorClass.TRANSIENT,
                 ) from exc
+            self.written_until = out.time + 1.0 / self.fps
 
     def _picture(self, slot: Slot, width: int, height: int) -> Image:
         if slot.frame is None:
