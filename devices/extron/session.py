@@ -19,10 +19,9 @@ password is never put in a :class:`Sent` event, a repr or a log.
 from __future__ import annotations
 
 import enum
-from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
+from devices.command_queue import CommandQueue, Pending
 from devices.errors import (
     AuthenticationError,
     DeviceError,
@@ -48,7 +47,7 @@ from devices.extron.codec import (
     decode_line,
     encode_command,
 )
-from devices.session import Completed, Failed, Fault, Sent, SessionEvent, Unsolicited
+from devices.session import Failed, Fault, SessionEvent, Unsolicited
 
 __all__ = ["ExtronSession"]
 
@@ -61,13 +60,6 @@ class _Login(enum.Enum):
     AWAITING_PROMPT = "awaiting-prompt"
     PASSWORD_SENT = "password-sent"
     REFUSED = "refused"
-
-
-@dataclass(slots=True)
-class _Pending:
-    command: ExtronCommand
-    raw: bytes
-    deadline: float | None = None
 
 
 class ExtronSession:
@@ -98,10 +90,15 @@ class ExtronSession:
         self._device = device
         self._password = password
         self._reply_timeout = reply_timeout
-        self._max_queue = max_queue
-        self._queue: deque[_Pending] = deque()
-        self._outstanding: _Pending | None = None
         self._events: list[SessionEvent] = []
+        self._commands: CommandQueue[ExtronCommand] = CommandQueue(
+            self._events,
+            max_queue=max_queue,
+            device=device,
+            full_message="Extron command queue full",
+            timeout=reply_timeout,
+            timeout_error=self._timeout_error,
+        )
         self._out = bytearray()
         self._buffer = bytearray()
         self._discarding = False
@@ -132,7 +129,8 @@ class ExtronSession:
         self._connected = False
         self._out.clear()
         self._login_deadline = None
-        self._fail_all(DeviceUnavailableError("Extron connection lost", device=self._device), True)
+        error = DeviceUnavailableError("Extron connection lost", device=self._device)
+        self._commands.fail_all(error, retryable=True)
 
     def send(self, command: Any, *, now: float) -> None:
         """Queue ``command``; it goes out once those before it are answered.
@@ -140,16 +138,11 @@ class ExtronSession:
         Raises:
             LocalProtocolError: ``command`` is not an Extron command.
         """
-        pending = _Pending(command, encode_command(command))
-        error: DeviceError
+        raw = encode_command(command)
         if self._login is _Login.REFUSED:
             error = AuthenticationError("Extron login refused", device=self._device)
             self._events.append(Failed(command, error, retryable=False))
-        elif len(self._queue) >= self._max_queue:
-            error = DeviceUnavailableError("Extron command queue full", device=self._device)
-            self._events.append(Failed(command, error, retryable=True))
-        else:
-            self._queue.append(pending)
+        elif self._commands.submit(command, raw):
             self._pump(now)
 
     def data_to_send(self) -> bytes:
@@ -182,21 +175,16 @@ class ExtronSession:
             self._discarding = True
 
     def next_deadline(self) -> float | None:
-        if self._outstanding is not None:
-            return self._outstanding.deadline
+        if self._commands.outstanding is not None:
+            return self._commands.next_deadline()
         if self._login in (_Login.AWAITING_PROMPT, _Login.PASSWORD_SENT):
             return self._login_deadline
         return None
 
     def handle_timeout(self, *, now: float) -> None:
         """Fail an overdue command (retryable); give up waiting for a login prompt."""
-        if self._outstanding is not None:
-            if self._outstanding.deadline is not None and now >= self._outstanding.deadline:
-                pending, self._outstanding = self._outstanding, None
-                error = DeviceTimeoutError(
-                    f"no Extron reply to {pending.raw.decode('ascii')}", device=self._device
-                )
-                self._events.append(Failed(pending.command, error, retryable=True))
+        if self._commands.outstanding is not None:
+            self._commands.expire(now=now)
         elif self._login_deadline is not None and now >= self._login_deadline:
             if self._login is _Login.AWAITING_PROMPT:
                 # No prompt came: a serial line, or no password set on the switcher.
@@ -207,21 +195,21 @@ class ExtronSession:
         self._pump(now)
 
     def events(self) -> list[SessionEvent]:
-        events, self._events = self._events, []
+        events = list(self._events)
+        self._events.clear()
         return events
 
     # --- internals ------------------------------------------------------
 
     def _pump(self, now: float) -> None:
-        if not self._connected or self._outstanding is not None or not self._queue:
+        if not self._connected or self._login is not _Login.NOT_NEEDED:
             return
-        if self._login is not _Login.NOT_NEEDED:
-            return
-        pending = self._queue.popleft()
-        pending.deadline = now + self._reply_timeout
-        self._outstanding = pending
-        self._out += pending.raw
-        self._events.append(Sent(pending.command, pending.raw))
+        if (pending := self._commands.start_next(now=now)) is not None:
+            self._out += pending.raw
+
+    def _timeout_error(self, pending: Pending[ExtronCommand]) -> DeviceError:
+        message = f"no Extron reply to {pending.raw.decode('ascii')}"
+        return DeviceTimeoutError(message, device=self._device)
 
     def _handle_line(self, line: bytes, raw: bytes, now: float) -> None:
         try:
@@ -242,15 +230,14 @@ class ExtronSession:
             self._events.append(Unsolicited(reply, raw))
             self._pump(now)
             return
-        pending = self._outstanding
+        pending = self._commands.outstanding
         if pending is not None:
             if isinstance(reply, ErrorReply):
-                self._finish_error(pending, reply, raw, now)
+                self._finish_error(reply, raw, now)
                 return
             result = _match(pending.command, reply)
             if result is not _NO_MATCH:
-                self._outstanding = None
-                self._events.append(Completed(pending.command, result, raw))
+                self._commands.complete(result, raw)
                 self._pump(now)
                 return
         if isinstance(reply, ValueReply):
@@ -261,12 +248,11 @@ class ExtronSession:
         else:
             self._events.append(Unsolicited(reply, raw))
 
-    def _finish_error(self, pending: _Pending, reply: ErrorReply, raw: bytes, now: float) -> None:
-        self._outstanding = None
+    def _finish_error(self, reply: ErrorReply, raw: bytes, now: float) -> None:
         error = DeviceReportedError(
             f"Extron {reply.code} {reply.name}", device=self._device, code=reply.code, raw=raw
         )
-        self._events.append(Failed(pending.command, error, reply.code in _RETRYABLE_CODES))
+        self._commands.fail(error, retryable=reply.code in _RETRYABLE_CODES)
         self._pump(now)
 
     def _on_prompt(self, now: float) -> None:
@@ -282,15 +268,8 @@ class ExtronSession:
     def _refuse(self, message: str) -> None:
         self._login = _Login.REFUSED
         self._login_deadline = None
-        self._fail_all(AuthenticationError(message, device=self._device), False)
-
-    def _fail_all(self, error: DeviceError, retryable: bool) -> None:
-        pending = [self._outstanding] if self._outstanding is not None else []
-        pending += list(self._queue)
-        self._outstanding = None
-        self._queue.clear()
-        for item in pending:
-            self._events.append(Failed(item.command, error, retryable))
+        error = AuthenticationError(message, device=self._device)
+        self._commands.fail_all(error, retryable=False)
 
 
 _NO_MATCH: Any = object()

@@ -20,9 +20,9 @@ deck) fails everything queued; the deck then closes the connection.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
+from devices.command_queue import CommandQueue, Pending
 from devices.errors import (
     DeviceError,
     DeviceReportedError,
@@ -45,7 +45,7 @@ from devices.hyperdeck.codec import (
     encode_command,
     encode_response,
 )
-from devices.session import Completed, Failed, Fault, Sent, SessionEvent, Unsolicited
+from devices.session import Fault, SessionEvent, Unsolicited
 
 __all__ = ["EXPECTED_REPLIES", "HyperDeckError", "HyperDeckSession", "decode_reply"]
 
@@ -134,12 +134,17 @@ class HyperDeckSession:
         self.timeout = timeout
         self.max_queue = max_queue
         self._decoder = ResponseDecoder()
-        self._queue: deque[Command] = deque()
-        self._outstanding: Command | None = None
-        self._deadline: float | None = None
         self._out = bytearray()
         self._events: list[SessionEvent] = []
         self._connected = False
+        self._commands: CommandQueue[Command] = CommandQueue(
+            self._events,
+            max_queue=max_queue,
+            device=device,
+            full_message="HyperDeck command queue full",
+            timeout=timeout,
+            timeout_error=self._timeout_error,
+        )
 
     # --- DeviceSession ----------------------------------------------------------------
 
@@ -163,12 +168,8 @@ class HyperDeckSession:
         """
         if not isinstance(command, Command):
             raise LocalProtocolError(f"not a HyperDeck command: {command!r}", device=self.device)
-        if len(self._queue) >= self.max_queue:
-            error = DeviceUnavailableError("HyperDeck command queue full", device=self.device)
-            self._events.append(Failed(command, error, retryable=True))
-            return
-        self._queue.append(command)
-        self._pump(now)
+        if self._commands.submit(command, encode_command(command)):
+            self._pump(now)
 
     def data_to_send(self) -> bytes:
         data = bytes(self._out)
@@ -189,34 +190,27 @@ class HyperDeckSession:
             self._handle(response, now)
 
     def next_deadline(self) -> float | None:
-        return self._deadline
+        return self._commands.next_deadline()
 
     def handle_timeout(self, *, now: float) -> None:
         """Fail the outstanding command if its deadline has passed."""
-        if self._outstanding is None or self._deadline is None or now < self._deadline:
-            return
-        command, self._outstanding, self._deadline = self._outstanding, None, None
-        error = DeviceTimeoutError(
-            f"HyperDeck no reply to {command.name.value!r} in {self.timeout:g} s",
-            device=self.device,
-        )
-        self._events.append(Failed(command, error, retryable=True))
-        self._pump(now)
+        if self._commands.expire(now=now):
+            self._pump(now)
 
     def events(self) -> list[SessionEvent]:
-        events, self._events = self._events, []
+        events = list(self._events)
+        self._events.clear()
         return events
 
     # --- internals --------------------------------------------------------------------
 
     def _pump(self, now: float) -> None:
-        if not self._connected or self._outstanding is not None or not self._queue:
-            return
-        command = self._queue.popleft()
-        raw = encode_command(command)
-        self._out += raw
-        self._outstanding, self._deadline = command, now + self.timeout
-        self._events.append(Sent(command, raw))
+        if self._connected and (pending := self._commands.start_next(now=now)) is not None:
+            self._out += pending.raw
+
+    def _timeout_error(self, pending: Pending[Command]) -> DeviceError:
+        message = f"HyperDeck no reply to {pending.command.name.value!r} in {self.timeout:g} s"
+        return DeviceTimeoutError(message, device=self.device)
 
     def _handle(self, response: Response, now: float) -> None:
         raw = encode_response(response)
@@ -226,7 +220,8 @@ class HyperDeckSession:
             except RemoteProtocolError as exc:
                 self._events.append(Fault(self._tag(exc)))
             return
-        command = self._outstanding
+        pending = self._commands.outstanding
+        command = pending.command if pending is not None else None
         if response.code == ErrorCode.CONNECTION_REJECTED:
             error = HyperDeckError.from_response(response, device=self.device)
             if command is None:
@@ -247,25 +242,20 @@ class HyperDeckSession:
                 )
             )
             return
-        self._outstanding, self._deadline = None, None
         if response.is_error:
             error = HyperDeckError.from_response(response, device=self.device)
-            retryable = error.error_code in RETRYABLE_ERRORS
-            self._events.append(Failed(command, error, retryable=retryable))
+            self._commands.fail(error, retryable=error.error_code in RETRYABLE_ERRORS)
         else:
             try:
-                self._events.append(Completed(command, decode_reply(response), raw))
+                reply = decode_reply(response)
             except RemoteProtocolError as exc:
-                self._events.append(Failed(command, self._tag(exc), retryable=True))
+                self._commands.fail(self._tag(exc), retryable=True)
+            else:
+                self._commands.complete(reply, raw)
         self._pump(now)
 
     def _fail_all(self, error: DeviceError) -> None:
-        pending = [self._outstanding] if self._outstanding is not None else []
-        pending += self._queue
-        self._queue.clear()
-        self._outstanding, self._deadline = None, None
-        retryable = not isinstance(error, DeviceReportedError)
-        self._events.extend(Failed(c, error, retryable=retryable) for c in pending)
+        self._commands.fail_all(error, retryable=not isinstance(error, DeviceReportedError))
 
     def _tag(self, exc: DeviceError) -> DeviceError:
         if exc.device is None:

@@ -22,10 +22,9 @@ Neither the password nor the digest (a password equivalent) appear in
 from __future__ import annotations
 
 import enum
-from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
+from devices.command_queue import CommandQueue, Pending
 from devices.errors import (
     AuthenticationError,
     DeviceError,
@@ -45,7 +44,7 @@ from devices.pjlink.codec import (
     decode_reply,
     encode_command,
 )
-from devices.session import Completed, Failed, Fault, Sent, SessionEvent
+from devices.session import Failed, Fault, SessionEvent
 
 __all__ = ["PJLinkSession"]
 
@@ -55,13 +54,6 @@ class _State(enum.Enum):
     AWAITING_GREETING = "awaiting-greeting"
     READY = "ready"
     REFUSED = "refused"
-
-
-@dataclass(slots=True)
-class _Pending:
-    command: PJLinkCommand
-    raw: bytes
-    deadline: float | None = None
 
 
 class PJLinkSession:
@@ -100,13 +92,18 @@ class PJLinkSession:
         self._digest_every_command = digest_every_command
         self._password = password
         self._reply_timeout = reply_timeout
-        self._max_queue = max_queue
         self._state = _State.DISCONNECTED
         self._greeting_deadline: float | None = None
         self._digest: str | None = None
-        self._queue: deque[_Pending] = deque()
-        self._outstanding: _Pending | None = None
         self._events: list[SessionEvent] = []
+        self._commands: CommandQueue[PJLinkCommand] = CommandQueue(
+            self._events,
+            max_queue=max_queue,
+            device=device,
+            full_message="PJLink command queue full",
+            timeout=reply_timeout,
+            timeout_error=self._timeout_error,
+        )
         self._out = bytearray()
         self._buffer = bytearray()
         self._discarding = False
@@ -131,7 +128,8 @@ class PJLinkSession:
         self._greeting_deadline = None
         self._digest = None
         self._out.clear()
-        self._fail_all(DeviceUnavailableError("PJLink connection lost", device=self._device), True)
+        error = DeviceUnavailableError("PJLink connection lost", device=self._device)
+        self._commands.fail_all(error, retryable=True)
 
     def send(self, command: Any, *, now: float) -> None:
         """Queue ``command``; it goes out after the greeting and earlier commands.
@@ -139,19 +137,15 @@ class PJLinkSession:
         Raises:
             LocalProtocolError: ``command`` is not a PJLink command.
         """
-        pending = _Pending(command, encode_command(command))
-        error: DeviceError
+        raw = encode_command(command)
         if self._state is _State.REFUSED:
             error = AuthenticationError("PJLink authentication failed", device=self._device)
             self._events.append(Failed(command, error, retryable=False))
             return
-        if len(self._queue) >= self._max_queue:
-            error = DeviceUnavailableError("PJLink command queue full", device=self._device)
-            self._events.append(Failed(command, error, retryable=True))
+        if not self._commands.submit(command, raw):
             return
         if self._state is _State.AWAITING_GREETING and self._greeting_deadline is None:
             self._greeting_deadline = now + self._reply_timeout
-        self._queue.append(pending)
         self._pump(now)
 
     def data_to_send(self) -> bytes:
@@ -177,22 +171,15 @@ class PJLinkSession:
             self._discarding = True
 
     def next_deadline(self) -> float | None:
-        if self._outstanding is not None:
-            return self._outstanding.deadline
+        if self._commands.outstanding is not None:
+            return self._commands.next_deadline()
         if self._state is _State.AWAITING_GREETING:
             return self._greeting_deadline
         return None
 
     def handle_timeout(self, *, now: float) -> None:
         """Fail an overdue command, or every queued command if no greeting came."""
-        pending = self._outstanding
-        if pending is not None and pending.deadline is not None and now >= pending.deadline:
-            self._outstanding = None
-            error = DeviceTimeoutError(
-                f"no PJLink reply to {pending.command.body} within {self._reply_timeout:g} s",
-                device=self._device,
-            )
-            self._events.append(Failed(pending.command, error, retryable=True))
+        if self._commands.expire(now=now):
             self._pump(now)
         elif (
             self._state is _State.AWAITING_GREETING
@@ -200,24 +187,28 @@ class PJLinkSession:
             and now >= self._greeting_deadline
         ):
             self._greeting_deadline = None
-            self._fail_all(DeviceTimeoutError("no PJLink greeting", device=self._device), True)
+            error = DeviceTimeoutError("no PJLink greeting", device=self._device)
+            self._commands.fail_all(error, retryable=True)
 
     def events(self) -> list[SessionEvent]:
-        events, self._events = self._events, []
+        events = list(self._events)
+        self._events.clear()
         return events
 
     # --- internals ------------------------------------------------------
 
     def _pump(self, now: float) -> None:
-        if self._state is not _State.READY or self._outstanding is not None or not self._queue:
+        if self._state is not _State.READY:
             return
-        pending = self._queue.popleft()
-        pending.deadline = now + self._reply_timeout
-        self._outstanding = pending
+        if (pending := self._commands.start_next(now=now)) is None:
+            return
         if self._digest is not None:
             self._out += self._digest.encode("ascii")
         self._out += pending.raw
-        self._events.append(Sent(pending.command, pending.raw))
+
+    def _timeout_error(self, pending: Pending[PJLinkCommand]) -> DeviceError:
+        message = f"no PJLink reply to {pending.command.body} within {self._reply_timeout:g} s"
+        return DeviceTimeoutError(message, device=self._device)
 
     def _handle_line(self, line: bytes, raw: bytes, now: float) -> None:
         try:
@@ -236,7 +227,7 @@ class PJLinkSession:
                     code="ERRA",
                     raw=raw,
                 )
-                self._fail_all(error, False)
+                self._commands.fail_all(error, retryable=False)
             case Response():
                 self._on_response(reply, raw, now)
 
@@ -252,7 +243,7 @@ class PJLinkSession:
             error = AuthenticationError(
                 "PJLink display requires a password; none configured", device=self._device
             )
-            self._fail_all(error, False)
+            self._commands.fail_all(error, retryable=False)
             return
         else:
             self._digest = auth_digest(random, self._password)
@@ -262,34 +253,25 @@ class PJLinkSession:
     def _on_response(self, response: Response, raw: bytes, now: float) -> None:
         if not self._digest_every_command:
             self._digest = None  # §5.3: authenticated for the rest of the connection
-        pending = self._outstanding
+        pending = self._commands.outstanding
         if pending is None or response.body != pending.command.body:
             self._fault(RemoteProtocolError(f"unexpected PJLink {response.body} reply", raw=raw))
             return
-        self._outstanding = None
         if (code := response.error) is not None:
             error = DeviceReportedError(
                 f"PJLink {code.name} {code.value}", device=self._device, code=code.name, raw=raw
             )
-            self._events.append(Failed(pending.command, error, code is PJLinkError.ERR3))
+            self._commands.fail(error, retryable=code is PJLinkError.ERR3)
         else:
             try:
                 result = pending.command.parse(response.data)
             except RemoteProtocolError as exc:
                 exc.device, exc.raw = self._device, raw
-                self._events.append(Failed(pending.command, exc, retryable=True))
+                self._commands.fail(exc, retryable=True)
             else:
-                self._events.append(Completed(pending.command, result, raw))
+                self._commands.complete(result, raw)
         self._pump(now)
 
     def _fault(self, error: RemoteProtocolError) -> None:
         error.device = self._device
         self._events.append(Fault(error))
-
-    def _fail_all(self, error: DeviceError, retryable: bool) -> None:
-        pending = [self._outstanding] if self._outstanding is not None else []
-        pending += list(self._queue)
-        self._outstanding = None
-        self._queue.clear()
-        for item in pending:
-            self._events.append(Failed(item.command, error, retryable))

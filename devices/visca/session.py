@@ -23,9 +23,8 @@ Before controlling a chain, send ``AddressSet()`` and
 from __future__ import annotations
 
 import enum
-from collections import deque
-from dataclasses import dataclass
 
+from devices.command_queue import CommandQueue, Pending
 from devices.errors import (
     DeviceError,
     DeviceReportedError,
@@ -34,7 +33,7 @@ from devices.errors import (
     LocalProtocolError,
     RemoteProtocolError,
 )
-from devices.session import Completed, Failed, Fault, Sent, SessionEvent, Unsolicited
+from devices.session import Failed, Fault, SessionEvent, Unsolicited
 from devices.visca.codec import (
     Ack,
     AddressSetReply,
@@ -87,15 +86,6 @@ class _Stage(enum.Enum):
     BROADCAST_REPLY = "broadcast reply"
 
 
-@dataclass(slots=True)
-class _Outstanding:
-    command: ViscaCommand
-    raw: bytes
-    stage: _Stage
-    deadline: float
-    socket: int = 0
-
-
 class ViscaSession:
     """Protocol state of one VISCA camera. See the module docstring.
 
@@ -138,13 +128,21 @@ class ViscaSession:
         self._completion_timeout = completion_timeout
         self._motion_timeout = motion_timeout
         self._power_timeout = power_timeout
-        self._max_queue = max_queue
         self._connected = False
         self._reader = FrameReader()
-        self._queue: deque[tuple[ViscaCommand, bytes]] = deque()
-        self._current: _Outstanding | None = None
         self._out = bytearray()
         self._events: list[SessionEvent] = []
+        self._commands: CommandQueue[ViscaCommand] = CommandQueue(
+            self._events,
+            max_queue=max_queue,
+            device=device,
+            full_message=f"VISCA command queue full ({max_queue} waiting)",
+            timeout=lambda command: self._first_stage(command)[1],
+            timeout_error=self._timeout_error,
+        )
+        # What the outstanding command waits for, and the socket its ACK named.
+        self._stage = _Stage.ACK
+        self._socket = 0
 
     # --- DeviceSession ---------------------------------------------------------
 
@@ -158,12 +156,8 @@ class ViscaSession:
         self._connected = False
         self._reader.clear()
         self._out.clear()
-        pending = [self._current.command] if self._current else []
-        pending.extend(command for command, _ in self._queue)
-        self._current = None
-        self._queue.clear()
-        for command in pending:
-            self._fail(command, DeviceUnavailableError("VISCA connection lost", device=self.device))
+        error = DeviceUnavailableError("VISCA connection lost", device=self.device)
+        self._commands.fail_all(error, retryable=True)
 
     def send(self, command: ViscaCommand, *, now: float) -> None:
         """Queue ``command`` for this camera (or the chain, for broadcasts).
@@ -174,11 +168,7 @@ class ViscaSession:
         raw = encode_command(command, address=self.address)
         if not self._connected:
             self._fail(command, DeviceUnavailableError("VISCA line not open", device=self.device))
-        elif len(self._queue) >= self._max_queue:
-            message = f"VISCA command queue full ({self._max_queue} waiting)"
-            self._fail(command, DeviceUnavailableError(message, device=self.device))
-        else:
-            self._queue.append((command, raw))
+        elif self._commands.submit(command, raw):
             self._start_next(now)
 
     def data_to_send(self) -> bytes:
@@ -199,19 +189,17 @@ class ViscaSession:
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timeout` must be called, or None if nothing waits."""
-        return self._current.deadline if self._current else None
+        return self._commands.next_deadline()
 
     def handle_timeout(self, *, now: float) -> None:
         """Fail the outstanding command if its deadline has passed."""
-        current = self._current
-        if current is None or now < current.deadline:
-            return
-        message = f"VISCA no {current.stage.value} to {type(current.command).__name__}"
-        self._finish(DeviceTimeoutError(message, device=self.device, raw=current.raw), now)
+        if self._commands.expire(now=now):
+            self._start_next(now)
 
     def events(self) -> list[SessionEvent]:
         """Return and forget the events since the last call."""
-        events, self._events = self._events, []
+        events = list(self._events)
+        self._events.clear()
         return events
 
     # --- internals -------------------------------------------------------------
@@ -223,46 +211,49 @@ class ViscaSession:
             return self._motion_timeout
         return self._completion_timeout
 
-    def _start_next(self, now: float) -> None:
-        if self._current is not None or not self._queue:
-            return
-        command, raw = self._queue.popleft()
+    def _first_stage(self, command: ViscaCommand) -> tuple[_Stage, float]:
         if is_broadcast(command):
-            stage, timeout = _Stage.BROADCAST_REPLY, self._completion_timeout
-        elif isinstance(command, _INQUIRIES):
-            stage, timeout = _Stage.ANSWER, self._inquiry_timeout
-        elif isinstance(command, IfClear):
-            stage, timeout = _Stage.COMPLETION, self._completion_timeout
-        else:
-            stage, timeout = _Stage.ACK, self._ack_timeout
-        self._current = _Outstanding(command, raw, stage, now + timeout)
-        self._out += raw
-        self._events.append(Sent(command, raw))
+            return _Stage.BROADCAST_REPLY, self._completion_timeout
+        if isinstance(command, _INQUIRIES):
+            return _Stage.ANSWER, self._inquiry_timeout
+        if isinstance(command, IfClear):
+            return _Stage.COMPLETION, self._completion_timeout
+        return _Stage.ACK, self._ack_timeout
+
+    def _start_next(self, now: float) -> None:
+        if (pending := self._commands.start_next(now=now)) is None:
+            return
+        self._stage, self._socket = self._first_stage(pending.command)[0], 0
+        self._out += pending.raw
+
+    def _timeout_error(self, pending: Pending[ViscaCommand]) -> DeviceError:
+        message = f"VISCA no {self._stage.value} to {type(pending.command).__name__}"
+        return DeviceTimeoutError(message, device=self.device, raw=pending.raw)
 
     def _handle(self, reply: ViscaReply, frame: bytes, now: float) -> None:
         if isinstance(reply, NetworkChange):
             self._events.append(Unsolicited(reply, frame))
             return
-        current = self._current
+        current = self._commands.outstanding
         if current is None:
             self._fault("unexpected VISCA reply (no command outstanding)", frame)
             return
         if isinstance(reply, Ack | Completion | ErrorReply) and reply.address != self.address:
             self._fault(f"VISCA reply from camera {reply.address}, expected {self.address}", frame)
             return
-        match current.stage, reply:
+        match self._stage, reply:
             case _Stage.ACK, Ack(socket=socket):
-                current.stage, current.socket = _Stage.COMPLETION, socket
-                current.deadline = now + self._completion_timeout_for(current.command)
+                self._stage, self._socket = _Stage.COMPLETION, socket
+                self._commands.rearm(deadline=now + self._completion_timeout_for(current.command))
             case (_Stage.ACK | _Stage.ANSWER | _Stage.COMPLETION, ErrorReply()) if (
-                current.stage is not _Stage.COMPLETION or reply.socket in (0, current.socket)
+                self._stage is not _Stage.COMPLETION or reply.socket in (0, self._socket)
             ):
                 error = DeviceReportedError(
                     reply.message, device=self.device, code=f"{reply.code:02X}", raw=frame
                 )
                 self._finish(error, now)
             case _Stage.COMPLETION, Completion(socket=socket, payload=b"") if (
-                socket == current.socket
+                socket == self._socket
             ):
                 self._complete(None, frame, now)
             case _Stage.ANSWER, Completion(socket=0, payload=payload) if isinstance(
@@ -284,19 +275,15 @@ class ViscaSession:
             ):
                 self._complete(reply, frame, now)
             case _:
-                expected = f"{current.stage.value} to {type(current.command).__name__}"
+                expected = f"{self._stage.value} to {type(current.command).__name__}"
                 self._fault(f"unexpected VISCA reply (waiting for {expected})", frame)
 
     def _complete(self, reply: object, frame: bytes, now: float) -> None:
-        assert self._current is not None
-        self._events.append(Completed(self._current.command, reply, frame))
-        self._current = None
+        self._commands.complete(reply, frame)
         self._start_next(now)
 
     def _finish(self, error: DeviceError, now: float) -> None:
-        assert self._current is not None
-        command, self._current = self._current.command, None
-        self._fail(command, error)
+        self._commands.fail(error, retryable=is_retryable(error))
         self._start_next(now)
 
     def _fail(self, command: ViscaCommand, error: DeviceError) -> None:
