@@ -11,7 +11,7 @@ the archive (off the event loop) and closes it on shutdown. Routes:
 ``GET /api/courtrooms``                     id, name, online, current hearing
 ``GET /api/hearings?courtroom=ID``          hearings, newest first
 ``GET /api/hearings/{id}/transcript``       segments (Final.to_json + seq)
-``GET /api/courtrooms/{id}/events``         stored events, ``kind``/``after``/``limit``
+``GET /api/courtrooms/{id}/events``         stored events by seq, asc or desc, paged
 ``GET /api/courtrooms/{id}/cameras``        cameras with a thumbnail, and its time
 ``GET /api/courtrooms/{id}/cameras/{cam}/thumbnail``  that camera's latest JPEG
 ``WS /ws/agent``                            agents (:mod:`hub.agent_ws`)
@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
@@ -47,6 +47,10 @@ __all__ = ["create_app"]
 
 _STATIC = Path(__file__).with_name("static")
 _bearer = HTTPBearer(auto_error=False)
+
+EVENTS_LIMIT: Final = 5000
+"""Largest page ``GET /api/courtrooms/{id}/events`` returns (``limit`` above is 422)."""
+_MAX_SEQ: Final = 2**63 - 1  # a seq bound the database's BIGINT can hold
 
 
 class LoginRequest(BaseModel):
@@ -210,18 +214,34 @@ def create_app(
         courtroom: str,
         request: Request,
         _user: _User,
-        kind: Annotated[str | None, Query(max_length=32)] = None,
-        after: Annotated[int, Query(ge=0)] = 0,
-        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+        kind: Annotated[str | None, Query(max_length=32, description="only this kind")] = None,
+        order: Annotated[
+            Literal["asc", "desc"], Query(description="seq order: asc (default) or desc")
+        ] = "asc",
+        after: Annotated[int, Query(ge=0, le=_MAX_SEQ, description="only seq above this")] = 0,
+        before: Annotated[
+            int | None, Query(ge=1, le=_MAX_SEQ, description="only seq below this")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=EVENTS_LIMIT, description="page size")] = 500,
     ) -> list[EventOut]:
-        """A courtroom's stored events in seq order, e.g. ``kind=device``: the equipment
-        audit trail. Page with ``after`` = the last seq received."""
+        """A courtroom's stored events, one page, e.g. ``kind=device``: the equipment
+        audit trail. Oldest first by default: page with ``after`` = the last seq
+        received. ``order=desc`` gives the newest first (the patrol wall reads the
+        latest alarms this way): page with ``before`` = the last seq received.
+        Both bounds may be combined in either order; out-of-range values are 422."""
         state = _state(request)
-        known = await state.runner.read(state.runner.archive.courtrooms)
-        if courtroom not in {row[0] for row in known}:
-            raise HTTPException(404, f"no courtroom {courtroom!r} 无此法庭")
+        if courtroom not in state.names:  # configured ones skip a query per courtroom
+            known = await state.runner.read(state.runner.archive.courtrooms)
+            if courtroom not in {row[0] for row in known}:
+                raise HTTPException(404, f"no courtroom {courtroom!r} 无此法庭")
         rows = await state.runner.read(
-            state.runner.archive.events, courtroom, kind=kind, after_seq=after, limit=limit
+            state.runner.archive.events,
+            courtroom,
+            kind=kind,
+            after_seq=after,
+            before_seq=before,
+            limit=limit,
+            newest_first=order == "desc",
         )
         return [EventOut.model_validate(row) for row in rows]
 

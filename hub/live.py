@@ -1,25 +1,54 @@
-"""Fan-out of live transcript messages to clerks' browsers, and courtroom status.
+"""Fan-out of live messages to browsers (clerk page, patrol wall), and courtroom status.
 
 Each browser websocket owns a :class:`LiveSubscriber` with a bounded queue of
-already-encoded JSON text frames. :meth:`LiveBroadcaster.publish` never
-waits: it offers the frame to every subscriber of the courtroom.
+already-encoded JSON text frames. A subscriber is in one of two modes at a
+time (a later request switches it, dropping what was queued for the old one):
+
+- a *courtroom subscriber* (the clerk page) receives every live message of
+  one courtroom;
+- a *patroller* (the patrol wall 庭审巡查) receives, from every courtroom,
+  only the :data:`PATROL_TYPES` messages: no transcript traffic.
+
+:meth:`LiveBroadcaster.publish` never waits: it encodes the message once and
+offers the frame to every subscriber of that courtroom and, for a patrol
+type, to every patroller.
 
 Overflow policy: a subscriber whose queue is full has fallen behind (its
 network or tab cannot keep up). It is marked ``overflowed`` and its endpoint
 closes the websocket with :data:`CLOSE_TOO_SLOW` and a reason; the page
 reconnects and receives a fresh snapshot, so nothing is lost from the
 archive's point of view and nobody else is slowed down. Dropping single
-messages instead would silently leave gaps in a clerk's transcript.
+messages instead would silently leave gaps in a clerk's transcript. The
+snapshot itself is exempt from the bound (it is one frame).
+
+Browser requests (browser → hub), decoded by :func:`decode_request`; any
+other frame is a :class:`hub.wire.WireError`::
+
+    {"type": "subscribe", "courtroom": ID}      one courtroom, everything
+    {"type": "patrol"}                          every courtroom, PATROL_TYPES only
 
 Browser messages (hub → browser)::
 
     {"type": "snapshot", "courtroom", "hearing": {...} | null, "segments": [...], "status": {...}}
+    {"type": "patrol-snapshot", "courtrooms": [{"id", "name", "hearing": {...} | null,
+                                                "status": {...}}, ...]}
     {"type": "final",    "courtroom", "hearing_id", "segment": {..., "seq"}}
     {"type": "partial",  "courtroom", "hearing_id", "channel", "role", "start", "text"[, "end"]}
     {"type": "hearing",  "courtroom", "hearing": {...}}
     {"type": "status",   "courtroom", "status": {"online", "last_seen", "report"}}
     {"type": "alarm",    "courtroom", "kind": "av.alarm" | "camera", "seq", "body": {...}}
     {"type": "thumbnail", "courtroom", "hearing_id", "camera", "time"}
+
+A courtroom subscriber first gets ``snapshot`` (the current hearing, its
+whole transcript, the status), then every other message of its courtroom.
+A patroller first gets ``patrol-snapshot`` (every configured courtroom, by
+id, with its current hearing and status but no transcript), then
+``hearing``, ``status``, ``alarm`` and ``thumbnail`` of every courtroom —
+never ``final`` or ``partial``. Past alarms are not in either snapshot:
+pages read them from ``GET /api/courtrooms/{id}/events?kind=…&order=desc``.
+Live messages published while a snapshot is being read may follow it even
+though the snapshot already reflects them; applying them again is harmless
+(``hearing`` and ``status`` carry whole states, ``alarm`` carries its seq).
 """
 
 from __future__ import annotations
@@ -31,17 +60,26 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from hub.wire import WireError
+
 __all__ = [
     "CLOSE_TOO_SLOW",
+    "PATROL_TYPES",
     "CourtroomStatus",
     "LiveBroadcaster",
     "LiveSubscriber",
+    "Patrol",
     "StatusBoard",
+    "Subscribe",
+    "decode_request",
     "dumps",
 ]
 
 CLOSE_TOO_SLOW: Final = 4008
 """Close code for a browser that fell ``queue_size`` messages behind."""
+
+PATROL_TYPES: Final = frozenset({"hearing", "status", "alarm", "thumbnail"})
+"""Message types a patroller receives, from every courtroom."""
 
 
 def dumps(message: dict[str, Any]) -> str:
@@ -49,15 +87,65 @@ def dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """``{"type": "subscribe", "courtroom": ID}``: watch one courtroom."""
+
+    courtroom: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.courtroom, str):
+            raise WireError("subscribe needs exactly a string 'courtroom'")
+
+
+@dataclass(frozen=True, slots=True)
+class Patrol:
+    """``{"type": "patrol"}``: watch every courtroom's patrol messages."""
+
+
+def decode_request(frame: str | bytes) -> Subscribe | Patrol:
+    """Decode one browser → hub frame; nothing but the two documented shapes passes.
+
+    Raises:
+        WireError: binary frame, invalid JSON, unknown type, a missing, extra
+            or mistyped key. ``str(err)`` is the close reason; the endpoint
+            closes with ``CLOSE_INVALID``.
+    """
+    if isinstance(frame, bytes):
+        raise WireError("binary frames are not accepted")
+    try:
+        message = json.loads(frame)
+    except (ValueError, RecursionError) as exc:  # deep nesting: RecursionError
+        raise WireError("frame is not valid JSON") from exc
+    kind = message.get("type") if isinstance(message, dict) else None
+    if kind == "subscribe":
+        if set(message) != {"type", "courtroom"}:
+            raise WireError("subscribe needs exactly a string 'courtroom'")
+        return Subscribe(courtroom=message["courtroom"])
+    if kind == "patrol":
+        if set(message) != {"type"}:
+            raise WireError('patrol takes no other key: {"type": "patrol"}')
+        return Patrol()
+    raise WireError('expected {"type": "subscribe", "courtroom": ID} or {"type": "patrol"}')
+
+
 class LiveSubscriber:
     """One browser's outgoing frames, bounded.
 
     Args:
         queue_size: frames buffered before the browser counts as too slow.
+
+    Attributes:
+        courtroom: the watched courtroom, None when not a courtroom subscriber.
+        patrolling: True while a patroller.
+        generation: incremented by every (re)subscription, so an endpoint can
+            tell whether the snapshot it just read still belongs.
     """
 
     def __init__(self, *, queue_size: int) -> None:
         self.courtroom: str | None = None
+        self.patrolling = False
+        self.generation = 0
         self.overflowed = asyncio.Event()
         self._limit = queue_size
         self._frames: deque[str] = deque()
@@ -93,38 +181,56 @@ class LiveSubscriber:
 
 
 class LiveBroadcaster:
-    """Courtroom id → the browsers watching it."""
+    """Courtroom id → the browsers watching it, plus the patrollers of all courtrooms."""
 
     def __init__(self) -> None:
         self._watchers: dict[str, set[LiveSubscriber]] = {}
+        self._patrollers: set[LiveSubscriber] = set()
 
-    def watch(self, subscriber: LiveSubscriber, courtroom: str) -> None:
-        """Move ``subscriber`` to ``courtroom`` (a browser watches one at a time)."""
+    def watch(self, subscriber: LiveSubscriber, courtroom: str) -> int:
+        """Make ``subscriber`` watch ``courtroom`` only; returns its new generation."""
         self.leave(subscriber)
-        subscriber.clear()
         subscriber.courtroom = courtroom
         self._watchers.setdefault(courtroom, set()).add(subscriber)
+        return subscriber.generation
+
+    def patrol(self, subscriber: LiveSubscriber) -> int:
+        """Make ``subscriber`` a patroller of every courtroom; returns its new generation."""
+        self.leave(subscriber)
+        subscriber.patrolling = True
+        self._patrollers.add(subscriber)
+        return subscriber.generation
 
     def leave(self, subscriber: LiveSubscriber) -> None:
+        """Unsubscribe ``subscriber`` from everything and drop its queued frames."""
         if subscriber.courtroom is not None:
             watchers = self._watchers.get(subscriber.courtroom, set())
             watchers.discard(subscriber)
             if not watchers:
                 self._watchers.pop(subscriber.courtroom, None)
             subscriber.courtroom = None
+        self._patrollers.discard(subscriber)
+        subscriber.patrolling = False
+        subscriber.generation += 1
+        subscriber.clear()
 
     def publish(self, courtroom: str, message: dict[str, Any]) -> int:
-        """Offer ``message`` to every watcher of ``courtroom``; returns how many."""
-        watchers = self._watchers.get(courtroom)
-        if not watchers:
+        """Offer ``message`` to its courtroom's watchers and, for a patrol type, to
+        every patroller; returns to how many subscribers."""
+        watchers = self._watchers.get(courtroom, set())
+        patrollers = self._patrollers if message.get("type") in PATROL_TYPES else set()
+        if not watchers and not patrollers:
             return 0
         frame = dumps(message)
-        for subscriber in list(watchers):
+        for subscriber in [*watchers, *patrollers]:
             subscriber.offer(frame)
-        return len(watchers)
+        return len(watchers) + len(patrollers)
 
     def watcher_count(self, courtroom: str) -> int:
         return len(self._watchers.get(courtroom, ()))
+
+    def patroller_count(self) -> int:
+        return len(self._patrollers)
 
 
 @dataclass(frozen=True, slots=True)

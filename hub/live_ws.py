@@ -1,16 +1,19 @@
-"""``/ws/live?token=BEARER``: the clerk page's live transcript websocket.
+"""``/ws/live?token=BEARER``: the browsers' live websocket (clerk page, patrol wall).
 
-The browser sends ``{"type": "subscribe", "courtroom": "ID"}`` (again to
-switch courtroom) and receives a snapshot of the courtroom's current hearing,
-then live messages (see :mod:`hub.live`). Close codes:
+The browser sends ``{"type": "subscribe", "courtroom": "ID"}`` (the clerk
+page) or ``{"type": "patrol"}`` (the patrol wall), and may send either again
+later to switch; see :mod:`hub.live` for what each then receives. Close codes:
 
 =====  ==========================================================
 4401   missing, forged or expired bearer token — log in again
-4404   no such courtroom
-1007   a frame that is not a valid subscribe message
+4404   subscribe to a courtroom that is not configured
+1007   a frame that is neither a valid subscribe nor a valid patrol
+       request (binary, not JSON, unknown type, missing/extra/mistyped
+       key) — a page bug: do not retry blindly
 1009   a frame over :data:`BROWSER_FRAME_LIMIT` bytes
 4008   the browser fell ``live.queue_size`` messages behind;
-       reconnect for a fresh snapshot (:data:`hub.live.CLOSE_TOO_SLOW`)
+       reconnect for a fresh snapshot (:data:`hub.live.CLOSE_TOO_SLOW`);
+       same policy for courtroom subscribers and patrollers
 =====  ==========================================================
 """
 
@@ -18,18 +21,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+from collections.abc import Mapping
 from typing import Any, Final
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.agent_ws import FrameTooBig, close_quietly, peer_of, receive_text
 from hub.errors import AuthError
-from hub.live import CLOSE_TOO_SLOW, LiveSubscriber, dumps
+from hub.live import (
+    CLOSE_TOO_SLOW,
+    LiveSubscriber,
+    Patrol,
+    StatusBoard,
+    decode_request,
+    dumps,
+)
 from hub.state import HubState
-from hub.store import Archive
-from hub.wire import CLOSE_INVALID, CLOSE_TOO_BIG, CLOSE_UNAUTHORIZED
+from hub.store import Archive, HearingInfo
+from hub.wire import CLOSE_INVALID, CLOSE_TOO_BIG, CLOSE_UNAUTHORIZED, WireError
 
 __all__ = ["BROWSER_FRAME_LIMIT", "CLOSE_UNKNOWN_COURTROOM", "live_endpoint"]
 
@@ -89,42 +99,35 @@ async def _read(websocket: WebSocket, state: HubState, subscriber: LiveSubscribe
             raise _Refuse(CLOSE_TOO_BIG, str(exc)) from exc
         if frame is None:
             return
-        courtroom = _parse_subscribe(frame)
-        if courtroom not in state.names:
-            raise _Refuse(CLOSE_UNKNOWN_COURTROOM, f"unknown courtroom {courtroom[:64]!r}")
-        state.broadcaster.watch(subscriber, courtroom)
-        hearing, segments = await state.runner.read(_snapshot, state.runner.archive, courtroom)
-        if subscriber.courtroom != courtroom:
-            continue  # switched again meanwhile; that snapshot will follow
-        snapshot = {
-            "type": "snapshot",
-            "courtroom": courtroom,
-            "hearing": hearing,
-            "segments": segments,
-            "status": state.board.get(courtroom).to_json(),
-        }
-        subscriber.offer_first(dumps(snapshot))
+        try:
+            request = decode_request(frame)
+        except WireError as exc:
+            raise _Refuse(CLOSE_INVALID, str(exc)) from exc
+        if isinstance(request, Patrol):
+            generation = state.broadcaster.patrol(subscriber)
+            rooms = await state.runner.read(state.runner.archive.courtrooms)
+            snapshot = _patrol_snapshot(rooms, state.names, state.board)
+        else:
+            courtroom = request.courtroom
+            if courtroom not in state.names:
+                raise _Refuse(CLOSE_UNKNOWN_COURTROOM, f"unknown courtroom {courtroom[:64]!r}")
+            generation = state.broadcaster.watch(subscriber, courtroom)
+            hearing, segments = await state.runner.read(_snapshot, state.runner.archive, courtroom)
+            snapshot = {
+                "type": "snapshot",
+                "courtroom": courtroom,
+                "hearing": hearing,
+                "segments": segments,
+                "status": state.board.get(courtroom).to_json(),
+            }
+        if subscriber.generation == generation:  # else it switched meanwhile
+            subscriber.offer_first(dumps(snapshot))
 
 
 async def _send(websocket: WebSocket, subscriber: LiveSubscriber) -> None:
     with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
         while True:
             await websocket.send_text(await subscriber.next_frame())
-
-
-def _parse_subscribe(frame: str | bytes) -> str:
-    if isinstance(frame, bytes):
-        raise _Refuse(CLOSE_INVALID, "binary frames are not accepted")
-    try:
-        message = json.loads(frame)
-    except ValueError as exc:
-        raise _Refuse(CLOSE_INVALID, "frame is not valid JSON") from exc
-    if not isinstance(message, dict) or message.get("type") != "subscribe":
-        raise _Refuse(CLOSE_INVALID, 'expected {"type": "subscribe", "courtroom": ID}')
-    courtroom = message.get("courtroom")
-    if not isinstance(courtroom, str) or set(message) != {"type", "courtroom"}:
-        raise _Refuse(CLOSE_INVALID, "subscribe needs exactly a string 'courtroom'")
-    return courtroom
 
 
 def _snapshot(
@@ -134,3 +137,24 @@ def _snapshot(
     if hearing is None:
         return None, []
     return hearing.to_json(), archive.transcript(hearing.id, courtroom)
+
+
+def _patrol_snapshot(
+    rooms: list[tuple[str, str, HearingInfo | None]],
+    names: Mapping[str, str],
+    board: StatusBoard,
+) -> dict[str, Any]:
+    """Every configured courtroom by id (the archive may remember removed ones)."""
+    hearings = {room_id: hearing for room_id, _, hearing in rooms}
+    courtrooms = []
+    for room_id in sorted(names):
+        hearing = hearings.get(room_id)
+        courtrooms.append(
+            {
+                "id": room_id,
+                "name": names[room_id],
+                "hearing": None if hearing is None else hearing.to_json(),
+                "status": board.get(room_id).to_json(),
+            }
+        )
+    return {"type": "patrol-snapshot", "courtrooms": courtrooms}

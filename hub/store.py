@@ -288,13 +288,42 @@ class Archive:
             return [segment_json(row) for row in session.scalars(query)]
 
     def events(
-        self, courtroom: str, *, kind: str | None = None, after_seq: int = 0, limit: int = 500
+        self,
+        courtroom: str,
+        *,
+        kind: str | None = None,
+        after_seq: int = 0,
+        before_seq: int | None = None,
+        limit: int = 500,
+        newest_first: bool = False,
     ) -> list[dict[str, Any]]:
-        """Stored events of a courtroom in seq order (the audit trail), one page."""
+        """One page of a courtroom's stored events (the audit trail).
+
+        Args:
+            courtroom: the courtroom id.
+            kind: only events of this kind.
+            after_seq: only events with a seq above this.
+            before_seq: only events with a seq below this (None: no bound).
+            limit: at most this many events (the ones nearest the start of
+                the order); the caller bounds it.
+            newest_first: descending seq order instead of ascending. Page
+                ascending with ``after_seq`` = the last seq received, descending
+                with ``before_seq`` = the last seq received.
+
+        Raises:
+            ValueError: ``limit`` below 1.
+            sqlalchemy.exc.SQLAlchemyError: the database failed.
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
         query = sa.select(EventRow).where(EventRow.courtroom == courtroom, EventRow.seq > after_seq)
+        if before_seq is not None:
+            query = query.where(EventRow.seq < before_seq)
         if kind is not None:
             query = query.where(EventRow.kind == kind)
-        query = query.order_by(EventRow.seq).limit(limit)
+        # (courtroom, seq) is unique and indexed: either direction is an index scan.
+        order = EventRow.seq.desc() if newest_first else EventRow.seq
+        query = query.order_by(order).limit(limit)
         with self._sessions() as session:
             return [
                 {

@@ -1,29 +1,36 @@
 // Patrol wall (庭审巡查): every courtroom at a glance — camera pictures, hearing, alarms.
-// Vanilla JS, no build step. Live messages are described in hub/live.py and
-// hub/agent_ws.py (_publish_effects); this page uses snapshot, hearing, status,
-// thumbnail and alarm, and ignores the rest (partial, final).
+// Vanilla JS, no build step. Live messages are described in hub/live.py.
 //
-// One /ws/live socket per courtroom (a live subscription watches one courtroom),
-// each reconnecting on its own with jittered exponential backoff.
+// One /ws/live socket for the whole wall, subscribed with {"type": "patrol"}: the
+// hub sends a patrol-snapshot (every configured courtroom with its hearing and
+// status; the tiles are built from it) and then hearing, status, thumbnail and
+// alarm messages of every courtroom, never transcript traffic. The socket
+// reconnects with jittered exponential backoff; every snapshot starts a fresh
+// alarm sync of every courtroom.
 //
-// Bounds, so the page can stay open all day:
+// Bounds, so the page can stay open all day with many courtrooms:
+// - requests: on each (re)connect, per courtroom one request per alarm kind for
+//   its RECENT_EVENTS newest events (GET /api/courtrooms/{id}/events?order=desc),
+//   plus one camera list on first sight; at most MAX_FETCHES of these in flight.
+//   An alarm raised before a courtroom's RECENT_EVENTS newest events of its kind
+//   and never cleared is not shown (the event log has it).
 // - pictures: one blob URL per camera; the previous one is revoked as soon as
 //   the next picture is shown; at most one fetch per camera in flight, further
 //   thumbnail notices while it runs collapse into one more fetch; none while the
 //   tab is hidden (the latest is fetched when it becomes visible again).
 // - alarms: per courtroom at most MAX_ALARMS active alarms are kept; raising one
-//   more drops the oldest and counts it as omitted (shown on the tile). History
-//   is replayed from GET /api/courtrooms/{id}/events in pages of EVENT_PAGE, at
-//   most MAX_PAGES pages per kind and load; alarm messages that arrive meanwhile
-//   wait in a queue of at most MAX_PENDING (overflow: replay again from the archive).
+//   more drops the oldest and counts it as omitted (shown on the tile). Alarm
+//   messages that arrive while a courtroom's alarms are being read wait in a
+//   queue of at most MAX_PENDING (overflow: read them again from the archive).
 "use strict";
 
 const TOKEN_KEY = "courtroom.token";
 const USER_KEY = "courtroom.user";
 const MAX_ALARMS = 20;
-const EVENT_PAGE = 1000;
-const MAX_PAGES = 20;
+const RECENT_EVENTS = 200;
+const MAX_FETCHES = 4;
 const MAX_PENDING = 200;
+const SYNC_RETRY_MS = 5000;
 const ALARM_KINDS = ["av.alarm", "camera"];
 const AGENT_STATES = { recording: "录音中", idle: "待机", degraded: "降级运行", stopped: "已停止" };
 
@@ -31,7 +38,13 @@ const $ = (id) => document.getElementById(id);
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
   user: sessionStorage.getItem(USER_KEY),
-  rooms: new Map(), // id -> room (see newRoom)
+  rooms: new Map(), // id -> room (see newRoom), in the snapshot's order
+  ws: null,
+  live: false, // patrol-snapshot received on the current socket
+  retry: 0,
+  retryTimer: null,
+  fetching: 0, // archive requests in flight (at most MAX_FETCHES)
+  waiting: [], // resolvers of requests waiting for a slot
 };
 
 // ---- helpers ---------------------------------------------------------------
@@ -72,6 +85,19 @@ function roomPath(room, rest) {
   return `/api/courtrooms/${encodeURIComponent(room.id)}${rest}`;
 }
 
+// Run task() (a request and the reading of its body) with at most MAX_FETCHES at once.
+async function limited(task) {
+  while (state.fetching >= MAX_FETCHES) await new Promise((resolve) => state.waiting.push(resolve));
+  state.fetching += 1;
+  try {
+    return await task();
+  } finally {
+    state.fetching -= 1;
+    const next = state.waiting.shift();
+    if (next) next();
+  }
+}
+
 // ---- login -----------------------------------------------------------------
 
 async function login(event) {
@@ -92,7 +118,7 @@ async function login(event) {
     sessionStorage.setItem(TOKEN_KEY, state.token);
     sessionStorage.setItem(USER_KEY, state.user);
     $("password").value = "";
-    await showWall();
+    showWall();
   } catch (err) {
     $("login-error").textContent = err.message;
     $("login-error").hidden = false;
@@ -104,6 +130,7 @@ async function login(event) {
 function logout(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   state.token = null;
+  disconnect();
   for (const room of state.rooms.values()) dropRoom(room);
   state.rooms.clear();
   $("wall").replaceChildren();
@@ -123,18 +150,14 @@ function newRoom(info) {
   return {
     id: info.id,
     name: info.name,
-    online: info.online,
+    online: false,
     hearing: info.hearing,
     report: {},
-    live: false,          // snapshot received on the current socket
-    ws: null,
-    retry: 0,
-    retryTimer: null,
-    lastSeq: { "av.alarm": 0, camera: 0 },
-    synced: false,         // history replayed since the last snapshot
+    lastSeq: { "av.alarm": 0, camera: 0 }, // newest seq applied, per kind
+    synced: false,         // alarms read from the archive since the last snapshot
     syncing: false,
     resync: false,
-    pending: [],          // alarm messages received while replaying history
+    pending: [],          // alarm messages received while reading the archive
     alarms: new Map(),    // key -> {message, seq}, at most MAX_ALARMS
     omitted: 0,
     cams: new Map(),      // camera id -> {id, fig, img, time, url, loading, dirty, offline}
@@ -142,85 +165,109 @@ function newRoom(info) {
   };
 }
 
-async function showWall() {
+function showWall() {
   $("login-view").hidden = true;
   $("wall-view").hidden = false;
   $("who").textContent = `用户 ${state.user || ""}`;
   $("who").hidden = $("logout").hidden = false;
-  const response = await api("/api/courtrooms");
-  const rooms = await response.json();
+  connect();
+}
+
+// Make the tiles match a patrol-snapshot: new courtrooms get a tile, removed ones lose it.
+function applySnapshot(courtrooms) {
   const wall = $("wall");
-  for (const info of rooms) {
-    if (state.rooms.has(info.id)) continue;
-    const room = newRoom(info);
-    state.rooms.set(room.id, room);
-    room.node = buildTile(room);
-    wall.append(room.node);
+  const ids = new Set(courtrooms.map((info) => info.id));
+  for (const room of [...state.rooms.values()]) {
+    if (ids.has(room.id)) continue;
+    dropRoom(room);
+    room.node.remove();
+    state.rooms.delete(room.id);
+  }
+  for (const info of courtrooms) {
+    let room = state.rooms.get(info.id);
+    if (!room) {
+      room = newRoom(info);
+      state.rooms.set(room.id, room);
+      room.node = buildTile(room);
+      loadCameras(room).catch(() => {});
+    }
+    room.name = info.name;
+    room.node.querySelector(".tile-name").textContent = room.name;
+    room.node.setAttribute("aria-label", room.name);
+    room.hearing = info.hearing;
+    applyStatus(room, info.status);
+    wall.append(room.node); // keeps the snapshot's order
+    room.synced = false;
+    syncAlarms(room); // also fills what was missed while disconnected
     renderRoom(room);
-    loadCameras(room).catch(() => {});
-    connect(room);
   }
   $("wall-empty").hidden = state.rooms.size > 0;
-  renderConn();
 }
 
 function dropRoom(room) {
-  clearTimeout(room.retryTimer);
-  if (room.ws) {
-    const ws = room.ws;
-    room.ws = null;
-    ws.close(1000);
-  }
   for (const cam of room.cams.values()) if (cam.url) URL.revokeObjectURL(cam.url);
   room.cams.clear();
 }
 
 async function loadCameras(room) {
-  const response = await api(roomPath(room, "/cameras"));
-  if (!response.ok) return;
-  for (const { camera } of await response.json()) refreshThumb(room, ensureCam(room, camera));
+  const cameras = await limited(async () => {
+    const response = await api(roomPath(room, "/cameras"));
+    return response.ok ? response.json() : [];
+  });
+  if (state.rooms.get(room.id) !== room) return;
+  for (const { camera } of cameras) refreshThumb(room, ensureCam(room, camera));
 }
 
-// ---- live sockets ----------------------------------------------------------
+// ---- the live socket -------------------------------------------------------
 
-function connect(room) {
-  if (!state.token || !state.rooms.has(room.id)) return;
+function connect() {
+  if (!state.token || state.ws) return;
+  clearTimeout(state.retryTimer);
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}/ws/live?token=${encodeURIComponent(state.token)}`);
-  room.ws = ws;
-  room.live = false;
-  ws.onopen = () => ws.send(JSON.stringify({ type: "subscribe", courtroom: room.id }));
-  ws.onmessage = (event) => handle(room, JSON.parse(event.data));
+  state.ws = ws;
+  state.live = false;
+  ws.onopen = () => ws.send(JSON.stringify({ type: "patrol" }));
+  ws.onmessage = (event) => handle(JSON.parse(event.data));
   ws.onclose = (event) => {
-    if (room.ws !== ws) return;
-    room.ws = null;
-    room.live = false;
+    if (state.ws !== ws) return;
+    state.ws = null;
+    state.live = false;
     renderConn();
     if (event.code === 4401) return logout("登录已过期，请重新登录 · Session expired");
-    if (event.code === 4404) return; // courtroom removed from the hub's configuration
-    scheduleReconnect(room);
+    scheduleReconnect();
   };
   renderConn();
 }
 
-function scheduleReconnect(room) {
-  // Exponential backoff with jitter: 0.5 s, 1 s, 2 s … capped at 15 s (as on the clerk page).
-  const delay = Math.min(15000, 500 * 2 ** room.retry) * (0.75 + Math.random() * 0.5);
-  room.retry = Math.min(room.retry + 1, 8);
-  room.retryTimer = setTimeout(() => connect(room), delay);
+function disconnect() {
+  clearTimeout(state.retryTimer);
+  state.live = false;
+  if (state.ws) {
+    const ws = state.ws;
+    state.ws = null;
+    ws.close(1000);
+  }
 }
 
-function handle(room, msg) {
-  if (msg.courtroom !== room.id) return;
-  if (msg.type === "snapshot") {
-    room.retry = 0;
-    room.live = true;
-    room.hearing = msg.hearing;
-    applyStatus(room, msg.status);
+function scheduleReconnect() {
+  // Exponential backoff with jitter: 0.5 s, 1 s, 2 s … capped at 15 s (as on the clerk page).
+  const delay = Math.min(15000, 500 * 2 ** state.retry) * (0.75 + Math.random() * 0.5);
+  state.retry = Math.min(state.retry + 1, 8);
+  state.retryTimer = setTimeout(connect, delay);
+}
+
+function handle(msg) {
+  if (msg.type === "patrol-snapshot") {
+    state.retry = 0;
+    state.live = true;
+    applySnapshot(msg.courtrooms);
     renderConn();
-    room.synced = false;
-    syncAlarms(room); // also fills what was missed while disconnected
-  } else if (msg.type === "hearing") {
+    return;
+  }
+  const room = state.rooms.get(msg.courtroom);
+  if (!room) return;
+  if (msg.type === "hearing") {
     const current = room.hearing;
     if (current && msg.hearing.id !== current.id && msg.hearing.closed_at) return; // older one
     room.hearing = msg.hearing;
@@ -234,11 +281,11 @@ function handle(room, msg) {
     if (!room.synced) {
       if (room.pending.length >= MAX_PENDING) {
         room.pending = [];
-        room.resync = true; // they are in the archive: replay again afterwards
+        room.resync = true; // they are in the archive: read it again afterwards
       } else room.pending.push(msg);
     } else applyAlarmMessage(room, msg);
   } else {
-    return; // transcript traffic: not shown here
+    return; // not a patrol message
   }
   renderRoom(room);
 }
@@ -301,37 +348,70 @@ function applyAlarmMessage(room, msg) {
   applyEvent(room, msg.kind, msg.seq, msg.body);
 }
 
+// Rebuild a courtroom's alarms and camera states from its newest events of each
+// kind, given newest first: the newest event of a key says whether it is raised.
+function rebuildAlarms(room, recent) {
+  const decided = new Set();
+  const cameraStates = new Map();
+  const raised = [];
+  for (const kind of ALARM_KINDS) {
+    const events = recent[kind];
+    room.lastSeq[kind] = events.length ? events[0].seq : 0;
+    for (const event of events) {
+      const change = alarmChange(kind, event.body || {});
+      if (!change) continue;
+      if (change.camera && !cameraStates.has(change.camera)) {
+        cameraStates.set(change.camera, change.cameraState);
+      }
+      if (change.raised === undefined || decided.has(change.key)) continue;
+      decided.add(change.key);
+      if (change.raised) raised.push([change.key, { message: change.message, seq: event.seq }]);
+    }
+  }
+  raised.sort((a, b) => b[1].seq - a[1].seq);
+  room.alarms = new Map(raised.slice(0, MAX_ALARMS));
+  room.omitted = Math.max(0, raised.length - MAX_ALARMS);
+  for (const camera of cameraStates.keys()) ensureCam(room, camera);
+  for (const cam of room.cams.values()) cam.offline = cameraStates.get(cam.id) === "offline";
+}
+
+async function recentEvents(room, kind) {
+  const query = `?kind=${encodeURIComponent(kind)}&order=desc&limit=${RECENT_EVENTS}`;
+  return limited(async () => {
+    const response = await api(roomPath(room, `/events${query}`));
+    if (response.status === 404) return []; // not in the archive (yet)
+    if (!response.ok) throw new Error(`events: HTTP ${response.status}`);
+    return response.json();
+  });
+}
+
 async function syncAlarms(room) {
   if (room.syncing) {
     room.resync = true;
     return;
   }
   room.syncing = true;
+  const current = () => state.rooms.get(room.id) === room;
   try {
     do {
       room.resync = false;
-      for (const kind of ALARM_KINDS) {
-        for (let page = 0; page < MAX_PAGES; page++) {
-          const query = `?kind=${encodeURIComponent(kind)}&after=${room.lastSeq[kind]}&limit=${EVENT_PAGE}`;
-          const response = await api(roomPath(room, `/events${query}`));
-          if (!response.ok) break;
-          const events = await response.json();
-          for (const event of events) applyEvent(room, kind, event.seq, event.body);
-          if (events.length < EVENT_PAGE) break;
-        }
-      }
+      const recent = {};
+      for (const kind of ALARM_KINDS) recent[kind] = await recentEvents(room, kind);
+      if (!current()) return;
+      rebuildAlarms(room, recent);
       const pending = room.pending;
       room.pending = [];
-      for (const msg of pending) applyAlarmMessage(room, msg);
-    } while (room.resync && state.rooms.has(room.id));
+      for (const msg of pending) applyAlarmMessage(room, msg); // older seqs are skipped
+    } while (room.resync && current());
     room.synced = true;
   } catch {
-    // The hub did not answer: live alarms keep queueing until a replay succeeds.
-    setTimeout(() => state.rooms.get(room.id) === room && room.live && syncAlarms(room), 5000);
+    // The hub did not answer: live alarms keep queueing until a read succeeds.
+    setTimeout(() => current() && state.live && !room.synced && syncAlarms(room), SYNC_RETRY_MS);
   } finally {
     room.syncing = false;
   }
   renderRoom(room);
+  renderConn();
 }
 
 // ---- pictures --------------------------------------------------------------
@@ -480,12 +560,12 @@ function agentLine(room) {
 
 function renderConn() {
   const rooms = [...state.rooms.values()];
-  const live = rooms.filter((room) => room.live).length;
+  const synced = rooms.filter((room) => room.synced).length;
   let kind = "idle";
   let text = "未连接 · Offline";
-  if (rooms.length && live === rooms.length) [kind, text] = ["live", "已连接 · Live"];
-  else if (live > 0) [kind, text] = ["wait", `部分连接 ${live}/${rooms.length} · Partly live`];
-  else if (rooms.length) [kind, text] = ["down", "连接中 · Connecting"];
+  if (state.live && synced === rooms.length) [kind, text] = ["live", "已连接 · Live"];
+  else if (state.live) [kind, text] = ["wait", `同步告警 ${synced}/${rooms.length} · Loading alarms`];
+  else if (state.token && !$("wall-view").hidden) [kind, text] = ["down", "连接中 · Connecting"];
   $("conn").className = `conn conn-${kind}`;
   $("conn-text").textContent = text;
 }
@@ -496,7 +576,7 @@ function start() {
   $("login-form").addEventListener("submit", login);
   $("logout").addEventListener("click", () => logout());
   document.addEventListener("visibilitychange", refreshVisible);
-  if (state.token) showWall().catch(() => logout());
+  if (state.token) showWall();
   else $("login-view").hidden = false;
 }
 

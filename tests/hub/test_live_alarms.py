@@ -7,6 +7,7 @@ websocket subscribes on /ws/live; both talk to a real hub on loopback.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from typing import Any
 
@@ -14,10 +15,10 @@ import httpx
 import pytest
 import websockets
 
-from hub.wire import Event
-from tests.hub.conftest import COURT, OTHER, TIMEOUT, RunningHub
+from hub.wire import Event, Partial, Thumbnail, encode
+from tests.hub.conftest import COURT, OTHER, OTHER_TOKEN, TIMEOUT, RunningHub
 from tests.hub.test_agent_ws import final, opened, send_events
-from tests.hub.test_live_ws import next_message
+from tests.hub.test_live_ws import next_message, patroller
 
 DEAD_MIC = {
     "kind": "dead_mic",
@@ -45,7 +46,7 @@ def alarm(seq: int, **changes: Any) -> Event:
 
 async def drain(ws: websockets.ClientConnection, kind: str) -> list[dict[str, Any]]:
     """Every message of type ``kind`` until the hub has been quiet for a moment."""
-    got = []
+    got: list[dict[str, Any]] = []
     while True:
         try:
             message = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT / 10))
@@ -137,3 +138,55 @@ async def test_events_endpoint_replays_alarms_a_late_page_missed(
         response = await client.get(f"/api/courtrooms/{COURT}/events", params={"kind": kind})
     response.raise_for_status()
     assert [(e["seq"], e["kind"], e["body"]) for e in response.json()] == [(2, kind, body)]
+
+
+# -- the patrol subscription sees every courtroom -------------------------------
+
+
+THUMBNAIL = base64.b64encode(b"\xff\xd8\xff\xe0 tiny \xff\xd9").decode("ascii")
+
+
+async def agent_activity(agent: websockets.ClientConnection, hearing: str) -> None:
+    """One of every message an agent causes: hearing, final, partial, thumbnail,
+    status and, last, an alarm (the hub handles one agent's frames in order)."""
+    segment = final(2).body["segment"]
+    transcript = Event(
+        seq=2, kind="transcript.final", body={"hearing_id": hearing, "segment": segment}
+    )
+    await send_events(agent, [opened(1, hearing), transcript])
+    partial = Partial(hearing_id=hearing, channel=0, role="judge", start=3.0, text="请")
+    await agent.send(encode(partial))
+    await agent.send(
+        encode(Thumbnail(hearing_id=hearing, camera="cam-1", time=3.0, jpeg=THUMBNAIL))
+    )
+    await send_events(agent, [Event(seq=3, kind="status", body={"state": "recording"})])
+    await send_events(agent, [alarm(4, hearing_id=hearing)])
+
+
+async def test_live_patroller_gets_patrol_messages_of_every_courtroom_but_no_transcript(
+    hub: RunningHub,
+) -> None:
+    patrol, _ = await patroller(hub)
+    clerk, _ = await hub.browser(COURT)  # proves finals and partials were published
+    first, _ = await hub.agent(COURT)
+    second, _ = await hub.agent(OTHER, OTHER_TOKEN)
+    await agent_activity(first, "h-1")
+    await agent_activity(second, "h-2")
+
+    seen: dict[str, set[str]] = {COURT: set(), OTHER: set()}
+    alarms: list[tuple[str, int, str]] = []
+    while len(alarms) < 2:  # each agent's alarm is its last message
+        message = json.loads(await asyncio.wait_for(patrol.recv(), TIMEOUT))
+        seen[message["courtroom"]].add(message["type"])
+        if message["type"] == "alarm":
+            alarms.append((message["courtroom"], message["seq"], message["body"]["hearing_id"]))
+        elif message["type"] == "thumbnail":
+            assert message["camera"] == "cam-1" and message["time"] == 3.0
+    assert seen == {room: {"hearing", "status", "thumbnail", "alarm"} for room in seen}
+    assert alarms == [(COURT, 4, "h-1"), (OTHER, 4, "h-2")]
+    clerk_types = set()
+    while "alarm" not in clerk_types:
+        clerk_types.add(json.loads(await asyncio.wait_for(clerk.recv(), TIMEOUT))["type"])
+    assert {"final", "partial"} <= clerk_types
+    with pytest.raises(TimeoutError):  # nothing else was queued for the patroller
+        await asyncio.wait_for(patrol.recv(), TIMEOUT / 20)

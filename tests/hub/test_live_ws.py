@@ -9,12 +9,30 @@ from typing import Any
 
 import pytest
 import websockets
+from hypothesis import given
+from hypothesis import strategies as st
 
-from hub.live import CLOSE_TOO_SLOW
+from hub.live import (
+    CLOSE_TOO_SLOW,
+    LiveBroadcaster,
+    LiveSubscriber,
+    Patrol,
+    Subscribe,
+    decode_request,
+)
 from hub.live_ws import BROWSER_FRAME_LIMIT, CLOSE_UNKNOWN_COURTROOM
-from hub.wire import CLOSE_INVALID, CLOSE_TOO_BIG, CLOSE_UNAUTHORIZED, Event, Partial, encode
+from hub.wire import (
+    CLOSE_INVALID,
+    CLOSE_TOO_BIG,
+    CLOSE_UNAUTHORIZED,
+    Event,
+    Partial,
+    WireError,
+    encode,
+)
 from tests.hub.conftest import (
     COURT,
+    OTHER,
     TIMEOUT,
     HubFactory,
     RunningHub,
@@ -114,8 +132,17 @@ async def test_live_switching_courtroom_sends_new_snapshot(hub: RunningHub) -> N
         (b"\x01\x02", CLOSE_INVALID),
         ('{"type": "subscribe", "courtroom": "nope"}', CLOSE_UNKNOWN_COURTROOM),
         ("x" * (BROWSER_FRAME_LIMIT + 1), CLOSE_TOO_BIG),
+        ("[" * 4000, CLOSE_INVALID),
     ],
-    ids=["json", "type", "courtroom-type", "binary", "unknown-courtroom", "oversized"],
+    ids=[
+        "json",
+        "type",
+        "courtroom-type",
+        "binary",
+        "unknown-courtroom",
+        "oversized",
+        "deep-nesting",
+    ],
 )
 async def test_live_bad_frame_is_refused_and_others_survive(
     hub: RunningHub, frame: str | bytes, code: int
@@ -129,6 +156,13 @@ async def test_live_bad_frame_is_refused_and_others_survive(
     agent, _ = await hub.agent()
     await send_events(agent, [opened(1)])
     assert (await next_message(bystander, "hearing"))["hearing"]["id"] == "h-1"
+
+
+async def test_live_patroller_with_bad_frame_is_refused(hub: RunningHub) -> None:
+    ws, _ = await patroller(hub)
+    await ws.send('{"type": "patrol", "again": true}')
+    code, reason = await close_code(ws)
+    assert code == CLOSE_INVALID and "patrol" in reason
 
 
 async def test_live_slow_browser_is_disconnected_and_others_keep_up(
@@ -174,3 +208,154 @@ async def test_live_status_event_reaches_browser(hub: RunningHub) -> None:
     await send_events(agent, [Event(seq=1, kind="status", body={"state": "degraded"})])
     report = await next_message(browser, "status")
     assert report["status"]["report"] == {"state": "degraded"}
+
+
+# -- the patrol subscription --------------------------------------------------
+
+
+async def patroller(
+    hub: RunningHub, **kwargs: Any
+) -> tuple[websockets.ClientConnection, dict[str, Any]]:
+    """Connect as the patrol wall and return the socket and its patrol-snapshot."""
+    token = await hub.token()
+    ws = await websockets.connect(hub.ws(f"/ws/live?token={token}"), open_timeout=TIMEOUT, **kwargs)
+    await ws.send(json.dumps({"type": "patrol"}))
+    snapshot = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+    assert snapshot["type"] == "patrol-snapshot"
+    return ws, snapshot
+
+
+@pytest.mark.parametrize(
+    ("frame", "request_"),
+    [
+        ('{"type": "patrol"}', Patrol()),
+        ('{"courtroom": "c", "type": "subscribe"}', Subscribe(courtroom="c")),
+        ('{"type":"subscribe","courtroom":"第一法庭"}', Subscribe(courtroom="第一法庭")),
+    ],
+)
+def test_decode_request_accepts_the_two_requests(frame: str, request_: object) -> None:
+    assert decode_request(frame) == request_
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'{"type": "patrol"}',
+        "",
+        "null",
+        '["patrol"]',
+        '"patrol"',
+        "{}",
+        '{"type": "Patrol"}',
+        '{"type": "patrol", "courtroom": "court-1"}',
+        '{"type": "patrol", "types": ["final"]}',
+        '{"type": null}',
+        '{"type": "subscribe"}',
+        '{"type": "subscribe", "courtroom": null}',
+        '{"type": "subscribe", "courtroom": ["a"]}',
+        '{"type": "subscribe", "courtroom": "a", "extra": 1}',
+        '{"type": "patrol"} trailing',
+        '{"type": "patrol"}{"type": "patrol"}',
+        "[" * 4000,
+    ],
+)
+def test_decode_request_refuses_anything_else(frame: str | bytes) -> None:
+    with pytest.raises(WireError):
+        decode_request(frame)
+
+
+_REQUEST_LIKE = st.dictionaries(
+    st.sampled_from(["type", "courtroom", "types"]),
+    st.one_of(
+        st.none(), st.integers(), st.text(max_size=8), st.sampled_from(["patrol", "subscribe"])
+    ),
+    max_size=3,
+).map(json.dumps)
+
+
+@given(st.one_of(st.text(max_size=64), st.binary(max_size=16), _REQUEST_LIKE))
+def test_decode_request_raises_only_wire_error(frame: str | bytes) -> None:
+    try:
+        request = decode_request(frame)
+    except WireError:
+        return
+    if isinstance(request, Subscribe):
+        assert isinstance(request.courtroom, str)
+        assert json.loads(frame) == {"type": "subscribe", "courtroom": request.courtroom}
+    else:
+        assert json.loads(frame) == {"type": "patrol"}
+
+
+async def test_broadcaster_routes_patrol_types_of_every_courtroom_to_patrollers() -> None:
+    broadcaster = LiveBroadcaster()
+    clerk, patrol = LiveSubscriber(queue_size=8), LiveSubscriber(queue_size=2)
+    broadcaster.watch(clerk, COURT)
+    generation = broadcaster.patrol(patrol)
+    for message_type in ("final", "partial", "hearing", "alarm"):
+        broadcaster.publish(COURT, {"type": message_type, "courtroom": COURT})
+    assert broadcaster.publish(OTHER, {"type": "partial", "courtroom": OTHER}) == 0
+    assert broadcaster.publish(OTHER, {"type": "status", "courtroom": OTHER}) == 1
+    assert [json.loads(await clerk.next_frame())["type"] for _ in range(4)] == [
+        "final",
+        "partial",
+        "hearing",
+        "alarm",
+    ]
+    assert clerk.pending() == 0
+    assert patrol.pending() == 2 and patrol.overflowed.is_set()  # the status overflowed it
+    broadcaster.watch(patrol, OTHER)  # switching drops what was queued for patrolling
+    assert patrol.pending() == 0 and patrol.generation != generation
+    assert not patrol.patrolling and broadcaster.patroller_count() == 0
+    broadcaster.leave(clerk)
+    assert broadcaster.watcher_count(COURT) == 0
+
+
+async def test_live_patrol_snapshot_lists_every_configured_courtroom(hub: RunningHub) -> None:
+    agent, _ = await hub.agent()
+    await send_events(agent, [opened(1), final(2)])
+    _, snapshot = await patroller(hub)
+    assert set(snapshot) == {"type", "courtrooms"}
+    rooms = snapshot["courtrooms"]
+    assert [(r["id"], r["name"]) for r in rooms] == [(COURT, "第一法庭"), (OTHER, "第二法庭")]
+    assert all(set(r) == {"id", "name", "hearing", "status"} for r in rooms)
+    assert rooms[0]["hearing"]["id"] == "h-1" and rooms[0]["hearing"]["closed_at"] is None
+    assert rooms[0]["status"]["online"] is True
+    assert rooms[1]["hearing"] is None and rooms[1]["status"]["online"] is False
+
+
+async def test_live_subscribe_after_patrol_switches_to_one_courtroom(hub: RunningHub) -> None:
+    patrol, _ = await patroller(hub)
+    await patrol.send(json.dumps({"type": "subscribe", "courtroom": OTHER}))
+    snapshot = await next_message(patrol, "snapshot")
+    assert snapshot["courtroom"] == OTHER
+    agent, _ = await hub.agent(COURT)  # court-1 is no longer watched by this socket
+    await send_events(agent, [opened(1)])
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(patrol.recv(), TIMEOUT / 10)
+    await patrol.send(json.dumps({"type": "patrol"}))
+    again = await next_message(patrol, "patrol-snapshot")
+    assert again["courtrooms"][0]["hearing"]["id"] == "h-1"
+
+
+async def test_live_slow_patroller_is_disconnected_and_others_keep_up(
+    hub_factory: HubFactory, tmp_path: Any
+) -> None:
+    """Overflow policy for patrollers: a full queue (here 4) closes with 4008."""
+    from hub.config import LiveConfig
+
+    hub = await hub_factory(make_config(tmp_path, live=LiveConfig(queue_size=4)))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+    sock.connect(("127.0.0.1", hub.server.port))
+    slow, _ = await patroller(hub, max_queue=1, sock=sock, compression=None)
+    fast, _ = await patroller(hub)
+    agent, _ = await hub.agent()
+    await send_events(agent, [opened(1)])
+    message = "麦克风无信号" * 10_000  # ~180 KB per alarm: 30 of them overrun the buffers
+    for seq in range(2, 32):
+        body = {"kind": "dead_mic", "state": "raised", "channel": seq, "message": message}
+        body["hearing_id"] = "h-1"
+        await send_events(agent, [Event(seq=seq, kind="av.alarm", body=body)])
+        assert (await next_message(fast, "alarm"))["seq"] == seq
+    code, reason = await close_code(slow)
+    assert code == CLOSE_TOO_SLOW and "slow" in reason

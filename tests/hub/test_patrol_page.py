@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +14,22 @@ import httpx
 import numpy as np
 import pytest
 import websockets
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Request, WebSocket, expect
+from pydantic import SecretStr
 
-from hub.config import ListenConfig
-from hub.wire import Event, Thumbnail, encode
+from hub.config import CourtroomConfig, ListenConfig
+from hub.wire import Event, Partial, Thumbnail, encode
 from tests.hub.conftest import (
     ADMIN_PASSWORD,
     COURT,
+    OTHER,
+    OTHER_TOKEN,
     TIMEOUT,
     HubFactory,
     RunningHub,
     make_config,
 )
-from tests.hub.test_agent_ws import opened, send_events
+from tests.hub.test_agent_ws import final, opened, send_events
 from tests.hub.test_clerk_page import browser  # noqa: F401  (the Chromium fixture)
 from tests.hub.test_live_alarms import CAMERA_OFFLINE, DEAD_MIC
 
@@ -70,6 +75,37 @@ async def open_wall(page: Page, hub: RunningHub) -> None:
     await expect(page.locator("#conn")).to_have_class("conn conn-live")
 
 
+@dataclass
+class Traffic:
+    """What the page exchanged with the hub, as Chromium saw it."""
+
+    sockets: list[str] = field(default_factory=list)  # URLs of websockets opened
+    received: list[str] = field(default_factory=list)  # types of live messages received
+    events: list[str] = field(default_factory=list)  # URLs of /events requests
+
+    def live_sockets(self) -> list[str]:
+        return [url for url in self.sockets if "/ws/live" in url]
+
+
+def watch_traffic(page: Page) -> Traffic:
+    traffic = Traffic()
+
+    def on_socket(ws: WebSocket) -> None:
+        traffic.sockets.append(ws.url)
+        ws.on("framereceived", lambda payload: traffic.received.append(json.loads(payload)["type"]))
+
+    def on_request(request: Request) -> None:
+        if "/events" in request.url:
+            traffic.events.append(request.url)
+
+    page.on("websocket", on_socket)
+    page.on("request", on_request)
+    return traffic
+
+
+PATROL_MESSAGES = {"patrol-snapshot", "hearing", "status", "alarm", "thumbnail"}
+
+
 def is_reddish(rgba: list[int]) -> bool:
     return rgba[0] > 200 and rgba[1] < 60 and rgba[2] < 60
 
@@ -88,6 +124,7 @@ async def test_patrol_page_follows_pictures_alarms_and_camera_state(
     page = await browser.new_page(viewport={"width": 1280, "height": 800})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    traffic = watch_traffic(page)
     await open_wall(page, hub)
     tile = page.locator(f'article.tile[data-room="{COURT}"]')
     await expect(tile.locator(".tile-name")).to_have_text("第一法庭")
@@ -141,17 +178,33 @@ async def test_patrol_page_follows_pictures_alarms_and_camera_state(
     await expect(camera.locator(".cam-down")).to_be_hidden()
     await expect(alarms).to_have_count(0)
 
+    # Transcript traffic is not sent to the wall at all.
+    await agent.send(encode(Partial(hearing_id="h-1", channel=0, role="judge", start=9, text="请")))
+    await send_events(agent, [final(6)])
     await agent.close()
     await expect(tile.locator(".tile-online")).to_contain_text("离线")
     await expect(tile).to_have_class("tile tile-down")
     assert errors == []
+    # One socket for both courtrooms, patrol messages only; two alarm reads per courtroom.
+    assert len(traffic.live_sockets()) == 1
+    assert set(traffic.received) <= PATROL_MESSAGES and "alarm" in traffic.received
+    assert len(traffic.events) == 2 * 2 and all("order=desc" in u for u in traffic.events)
 
 
 async def test_patrol_page_opened_late_shows_raised_alarms_and_pictures(
-    hub: RunningHub,
+    hub_factory: HubFactory,
     browser: Browser,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     expect.set_options(timeout=TIMEOUT * 1000 * 2)
+    more = [
+        CourtroomConfig(
+            id=f"court-{n}", name=f"第{n}法庭", token=SecretStr(f"agent-token-court-{n}")
+        )
+        for n in (3, 4)
+    ]
+    base = make_config(tmp_path)
+    hub = await hub_factory(make_config(tmp_path, courtrooms=(*base.courtrooms, *more)))
     agent, _ = await hub.agent()
     clipping = {**DEAD_MIC, "kind": "clipping", "message": "原告麦克风削波失真 · clipping"}
     disk_low = {
@@ -172,9 +225,16 @@ async def test_patrol_page_opened_late_shows_raised_alarms_and_pictures(
     ]
     await send_events(agent, events)
     await send_thumbnail(agent, 30.0, jpeg(160, 90, RED))
+    other, _ = await hub.agent(OTHER, OTHER_TOKEN)
+    defendant = {**DEAD_MIC, "hearing_id": "h-2", "channel": 1, "message": "被告麦克风无信号"}
+    await send_events(other, [opened(1, "h-2"), Event(seq=2, kind="av.alarm", body=defendant)])
 
     page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    traffic = watch_traffic(page)
     await open_wall(page, hub)
+    await expect(page.locator("article.tile")).to_have_count(4)
+    other_tile = page.locator(f'article.tile[data-room="{OTHER}"]')
+    await expect(other_tile.locator(".alarms .alarm-zh")).to_have_text(["被告麦克风无信号"])
     tile = page.locator(f'article.tile[data-room="{COURT}"]')
     texts = tile.locator(".alarms .alarm .alarm-zh")
     # Newest first; the clipping alarm was cleared before the page opened.
@@ -189,6 +249,12 @@ async def test_patrol_page_opened_late_shows_raised_alarms_and_pictures(
     # Live events after the replay are applied once, in order.
     await send_events(agent, [Event(seq=7, kind="av.alarm", body={**disk_low, "active": False})])
     await expect(texts).to_have_count(2)
+    cleared = {**defendant, "state": "cleared"}
+    await send_events(other, [Event(seq=3, kind="av.alarm", body=cleared)])
+    await expect(other_tile.locator(".alarms .alarm")).to_have_count(0)
+    await expect(tile.locator(".alarms .alarm")).to_have_count(2)  # unaffected
+    assert len(traffic.live_sockets()) == 1  # four courtrooms, one socket
+    assert len(traffic.events) == 4 * 2  # one newest-first read per courtroom and kind
 
     # The clerk page and the patrol wall link to each other; the login carries over.
     await page.get_by_role("link", name="庭审笔录").click()

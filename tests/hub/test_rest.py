@@ -9,6 +9,7 @@ import pytest
 
 from tests.hub.conftest import ADMIN_PASSWORD, COURT, TIMEOUT, RunningHub
 from tests.hub.test_agent_ws import final, opened, send_events
+from tests.hub.test_live_alarms import alarm
 
 
 def client(hub: RunningHub, token: str | None = None) -> httpx.AsyncClient:
@@ -107,3 +108,60 @@ async def test_rest_bearer_token_is_not_logged(
     token = await hub.token()
     assert "token=***" in caplog.text
     assert token not in caplog.text
+
+
+async def events_page(http: httpx.AsyncClient, **params: str | int) -> list[int]:
+    response = await http.get(f"/api/courtrooms/{COURT}/events", params=params)
+    assert response.status_code == 200, response.text
+    return [event["seq"] for event in response.json()]
+
+
+async def test_rest_events_newest_first_pages_with_before_without_overlap(
+    hub: RunningHub,
+) -> None:
+    agent, _ = await hub.agent()
+    alarms = [alarm(seq, channel=seq) for seq in range(2, 8)]
+    await send_events(agent, [opened(1), *alarms, final(8), alarm(9)])
+    async with client(hub, await hub.token()) as http:
+        pages, before = [], None
+        while True:
+            params: dict[str, str | int] = {"kind": "av.alarm", "order": "desc", "limit": 3}
+            if before is not None:
+                params["before"] = before
+            page = await events_page(http, **params)
+            if not page:
+                break
+            pages.append(page)
+            before = page[-1]
+        assert pages == [[9, 7, 6], [5, 4, 3], [2]]
+        assert await events_page(http, kind="av.alarm") == [2, 3, 4, 5, 6, 7, 9]  # default asc
+        assert await events_page(http, kind="av.alarm", after=6) == [7, 9]
+        assert await events_page(http, order="desc", after=3, before=8, limit=10) == [7, 6, 5, 4]
+        assert await events_page(http, order="asc", after=3, before=8, limit=2) == [4, 5]
+        assert await events_page(http, order="desc", limit=1) == [9]
+
+
+BAD_EVENTS_QUERIES = [
+    "order=newest",
+    "order=DESC",
+    "limit=0",
+    "limit=5001",
+    "limit=ten",
+    "before=0",
+    "before=-5",
+    "before=x",
+    f"before={2**63}",
+    "after=-1",
+    f"after={2**63}",
+    "kind=" + "k" * 33,
+]
+
+
+async def test_rest_events_bad_parameter_is_422_unknown_courtroom_404(hub: RunningHub) -> None:
+    async with client(hub, await hub.token()) as http:
+        for query in BAD_EVENTS_QUERIES:
+            response = await http.get(f"/api/courtrooms/{COURT}/events?{query}")
+            assert response.status_code == 422, (query, response.text)
+            assert response.json()["detail"][0]["loc"][0] == "query", query
+        response = await http.get("/api/courtrooms/nope/events", params={"order": "desc"})
+    assert response.status_code == 404

@@ -134,3 +134,24 @@ def test_archive_transcript_is_ordered_by_start_then_seq(archive: Archive) -> No
 def test_archive_token_key_persists(archive: Archive) -> None:
     assert archive.token_key() == archive.token_key()
     assert len(archive.token_key()) == 32
+
+
+def test_archive_events_newest_first_pages_with_before_seq(archive: Archive) -> None:
+    store(archive, opened(1))
+    for seq in range(2, 7):
+        store(archive, final(seq, float(seq), f"s{seq}"))
+    store(archive, opened(3, "h-other"), "c2")  # another courtroom's seqs never mix in
+
+    def seqs(**options: Any) -> list[int]:
+        return [event["seq"] for event in archive.events("c1", **options)]
+
+    assert seqs(newest_first=True, limit=2) == [6, 5]
+    assert seqs(newest_first=True, limit=2, before_seq=5) == [4, 3]
+    assert seqs(newest_first=True, limit=2, before_seq=3) == [2, 1]
+    assert seqs(newest_first=True, limit=2, before_seq=1) == []
+    assert seqs(newest_first=True, kind="hearing.opened") == [1]
+    assert seqs(newest_first=True, after_seq=2, before_seq=6) == [5, 4, 3]
+    assert seqs(after_seq=2, before_seq=6, limit=2) == [3, 4]
+    assert seqs() == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(ValueError, match="limit"):
+        archive.events("c1", limit=0)
