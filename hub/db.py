@@ -71,7 +71,10 @@ class HearingRow(Base):
 
 class EventRow(Base):
     __tablename__ = "events"
-    __table_args__ = (sa.UniqueConstraint("courtroom", "seq", name="uq_events_courtroom_seq"),)
+    __table_args__ = (
+        sa.UniqueConstraint("courtroom", "seq", name="uq_events_courtroom_seq"),
+        sa.Index("ix_events_courtroom_kind_seq", "courtroom", "kind", "seq"),
+    )
 
     id: Mapped[int] = mapped_column(
         sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True

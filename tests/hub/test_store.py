@@ -59,6 +59,44 @@ def test_archive_migrations_create_every_table(archive: Archive) -> None:
     assert {"courtrooms", "hearings", "events", "segments", "users", "alembic_version"} <= tables
 
 
+def test_archive_events_indexed_by_kind_for_newest_alarms(archive: Archive) -> None:
+    indexes = {
+        i["name"]: i["column_names"] for i in sa.inspect(archive.engine).get_indexes("events")
+    }
+    assert indexes["ix_events_courtroom_kind_seq"] == ["courtroom", "kind", "seq"]
+    if archive.engine.dialect.name == "sqlite":
+        query = (
+            "EXPLAIN QUERY PLAN SELECT * FROM events WHERE courtroom = 'c1' "
+            "AND kind = 'av.alarm' ORDER BY seq DESC LIMIT 200"
+        )
+        with archive.engine.connect() as connection:
+            plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(query))
+        assert "ix_events_courtroom_kind_seq" in plan, plan
+
+
+def test_archive_upgrades_from_first_revision(tmp_path: Path) -> None:
+    # A hub installed before the kind index: its archive gains it on start-up.
+    from alembic import command
+    from alembic.config import Config
+
+    from hub import db
+
+    engine = open_engine(f"sqlite:///{tmp_path}/old/hub.db")
+    config = Config()
+    config.set_main_option("script_location", str(db._MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    assert "ix_events_courtroom_kind_seq" not in {
+        i["name"] for i in sa.inspect(engine).get_indexes("events")
+    }
+    migrate(engine)
+    assert "ix_events_courtroom_kind_seq" in {
+        i["name"] for i in sa.inspect(engine).get_indexes("events")
+    }
+    engine.dispose()
+
+
 def test_archive_resent_events_are_stored_once(archive: Archive) -> None:
     events = [opened(1), final(2, 1.0, "开庭"), final(3, 2.5, "请坐")]
     acks = [store(archive, e).acked_seq for e in events]
