@@ -78,6 +78,13 @@ class DatabaseConfig(_Section):
         default=None,
         description="SQLAlchemy URL of the archive. Default: SQLite hub.db in data_dir.",
     )
+    status_every_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="Seconds between agent status reports kept in the archive "
+        "(all are shown live; 0 keeps every report).",
+    )
 
 
 class AuthConfig(_Section):

@@ -115,7 +115,7 @@ def open_hub_state(
         admin_password = env.get(config.auth.admin_password_env) or None
     engine = open_engine(config.database_url())
     migrate(engine)
-    archive = Archive(engine)
+    archive = Archive(engine, status_every=config.database.status_every_s)
     archive.ensure_courtrooms((c.id, c.name) for c in config.courtrooms)
     now = clock()
     for user in config.users:

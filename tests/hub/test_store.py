@@ -193,3 +193,42 @@ def test_archive_events_newest_first_pages_with_before_seq(archive: Archive) -> 
     assert seqs() == [1, 2, 3, 4, 5, 6]
     with pytest.raises(ValueError, match="limit"):
         archive.events("c1", limit=0)
+
+
+def test_archive_keeps_one_status_per_interval_but_acks_all(archive: Archive) -> None:
+    # Agents report status every second; the archive keeps one a minute, acks all.
+    from datetime import timedelta
+
+    def status(seq: int) -> Event:
+        return Event(seq=seq, kind="status", body={"state": "recording", "n": seq})
+
+    results = []
+    for k in range(1, 131):  # 130 reports, one a second
+        at = NOW + timedelta(seconds=k)
+        results.append(archive.store_event("c1", status(k), now=at))
+    assert [r.acked_seq for r in results] == list(range(1, 131))
+    assert not any(r.duplicate for r in results)
+    kept = [e["body"]["n"] for e in archive.events("c1", kind="status")]
+    assert kept == [1, 61, 121]
+    # An alarm between them is always kept; a resent thinned report is a duplicate.
+    alarm = Event(
+        seq=131, kind="av.alarm", body={"kind": "dead_mic", "state": "raised", "hearing_id": "h-1"}
+    )
+    assert not archive.store_event("c1", alarm, now=NOW + timedelta(seconds=131)).duplicate
+    assert archive.store_event("c1", status(2), now=NOW + timedelta(seconds=132)).duplicate
+    assert [e["seq"] for e in archive.events("c1", kind="av.alarm")] == [131]
+
+
+def test_archive_status_out_of_order_is_stored_for_the_watermark(archive: Archive) -> None:
+    # Only the next seq in order may go unstored: a report after a gap is kept,
+    # so the watermark can move past it once the gap is filled.
+    from datetime import timedelta
+
+    status = {"state": "recording"}
+    archive.store_event("c1", Event(seq=1, kind="status", body=status), now=NOW)
+    later = NOW + timedelta(seconds=1)
+    gap = archive.store_event("c1", Event(seq=3, kind="status", body=status), now=later)
+    assert gap.acked_seq == 1
+    filled = archive.store_event("c1", final(2, 1.0, "开庭"), now=later)
+    assert filled.acked_seq == 3
+    assert [e["seq"] for e in archive.events("c1", kind="status")] == [1, 3]
