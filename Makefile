@@ -14,9 +14,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
 # Debian packages: audio capture and playback, the MQTT broker, a browser for
-# the page tests, PostgreSQL for the archive tests, a Python venv for uv.
+# the page tests, PostgreSQL for the archive tests, a Python venv for uv,
+# GStreamer's RTSP server (an IP camera for the camera tests).
 APT_PACKAGES := portaudio19-dev pulseaudio pulseaudio-utils sox ffmpeg mosquitto \
-	chromium fonts-wqy-microhei postgresql python3-venv python3-dev gcc make ca-certificates
+	chromium fonts-wqy-microhei postgresql python3-venv python3-dev gcc make ca-certificates \
+	python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+	gstreamer1.0-plugins-bad
 
 DEMO_ARGS ?=
 PYTEST_ARGS ?=

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.speech",
     "tests.fixtures.mosquitto",
     "tests.fixtures.camera_stream",
+    "tests.fixtures.rtsp_server",
 ]

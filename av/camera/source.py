@@ -18,9 +18,22 @@ once the queued frames are consumed. A source that hangs without failing is
 bounded by ``read_timeout`` for network sources (OpenCV's FFmpeg backend);
 noticing a silent camera is the watchdog's job, not the reader's.
 
-RTSP: OpenCV's FFmpeg backend uses UDP unless the process environment has
-``OPENCV_FFMPEG_CAPTURE_OPTIONS=rtsp_transport;tcp``; the agent's entry point
-should set it (TCP survives the lossy networks of a court building).
+RTSP: OpenCV's FFmpeg backend asks for RTP over the RTSP TCP connection
+(``rtsp_transport;tcp``, which survives the lossy networks of a court
+building) as long as ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` is unset; whoever sets
+that variable must include ``rtsp_transport;tcp`` in it, or RTP falls back
+to UDP.
+
+OpenCV does not say why it cannot open a URL; for RTSP,
+:func:`rtsp_describe_status` asks the camera itself (one ``DESCRIBE``) so
+the offline event says "401 Unauthorized" or "404 Not Found" instead.
+
+Network sources are decoded with ``decode_threads`` (default one) thread:
+FFmpeg's frame threading holds one frame per extra thread, and when a camera
+hangs, OpenCV spends a whole ``read_timeout`` draining each held frame, so
+a hung H.264 camera would block the reader for (threads + 1) read timeouts
+(45 s on an 8-core PC) while handing out stale frames that keep the
+watchdog happy. One thread costs little at camera resolutions.
 """
 
 from __future__ import annotations
@@ -44,8 +57,16 @@ import numpy as np
 import numpy.typing as npt
 
 from av.camera.errors import CameraOpenError, CameraStreamError
+from av.camera.rtsp_probe import rtsp_describe_status
 
-__all__ = ["CameraAddress", "CameraCapture", "CaptureStats", "Frame", "SourceKind"]
+__all__ = [
+    "CameraAddress",
+    "CameraCapture",
+    "CaptureStats",
+    "Frame",
+    "SourceKind",
+    "rtsp_describe_status",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -184,6 +205,8 @@ class CameraCapture:
             dropped (see the module docstring).
         open_timeout: seconds OpenCV may take to open a network source.
         read_timeout: seconds one ``read()`` of a network source may block.
+        decode_threads: decoder threads for a network source (see the
+            module docstring before raising it).
         pace_files: deliver a file's frames at its own frame rate, as a
             camera would, instead of as fast as they decode.
         loop_file: start a file over at its end instead of ending.
@@ -204,6 +227,7 @@ class CameraCapture:
         queue_frames: int = 8,
         open_timeout: float = 5.0,
         read_timeout: float = 5.0,
+        decode_threads: int = 1,
         pace_files: bool = True,
         loop_file: bool = False,
         clock: Callable[[], float] = time.monotonic,
@@ -216,12 +240,15 @@ class CameraCapture:
             raise ValueError("queue_frames must be at least 1")
         if open_timeout <= 0 or read_timeout <= 0:
             raise ValueError("timeouts must be positive")
+        if decode_threads < 1:
+            raise ValueError("decode_threads must be at least 1")
         self.address = address
         self.camera = camera
         self._queue: collections.deque[Frame] = collections.deque()
         self._queue_frames = queue_frames
         self._open_timeout = open_timeout
         self._read_timeout = read_timeout
+        self._decode_threads = decode_threads
         self._pace = pace_files and address.kind is SourceKind.FILE
         self._loop_file = loop_file and address.kind is SourceKind.FILE
         self._clock = clock
@@ -249,7 +276,9 @@ class CameraCapture:
 
         Raises:
             CameraOpenError: OpenCV cannot open the source or read its first
-                frame; retry later.
+                frame; retry later. For an RTSP camera the message ends with
+                what :func:`rtsp_describe_status` found out (wrong password,
+                no such path, connection refused, no answer).
         """
         if self._loop is not None:
             raise RuntimeError("a CameraCapture can be opened only once")
@@ -278,6 +307,7 @@ class CameraCapture:
 
     def _open_blocking(self) -> cv2.VideoCapture:
         target = self.address.target
+        started = self._clock()
         if self.address.kind is SourceKind.DEVICE:
             capture = (
                 cv2.VideoCapture(target)
@@ -291,10 +321,19 @@ class CameraCapture:
                 cv2.CAP_PROP_READ_TIMEOUT_MSEC,
                 int(self._read_timeout * 1000),
             ]
+            if self.address.kind is not SourceKind.FILE:
+                params += [cv2.CAP_PROP_N_THREADS, self._decode_threads]
             capture = cv2.VideoCapture(str(target), cv2.CAP_FFMPEG, params)
         if not capture.isOpened():
             capture.release()
-            raise CameraOpenError(self.camera, f"OpenCV cannot open {self.address.redacted}")
+            why = ""
+            network = self.address.kind in (SourceKind.RTSP, SourceKind.HTTP)
+            if network and self._clock() - started >= 0.9 * self._open_timeout:
+                why = f": no answer within {self._open_timeout:g} s"
+            elif self.address.kind is SourceKind.RTSP and isinstance(target, str):
+                status = rtsp_describe_status(target, timeout=self._open_timeout)
+                why = f": {status}" if status else ""
+            raise CameraOpenError(self.camera, f"OpenCV cannot open {self.address.redacted}{why}")
         _log.info("camera %s: opened %s", self.camera, self.address.redacted)
         return capture
 
