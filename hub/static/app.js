@@ -1,9 +1,8 @@
 // Clerk page: log in, pick a courtroom, follow its live transcript.
-// Vanilla JS, no build step. The hub's live protocol is described in hub/live.py.
+// Vanilla JS, no build step; session.js (loaded first) holds what the patrol
+// wall shares. The hub's live protocol is described in hub/live.py.
 "use strict";
 
-const TOKEN_KEY = "courtroom.token";
-const USER_KEY = "courtroom.user";
 const ROOM_KEY = "courtroom.room";
 const ROLE_LABELS = {
   judge: "审判长", presiding_judge: "审判长", assessor: "审判员", juror: "陪审员",
@@ -15,7 +14,6 @@ const ROLE_COLOURS = [
   ["#f3ecdc", "#6f5316"], ["#ece6f3", "#4b3670"], ["#e2eff2", "#22555f"],
 ];
 
-const $ = (id) => document.getElementById(id);
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
   user: sessionStorage.getItem(USER_KEY),
@@ -31,12 +29,6 @@ const state = {
 };
 
 // ---- helpers ---------------------------------------------------------------
-
-function clock(seconds) {
-  const s = Math.max(0, Math.floor(seconds || 0));
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${pad(Math.floor(s / 3600))}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}`;
-}
 
 function roleLabel(role) {
   return ROLE_LABELS[String(role).toLowerCase()] || role || "—";
@@ -54,70 +46,31 @@ function wallTime(iso) {
   return d.toLocaleString("zh-CN", { hour12: false });
 }
 
-function el(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function setConn(kind, text) {
   $("conn").className = `conn conn-${kind}`;
   $("conn-text").textContent = text;
 }
 
-async function api(path, options = {}) {
-  const headers = { ...(options.headers || {}) };
-  if (state.token) headers.Authorization = `Bearer ${state.token}`;
-  const response = await fetch(path, { ...options, headers });
-  if (response.status === 401 && path !== "/api/login") {
-    logout("登录已过期，请重新登录 · Session expired");
-    throw new Error("unauthorized");
-  }
-  return response;
+function api(path, options = {}) {
+  return authFetch(state.token, path, options, logout);
 }
 
 // ---- login -----------------------------------------------------------------
 
-async function login(event) {
-  event.preventDefault();
-  const button = $("login-button");
-  button.disabled = true;
-  $("login-error").hidden = true;
-  try {
-    const response = await api("/api/login", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ username: $("username").value.trim(), password: $("password").value }),
-    });
-    if (!response.ok) throw new Error("用户名或密码错误 · Wrong username or password");
-    const body = await response.json();
-    state.token = body.token;
-    state.user = body.username;
-    sessionStorage.setItem(TOKEN_KEY, state.token);
-    sessionStorage.setItem(USER_KEY, state.user);
-    $("password").value = "";
+function login(event) {
+  return submitLogin(event, async (token, user) => {
+    state.token = token;
+    state.user = user;
     await showApp();
-  } catch (err) {
-    $("login-error").textContent = err.message;
-    $("login-error").hidden = false;
-  } finally {
-    button.disabled = false;
-  }
+  });
 }
 
 function logout(message) {
-  sessionStorage.removeItem(TOKEN_KEY);
   state.token = null;
   closeSocket();
   $("app-view").hidden = true;
-  $("who").hidden = $("logout").hidden = true;
-  $("login-view").hidden = false;
   setConn("idle", "未连接 · Offline");
-  if (message) {
-    $("login-error").textContent = message;
-    $("login-error").hidden = false;
-  }
+  forgetSession(message);
 }
 
 // ---- courtrooms ------------------------------------------------------------
@@ -173,8 +126,7 @@ function selectRoom(id) {
 function connect() {
   closeSocket();
   if (!state.token || !state.room) return;
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws/live?token=${encodeURIComponent(state.token)}`);
+  const ws = new WebSocket(liveUrl(state.token));
   state.ws = ws;
   setConn("wait", state.retry ? "重新连接中 · Reconnecting" : "连接中 · Connecting");
   ws.onopen = subscribe;
@@ -198,8 +150,7 @@ function closeSocket() {
 }
 
 function scheduleReconnect() {
-  // Exponential backoff with jitter: 0.5 s, 1 s, 2 s … capped at 15 s.
-  const delay = Math.min(15000, 500 * 2 ** state.retry) * (0.75 + Math.random() * 0.5);
+  const delay = reconnectDelay(state.retry);
   state.retry = Math.min(state.retry + 1, 8);
   setConn("down", `已断开，${Math.ceil(delay / 1000)} 秒后重连 · Reconnecting`);
   state.retryTimer = setTimeout(connect, delay);

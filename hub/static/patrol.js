@@ -1,5 +1,6 @@
 // Patrol wall (庭审巡查): every courtroom at a glance — camera pictures, hearing, alarms.
-// Vanilla JS, no build step. Live messages are described in hub/live.py.
+// Vanilla JS, no build step; session.js (loaded first) holds what the clerk
+// page shares. Live messages are described in hub/live.py.
 //
 // One /ws/live socket for the whole wall, subscribed with {"type": "patrol"}: the
 // hub sends a patrol-snapshot (every configured courtroom with its hearing and
@@ -24,8 +25,6 @@
 //   queue of at most MAX_PENDING (overflow: read them again from the archive).
 "use strict";
 
-const TOKEN_KEY = "courtroom.token";
-const USER_KEY = "courtroom.user";
 const MAX_ALARMS = 20;
 const RECENT_EVENTS = 200;
 const MAX_FETCHES = 4;
@@ -34,7 +33,6 @@ const SYNC_RETRY_MS = 5000;
 const ALARM_KINDS = ["av.alarm", "camera"];
 const AGENT_STATES = { recording: "录音中", idle: "待机", degraded: "降级运行", stopped: "已停止" };
 
-const $ = (id) => document.getElementById(id);
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
   user: sessionStorage.getItem(USER_KEY),
@@ -49,19 +47,6 @@ const state = {
 
 // ---- helpers ---------------------------------------------------------------
 
-function el(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function clock(seconds) {
-  const s = Math.max(0, Math.floor(seconds || 0));
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${pad(Math.floor(s / 3600))}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}`;
-}
-
 // "中文 · English" or "中文 / English" -> ["中文", "English"]
 function splitMessage(message) {
   const text = String(message || "");
@@ -70,15 +55,8 @@ function splitMessage(message) {
   return [text.slice(0, match.index), text.slice(match.index + match[0].length)];
 }
 
-async function api(path, options = {}) {
-  const headers = { ...(options.headers || {}) };
-  if (state.token) headers.Authorization = `Bearer ${state.token}`;
-  const response = await fetch(path, { ...options, headers });
-  if (response.status === 401 && path !== "/api/login") {
-    logout("登录已过期，请重新登录 · Session expired");
-    throw new Error("unauthorized");
-  }
-  return response;
+function api(path, options = {}) {
+  return authFetch(state.token, path, options, logout);
 }
 
 function roomPath(room, rest) {
@@ -100,48 +78,23 @@ async function limited(task) {
 
 // ---- login -----------------------------------------------------------------
 
-async function login(event) {
-  event.preventDefault();
-  const button = $("login-button");
-  button.disabled = true;
-  $("login-error").hidden = true;
-  try {
-    const response = await api("/api/login", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ username: $("username").value.trim(), password: $("password").value }),
-    });
-    if (!response.ok) throw new Error("用户名或密码错误 · Wrong username or password");
-    const body = await response.json();
-    state.token = body.token;
-    state.user = body.username;
-    sessionStorage.setItem(TOKEN_KEY, state.token);
-    sessionStorage.setItem(USER_KEY, state.user);
-    $("password").value = "";
+function login(event) {
+  return submitLogin(event, (token, user) => {
+    state.token = token;
+    state.user = user;
     showWall();
-  } catch (err) {
-    $("login-error").textContent = err.message;
-    $("login-error").hidden = false;
-  } finally {
-    button.disabled = false;
-  }
+  });
 }
 
 function logout(message) {
-  sessionStorage.removeItem(TOKEN_KEY);
   state.token = null;
   disconnect();
   for (const room of state.rooms.values()) dropRoom(room);
   state.rooms.clear();
   $("wall").replaceChildren();
   $("wall-view").hidden = true;
-  $("who").hidden = $("logout").hidden = true;
-  $("login-view").hidden = false;
   renderConn();
-  if (message) {
-    $("login-error").textContent = message;
-    $("login-error").hidden = false;
-  }
+  forgetSession(message);
 }
 
 // ---- courtrooms ------------------------------------------------------------
@@ -223,8 +176,7 @@ async function loadCameras(room) {
 function connect() {
   if (!state.token || state.ws) return;
   clearTimeout(state.retryTimer);
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws/live?token=${encodeURIComponent(state.token)}`);
+  const ws = new WebSocket(liveUrl(state.token));
   state.ws = ws;
   state.live = false;
   ws.onopen = () => ws.send(JSON.stringify({ type: "patrol" }));
@@ -251,8 +203,7 @@ function disconnect() {
 }
 
 function scheduleReconnect() {
-  // Exponential backoff with jitter: 0.5 s, 1 s, 2 s … capped at 15 s (as on the clerk page).
-  const delay = Math.min(15000, 500 * 2 ** state.retry) * (0.75 + Math.random() * 0.5);
+  const delay = reconnectDelay(state.retry);
   state.retry = Math.min(state.retry + 1, 8);
   state.retryTimer = setTimeout(connect, delay);
 }
