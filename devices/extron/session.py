@@ -47,6 +47,7 @@ from devices.extron.codec import (
     decode_line,
     encode_command,
 )
+from devices.line_buffer import LineBuffer
 from devices.session import Failed, Fault, SessionEvent, Unsolicited
 
 __all__ = ["ExtronSession"]
@@ -100,8 +101,7 @@ class ExtronSession:
             timeout_error=self._timeout_error,
         )
         self._out = bytearray()
-        self._buffer = bytearray()
-        self._discarding = False
+        self._lines = LineBuffer(b"\n", max_line=MAX_LINE)
         self._connected = False
         self._login = _Login.NOT_NEEDED
         self._login_deadline: float | None = None
@@ -115,8 +115,7 @@ class ExtronSession:
     def connection_made(self, *, now: float) -> None:
         """The line opened: expect a banner, and a prompt if we have a password."""
         self._connected = True
-        self._buffer.clear()
-        self._discarding = False
+        self._lines.clear()
         if self._password is not None:
             self._login = _Login.AWAITING_PROMPT
             self._login_deadline = now + self._reply_timeout
@@ -152,27 +151,17 @@ class ExtronSession:
 
     def receive_data(self, data: bytes, *, now: float) -> None:
         """Split input into CR LF lines and act on each; never raises."""
-        self._buffer += data
-        while (end := self._buffer.find(b"\n")) >= 0:
-            raw = bytes(self._buffer[: end + 1])
-            del self._buffer[: end + 1]
-            if self._discarding:
-                self._discarding = False
-                continue
+        for raw in self._lines.feed(data):
             line = raw.rstrip(b"\r\n")
             if line:
                 self._handle_line(line, raw, now)
-        if self._buffer.strip(b"\r\n ") == b"Password:":
-            raw = bytes(self._buffer)
-            self._buffer.clear()
-            self._handle_reply(PasswordPrompt(), raw, now)
-        elif len(self._buffer) > MAX_LINE:
+        if self._lines.pending.strip(b"\r\n ") == b"Password:":
+            self._handle_reply(PasswordPrompt(), self._lines.take_pending(), now)
+        elif (overflow := self._lines.take_overflow()) is not None:
             error = RemoteProtocolError(
-                "Extron line too long", device=self._device, raw=bytes(self._buffer[:MAX_LINE])
+                "Extron line too long", device=self._device, raw=overflow[:MAX_LINE]
             )
             self._events.append(Fault(error))
-            self._buffer.clear()
-            self._discarding = True
 
     def next_deadline(self) -> float | None:
         if self._commands.outstanding is not None:

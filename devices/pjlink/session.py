@@ -33,6 +33,7 @@ from devices.errors import (
     DeviceUnavailableError,
     RemoteProtocolError,
 )
+from devices.line_buffer import LineBuffer
 from devices.pjlink.codec import (
     MAX_LINE,
     AuthFailure,
@@ -105,8 +106,7 @@ class PJLinkSession:
             timeout_error=self._timeout_error,
         )
         self._out = bytearray()
-        self._buffer = bytearray()
-        self._discarding = False
+        self._lines = LineBuffer(b"\r", max_line=MAX_LINE)
 
     def __repr__(self) -> str:
         auth = "password" if self._password is not None else "no password"
@@ -119,8 +119,7 @@ class PJLinkSession:
         self._state = _State.AWAITING_GREETING
         self._greeting_deadline = now + self._reply_timeout
         self._digest = None
-        self._buffer.clear()
-        self._discarding = False
+        self._lines.clear()
 
     def connection_lost(self, *, now: float) -> None:
         """Fail the outstanding and queued commands with DeviceUnavailableError."""
@@ -155,20 +154,12 @@ class PJLinkSession:
 
     def receive_data(self, data: bytes, *, now: float) -> None:
         """Split input into CR-terminated lines and act on each; never raises."""
-        self._buffer += data
-        while (end := self._buffer.find(b"\r")) >= 0:
-            raw = bytes(self._buffer[: end + 1])
-            del self._buffer[: end + 1]
-            if self._discarding:
-                self._discarding = False
-                continue
+        for raw in self._lines.feed(data):
             line = raw[:-1].lstrip(b"\n")  # tolerate CR LF from lenient firmware
             if line:
                 self._handle_line(line, raw, now)
-        if len(self._buffer) > MAX_LINE:
-            self._fault(RemoteProtocolError("PJLink line too long", raw=bytes(self._buffer)))
-            self._buffer.clear()
-            self._discarding = True
+        if (overflow := self._lines.take_overflow()) is not None:
+            self._fault(RemoteProtocolError("PJLink line too long", raw=overflow))
 
     def next_deadline(self) -> float | None:
         if self._commands.outstanding is not None:
