@@ -124,7 +124,6 @@ class CourtroomAgent:
         self._overlay_font = overlay_font
         self._open_hearing = open_hearing
         self._resume_within = resume_within
-        self._opened_at: datetime | None = None
         self.resumed = False
         self.recording: HearingRecording | None = None
         self._monotonic = monotonic
@@ -169,7 +168,6 @@ class CourtroomAgent:
             now = self._wall_clock()
             opened_at = self._take_over(now)
             failure: Exception | None = None
-            self._opened_at = opened_at
             try:
                 if self._recordings is not None:
                     self.recording = HearingRecording(
