@@ -96,8 +96,11 @@ async def test_rest_clerk_page_is_served(hub: RunningHub) -> None:
     async with client(hub) as http:
         page = await http.get("/")
         script = await http.get("/static/app.js")
+        shared = await http.get("/static/session.js")
     assert page.status_code == 200 and "庭审实时笔录" in page.text
-    assert script.status_code == 200 and "/ws/live" in script.text
+    assert "/static/session.js" in page.text and "/static/app.js" in page.text
+    assert script.status_code == 200 and "liveUrl(" in script.text
+    assert shared.status_code == 200 and "/ws/live" in shared.text
 
 
 async def test_rest_bearer_token_is_not_logged(
