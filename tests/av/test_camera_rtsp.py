@@ -109,7 +109,11 @@ async def test_camera_capture_rtsp_frames_arrive_live_over_tcp(
     server = rtsp_server("moving", codec=codec)
     clock = hearing_clock()
     address = CameraAddress.parse(server.url)
-    async with CameraCapture(address, camera="cam1", hearing_clock=clock, open_timeout=1.0) as cap:
+    # Room for every frame: FFmpeg's probe burst on a loaded machine can outrun
+    # the default 8-frame queue, and dropping the oldest is tested elsewhere.
+    async with CameraCapture(
+        address, camera="cam1", hearing_clock=clock, open_timeout=1.0, queue_frames=3 * FPS
+    ) as cap:
         frames = await read_frames(cap, 3 * FPS)
     assert [f.index for f in frames] == list(range(3 * FPS))
     assert all((f.width, f.height, f.camera) == (WIDTH, HEIGHT, "cam1") for f in frames)
