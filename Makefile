@@ -17,7 +17,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 # the page tests, PostgreSQL for the archive tests, a Python venv for uv,
 # GStreamer's RTSP server (an IP camera for the camera tests).
 APT_PACKAGES := portaudio19-dev pulseaudio pulseaudio-utils sox ffmpeg mosquitto \
-	chromium fonts-wqy-microhei postgresql python3-venv python3-dev gcc make ca-certificates \
+	chromium fonts-wqy-microhei fonts-dejavu-core fontconfig postgresql python3-venv python3-dev gcc make ca-certificates \
 	python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	gstreamer1.0-plugins-bad
 
@@ -73,7 +73,7 @@ typecheck:
 	$(VENV)/bin/mypy
 
 pytest:
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	COURTROOM_NO_SKIP=1 $(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/latency.py --update-readme README.md
