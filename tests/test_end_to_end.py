@@ -135,6 +135,18 @@ async def test_agent_to_browser_live_partials_and_finals(
     # Hearing-clock times increase turn by turn and match the recording layout.
     starts = [s["start"] for s in stored]
     assert starts == sorted(starts) and 1.0 <= starts[0] <= 2.5
+    # How far recognition runs behind capture reaches the hub with every status.
+    async with httpx.AsyncClient(base_url=hub.url) as client:
+        reply = await client.get(
+            "/api/courtrooms/r1/events",
+            params={"kind": "status"},
+            headers={"Authorization": f"Bearer {bearer}"},
+        )
+    reports = [e["body"] for e in reply.json()]
+    assert reports, "no status report archived"
+    for report in reports:
+        assert 0.0 <= report["lag"] <= report["max_lag"], report
+        assert report["behind"] is False and report["gap_frames"] == 0, report
     # The whole hearing was recorded losslessly, seat by seat, and verifies.
     hearing_dir = tmp_path / "agent" / "recordings" / "r1" / agent.hearing_id
     report = check_recording(hearing_dir)
