@@ -72,11 +72,21 @@ async def transcript(hub: RunningHub, hearing: str = "h-1") -> list[dict[str, ob
         return result
 
 
-async def test_agent_wrong_token_is_closed_unauthorized(hub: RunningHub) -> None:
+def logged(caplog: pytest.LogCaptureFixture, logger: str) -> list[str]:
+    """What the hub's ``logger`` said (WARNING and up are captured by default)."""
+    return [r.getMessage() for r in caplog.records if r.name == logger]
+
+
+async def test_agent_wrong_token_is_closed_unauthorized(
+    hub: RunningHub, caplog: pytest.LogCaptureFixture
+) -> None:
     ws = await websockets.connect(hub.ws("/ws/agent"))
     await ws.send(encode(Hello(courtroom=COURT, token="not-the-token")))
     code, reason = await close_code(ws)
     assert code == CLOSE_UNAUTHORIZED and "token" in reason
+    # The refusal is in the hub's log for the IT staff, naming the courtroom's problem.
+    refused = [m for m in logged(caplog, "hub.agent_ws") if "refused" in m]
+    assert len(refused) == 1 and reason in refused[0]
 
 
 async def test_agent_unknown_courtroom_is_closed_unauthorized(hub: RunningHub) -> None:
@@ -155,13 +165,15 @@ async def test_agent_welcome_survives_hub_restart(hub_factory: HubFactory) -> No
     ids=["json", "unknown-type", "bad-field", "hub-message", "binary", "oversized"],
 )
 async def test_agent_bad_frame_closes_and_hub_serves_others(
-    hub: RunningHub, frame: str | bytes, code: int, reason: str
+    hub: RunningHub, caplog: pytest.LogCaptureFixture, frame: str | bytes, code: int, reason: str
 ) -> None:
     bystander, _ = await hub.agent(OTHER, "agent-token-court-2")
     ws, _ = await hub.agent()
     await ws.send(frame)
     got_code, got_reason = await close_code(ws)
     assert got_code == code and reason in got_reason
+    closed = [m for m in logged(caplog, "hub.agent_ws") if f"closed {code}" in m]
+    assert len(closed) == 1 and got_reason in closed[0]
     opened_other = Event(seq=1, kind="hearing.opened", body={"hearing_id": "h-o", "title": "x"})
     assert await send_events(bystander, [opened_other]) == [1]
     ws, welcome = await hub.agent()

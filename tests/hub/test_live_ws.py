@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 from typing import Any
 
@@ -39,7 +40,7 @@ from tests.hub.conftest import (
     close_code,
     make_config,
 )
-from tests.hub.test_agent_ws import final, opened, send_events
+from tests.hub.test_agent_ws import final, logged, opened, send_events
 
 
 async def next_message(ws: websockets.ClientConnection, kind: str) -> dict[str, Any]:
@@ -50,9 +51,15 @@ async def next_message(ws: websockets.ClientConnection, kind: str) -> dict[str, 
             return message
 
 
-async def test_live_without_token_is_refused(hub: RunningHub) -> None:
+async def test_live_without_token_is_refused(
+    hub: RunningHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hub.live_ws")
     ws = await websockets.connect(hub.ws("/ws/live"))
-    assert (await close_code(ws))[0] == CLOSE_UNAUTHORIZED
+    code, reason = await close_code(ws)
+    assert code == CLOSE_UNAUTHORIZED
+    refused = [m for m in logged(caplog, "hub.live_ws") if "refused" in m]
+    assert len(refused) == 1 and reason in refused[0]
 
 
 async def test_live_forged_token_is_refused(hub: RunningHub) -> None:
@@ -145,7 +152,7 @@ async def test_live_switching_courtroom_sends_new_snapshot(hub: RunningHub) -> N
     ],
 )
 async def test_live_bad_frame_is_refused_and_others_survive(
-    hub: RunningHub, frame: str | bytes, code: int
+    hub: RunningHub, caplog: pytest.LogCaptureFixture, frame: str | bytes, code: int
 ) -> None:
     bystander, _ = await hub.browser()
     token = await hub.token()
@@ -153,6 +160,8 @@ async def test_live_bad_frame_is_refused_and_others_survive(
     await ws.send(frame)
     got, reason = await close_code(ws)
     assert got == code and reason
+    closed = [m for m in logged(caplog, "hub.live_ws") if f"closed {code}" in m]
+    assert len(closed) == 1 and reason in closed[0]
     agent, _ = await hub.agent()
     await send_events(agent, [opened(1)])
     assert (await next_message(bystander, "hearing"))["hearing"]["id"] == "h-1"
