@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -95,3 +96,67 @@ def test_demo_serves_live_transcript_and_stops_cleanly_on_ctrl_c(
     assert report.sound, report.problems
     videos = list(hearings[0].glob("CAM-1-*.mp4"))
     assert videos and report.video_segments == len(videos)
+
+
+def test_demo_generates_a_password_uses_the_user_data_dir_and_stops_after_duration(
+    tmp_path: Path,
+) -> None:
+    xdg = tmp_path / "xdg"
+    duration = 15.0
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "courtroom_agent.cli",
+            "demo",
+            "--port",
+            "0",
+            "--duration",
+            str(duration),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "XDG_DATA_HOME": str(xdg)},
+    )
+    try:
+        assert process.stdout is not None
+        printed: dict[str, str] = {}
+        for line in process.stdout:
+            for key, pattern in (
+                ("url", r"(http://127\.0\.0\.1:\d+)/"),
+                ("password", r"Password:\s+(\S+)"),
+                ("data", r"Data dir:\s+(\S+)"),
+            ):
+                if match := re.search(pattern, line):
+                    printed[key] = match.group(1)
+            if "Ctrl-C" in line:
+                break
+        assert printed.keys() == {"url", "password", "data"}, printed
+        assert len(printed["password"]) >= 12
+        assert Path(printed["data"]) == xdg / "courtroom" / "demo"
+        reply = httpx.post(
+            f"{printed['url']}/api/login",
+            json={"username": "admin", "password": printed["password"]},
+        )
+        assert reply.status_code == 200 and reply.json()["token"]
+        wrong = httpx.post(
+            f"{printed['url']}/api/login", json={"username": "admin", "password": "admin"}
+        )
+        assert wrong.status_code == 401
+        # Nobody presses Ctrl-C: the demo ends by itself, closing its hearing.
+        assert process.wait(timeout=duration + 30) == 0
+        rest = process.stdout.read()
+    finally:
+        process.kill()
+        process.wait()
+    assert time.monotonic() - started >= duration
+    assert "hearing closed" in rest
+    data_dir = xdg / "courtroom" / "demo"
+    assert (data_dir / "hub" / "hub.db").is_file()
+    from av.recording import check_recording
+
+    (hearing,) = (data_dir / "recordings" / "demo-1").iterdir()
+    report = check_recording(hearing)
+    assert report.sound, report.problems
