@@ -7,8 +7,15 @@ segments cut at the same hearing times (and with the same indexes) as the
 audio segments. Camera events (online/offline, no frames, frozen or black
 picture) go to the hub as ``camera`` events. Each video segment is listed in
 the hearing's ``manifest.json`` as it opens and again when it closes (with
-its frames and SHA-256), and each camera gap when it ends, through the audio
-recorder, which owns the manifest (see docs/recording-format.md).
+its frames and SHA-256), through the audio recorder, which owns the manifest
+(see docs/recording-format.md).
+
+Each camera gap (time without a picture) is listed as soon as it begins,
+open-ended, and again when it ends: at the first frame afterwards, when the
+camera's recording is restarted, or at the hearing's close. So a camera
+offline at close, one that never delivered a frame, and one that was offline
+when the agent was killed (the next run closes the gap where the recording
+stopped) all leave their gap in the manifest.
 """
 
 from __future__ import annotations
@@ -30,12 +37,15 @@ from av.camera import (
     CameraGap,
     CameraRecorder,
     CameraRecordingError,
+    CameraState,
+    CameraStateChange,
     Thumbnail,
     Thumbnailer,
     TimestampOverlay,
     VideoSegment,
 )
 from av.camera.recording_watch import RecordingWatch
+from av.camera.watchdog import CameraWatchdog
 from av.recording import AudioRecorder
 from av.recording.manifest import SegmentStatus, VideoFile, VideoGap, iso_utc
 from courtroom_agent.config import CameraConfig
@@ -87,6 +97,7 @@ class HearingCameras:
         self.cameras: list[Camera] = []
         self.recorders: list[CameraRecorder] = []
         self._segment = -1
+        self._open_gaps: set[tuple[str, float]] = set()
 
     async def __aenter__(self) -> Self:
         await self._stack.__aenter__()
@@ -134,6 +145,7 @@ class HearingCameras:
             black_after=config.black_after,
         )
         await self._stack.enter_async_context(camera)
+        self._gap_began(camera.watchdog)  # no picture until its first frame
         return recorder, camera
 
     def _run(self, camera: Camera) -> asyncio.Task[None]:
@@ -176,6 +188,7 @@ class HearingCameras:
 
     async def _restart(self, slot: int, index: int, start: float) -> None:
         config = self._configs[slot]
+        self._gap_ended(self.cameras[slot].watchdog, start)  # the new camera opens its own
         with contextlib.suppress(CameraRecordingError):
             await self.recorders[slot].close(end=start)
         recorder, camera = await self._start(config)
@@ -201,6 +214,8 @@ class HearingCameras:
                 await task
         self._tasks.clear()
         self._watch_task = None
+        for camera in self.cameras:
+            self._gap_ended(camera.watchdog, end)  # still without picture at the close
         for recorder in self.recorders:
             try:
                 await recorder.close(end=end)
@@ -214,8 +229,30 @@ class HearingCameras:
 
     def _on_event(self, event: CameraEvent | CameraAlarm) -> None:
         if isinstance(event, CameraGap) and event.end is not None:
+            self._open_gaps.discard((event.camera, event.start))
             self._recorder.record_video(gap=VideoGap(event.camera, event.start, event.end))
+        elif isinstance(event, CameraStateChange) and event.state is CameraState.OFFLINE:
+            for camera in self.cameras:
+                if camera.camera == event.camera:
+                    self._gap_began(camera.watchdog)
         self._publish(CAMERA_EVENT_KIND, event.to_json() | {"hearing_id": self._hearing_id})
+
+    def _gap_began(self, watchdog: CameraWatchdog | None) -> None:
+        """List the watchdog's gap, if one is open, in the manifest (end unknown yet)."""
+        if watchdog is None or not watchdog.gaps or watchdog.gaps[-1].end is not None:
+            return
+        gap = watchdog.gaps[-1]
+        if (gap.camera, gap.start) not in self._open_gaps:
+            self._open_gaps.add((gap.camera, gap.start))
+            self._recorder.record_video(gap=VideoGap(gap.camera, gap.start))
+
+    def _gap_ended(self, watchdog: CameraWatchdog | None, end: float) -> None:
+        """The watchdog's open gap, if any, ends at hearing time ``end`` (its camera stops)."""
+        if watchdog is None or not watchdog.gaps or watchdog.gaps[-1].end is not None:
+            return
+        gap = watchdog.gaps[-1]
+        self._open_gaps.discard((gap.camera, gap.start))
+        self._recorder.record_video(gap=VideoGap(gap.camera, gap.start, max(gap.start, end)))
 
     def _opener(self, camera: str, fps: float) -> Callable[[int, str, float], None]:
         def opened(index: int, name: str, start: float) -> None:

@@ -66,7 +66,18 @@ def check_video(directory: Path, m: Manifest, problems: list[str], warnings: lis
         previous[video.camera] = video
         _check_file(directory, where, video, m.closed, ffprobe, problems, warnings)
     for gap in m.video_gaps:
-        if gap.end < gap.start:
+        if gap.end is None:
+            if m.closed:
+                problems.append(
+                    f"video gap of {gap.camera} from {gap.start:.3f} s is still open "
+                    "although the recording is closed"
+                )
+            else:
+                warnings.append(
+                    f"camera {gap.camera}: no picture since {gap.start:.1f} s "
+                    "(still so when the manifest was last written)"
+                )
+        elif gap.end < gap.start:
             problems.append(
                 f"video gap of {gap.camera} [{gap.start:.3f}, {gap.end:.3f}) is reversed"
             )

@@ -26,6 +26,7 @@ from av.recording.manifest import (
     SegmentFile,
     SegmentStatus,
     VideoFile,
+    VideoGap,
     read_manifest,
 )
 from av.recording.segment_writer import count_flac_frames, sha256_file
@@ -157,11 +158,17 @@ def recover_hearing(
     ends = [s.end_frame for s in segments if s.end_frame is not None]
     ends += [g.end_frame for g in manifest.gaps]
     end_frame = max(ends) if ends else None
+    video_gaps = _recover_video_gaps(directory, manifest.video_gaps, end_frame, sample_rate)
     reason = GapReason.RECORDER_STOPPED if manifest.closed else GapReason.RECORDER_INTERRUPTED
     if recovered:
         reason = GapReason.RECORDER_INTERRUPTED
     manifest = dataclasses.replace(
-        manifest, segments=tuple(segments), video_segments=video, closed=False, updated_at=now
+        manifest,
+        segments=tuple(segments),
+        video_segments=video,
+        video_gaps=video_gaps,
+        closed=False,
+        updated_at=now,
     )
     next_index = max((s.index for s in segments), default=0) + 1
     return Resume(manifest, end_frame, next_index, reason, tuple(recovered))
@@ -186,6 +193,34 @@ def _recover_segment(directory: Path, seg: Segment, now: str) -> Segment:
     return dataclasses.replace(
         seg, status=SegmentStatus.INTERRUPTED, frames=frames, closed_at=now, files=tuple(files)
     )
+
+
+def _recover_video_gaps(
+    directory: Path, gaps: tuple[VideoGap, ...], end_frame: int | None, sample_rate: int
+) -> tuple[VideoGap, ...]:
+    """Camera gaps still open when the recorder died end where the recording does.
+
+    The camera was without a picture when the recorder stopped; from the last
+    recovered audio frame on, nothing at all was recorded, which the next gap
+    of the audio (``recorder_interrupted``) declares.
+    """
+    end = None if end_frame is None else end_frame / sample_rate
+    recovered = []
+    for gap in gaps:
+        if gap.end is None:
+            gap = dataclasses.replace(
+                gap, end=max(gap.start, end if end is not None else gap.start)
+            )
+            _log.warning(
+                "%s: camera %s was without picture when the recorder stopped; "
+                "its gap [%.3f, %.3f) s is closed there",
+                directory,
+                gap.camera,
+                gap.start,
+                gap.end,
+            )
+        recovered.append(gap)
+    return tuple(recovered)
 
 
 def _recover_video(directory: Path, video: VideoFile, now: str) -> VideoFile:

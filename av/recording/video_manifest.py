@@ -92,12 +92,20 @@ class VideoGap:
     """Hearing seconds ``[start, end)`` in which a camera delivered no picture.
 
     The video keeps running through a gap ("no signal" frames), so a gap
-    explains those frames rather than a hole in the files.
+    explains those frames rather than a hole in the files. A gap is listed
+    with ``end`` None as soon as it begins (the camera is still without a
+    picture), so that a recorder killed meanwhile leaves it in the manifest;
+    it is listed again, with the same ``camera`` and ``start``, when it ends
+    or when the recording stops (see :meth:`closes`).
     """
 
     camera: str
     start: float
-    end: float
+    end: float | None = None
+
+    def closes(self, other: VideoGap) -> bool:
+        """Whether this entry replaces ``other``: the same camera's gap, still open."""
+        return other.end is None and (other.camera, other.start) == (self.camera, self.start)
 
     def to_json(self) -> dict[str, Any]:
         return {"camera": self.camera, "start": self.start, "end": self.end}
@@ -131,7 +139,11 @@ def video_from_json(
         for p, s in (r.items(d, "video_segments", "") if "video_segments" in d else [])
     )
     gaps = tuple(
-        VideoGap(r.get(g, "camera", str, p), _number(r, g, "start", p), _number(r, g, "end", p))
+        VideoGap(
+            r.get(g, "camera", str, p),
+            _number(r, g, "start", p),
+            None if g.get("end", 0) is None else _number(r, g, "end", p),
+        )
         for p, g in (r.items(d, "video_gaps", "") if "video_gaps" in d else [])
     )
     return cameras, segments, gaps

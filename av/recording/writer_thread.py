@@ -54,7 +54,7 @@ class StartSession:
 
 @dataclass(frozen=True, slots=True)
 class VideoUpdate:
-    """A camera's segment opened or closed (``file``), or a camera gap ended (``gap``)."""
+    """A camera's segment opened or closed (``file``), or a camera gap began or ended (``gap``)."""
 
     file: VideoFile | None = None
     gap: VideoGap | None = None
@@ -214,8 +214,15 @@ class SegmentWriterThread(threading.Thread):
 
     def _video(self, update: VideoUpdate) -> None:
         manifest = self._manifest()
-        if update.gap is not None:
-            manifest = dataclasses.replace(manifest, video_gaps=(*manifest.video_gaps, update.gap))
+        if (gap := update.gap) is not None:
+            # An open gap listed when it began is replaced where it stands.
+            gaps = list(manifest.video_gaps)
+            at = next((i for i, g in enumerate(gaps) if gap.closes(g)), None)
+            if at is None:
+                gaps.append(gap)
+            else:
+                gaps[at] = gap
+            manifest = dataclasses.replace(manifest, video_gaps=tuple(gaps))
         if (new := update.file) is not None:
             cameras = manifest.cameras
             if all(c.id != new.camera for c in cameras):
