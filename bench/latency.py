@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import statistics
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from typing import Any
 
 import httpx
 import websockets
+from readme_block import machine, update_readme
 
 from av.wav_source import WavFileSource
 from courtroom_agent.config import AgentConfig
@@ -46,8 +46,6 @@ from transcription.models_cli import speech_dir_from_env
 TOKEN = "bench-courtroom-token"
 PASSWORD = "bench-password"
 PAUSE_S = 1.0
-MARK_BEGIN = "<!-- bench:latency -->"
-MARK_END = "<!-- /bench:latency -->"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -139,28 +137,21 @@ def summary(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def update_readme(path: Path, text: str) -> None:
-    readme = path.read_text(encoding="utf-8")
-    block = f"{MARK_BEGIN}\n```\n{text}\n```\n{MARK_END}"
-    pattern = re.compile(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), re.S)
-    if not pattern.search(readme):
-        raise SystemExit(f"{path}: no {MARK_BEGIN} … {MARK_END} block to update")
-    path.write_text(pattern.sub(lambda _: block, readme), encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=24, help="utterances (>= 20)")
     parser.add_argument("--update-readme", type=Path, default=None)
     args = parser.parse_args()
+    if args.turns < 20:
+        parser.error("--turns: at least 20 utterances for a meaningful p95")
     with tempfile.TemporaryDirectory(prefix="courtroom-bench-") as tmp:
         result = asyncio.run(measure(args.turns, Path(tmp)))
-    text = summary(result) + f"\nmachine: 2 cores, measured {time.strftime('%Y-%m-%d')}"
+    text = summary(result) + "\n" + machine()
     print(text)
     if result["finals"] != result["turns"]:
         print("warning: not every utterance produced exactly one final", file=sys.stderr)
     if args.update_readme is not None:
-        update_readme(args.update_readme, text)
+        update_readme(args.update_readme, "latency", text)
     return 0
 
 

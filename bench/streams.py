@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from readme_block import machine, update_readme
 
 from av.wav_source import WavFileSource
 from courtroom_agent.demo_audio import DEMO_ROLES, build_demo_recording
@@ -30,9 +31,6 @@ from transcription.models import DEFAULT_MODEL, resolve
 from transcription.models_cli import models_dir_from_env, speech_dir_from_env
 from transcription.segments import Final
 from transcription.worker import TranscriptionWorker
-
-MARK_BEGIN = "<!-- bench:streams -->"
-MARK_END = "<!-- /bench:streams -->"
 
 
 def rss_mib() -> float:
@@ -105,16 +103,10 @@ def main() -> int:
             )
             print(line, flush=True)
             lines.append(line)
-        lines.append(
-            f"model loaded once: {base:.0f} MiB RSS; machine: 2 cores, "
-            f"measured {time.strftime('%Y-%m-%d')}"
-        )
+        lines.append(f"model loaded once: {base:.0f} MiB RSS; {machine()}")
     text = "\n".join(lines)
     if args.update_readme is not None:
-        readme = args.update_readme.read_text(encoding="utf-8")
-        block = f"{MARK_BEGIN}\n```\n{text}\n```\n{MARK_END}"
-        pattern = re.compile(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), re.S)
-        args.update_readme.write_text(pattern.sub(lambda _: block, readme), encoding="utf-8")
+        update_readme(args.update_readme, "streams", text)
     return 0
 
 
