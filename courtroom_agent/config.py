@@ -44,6 +44,7 @@ __all__ = [
     "HubConfig",
     "MicrophonesConfig",
     "MqttConfig",
+    "RecordingConfig",
     "TranscriptionConfig",
     "load_agent_config",
 ]
@@ -243,6 +244,30 @@ class MicrophonesConfig(_Model):
     speech_above_dbfs: Annotated[float, Field(ge=-96, le=0)] = -40.0
 
 
+class RecordingConfig(_Model):
+    """Recording disk headroom (``[recording]``): alarms well before the disk fills.
+
+    Times are recording left at the hearing's data rate (every microphone and
+    the cameras' measured video).
+    """
+
+    disk_warn_s: Annotated[float, Field(ge=0, le=7 * 86_400)] = Field(
+        default=3600.0, description="recording time left that raises a disk_low warning"
+    )
+    disk_critical_s: Annotated[float, Field(ge=0, le=7 * 86_400)] = Field(
+        default=600.0, description="recording time left that raises a critical disk_low"
+    )
+    disk_min_free_mib: Annotated[int, Field(ge=0, le=1 << 24)] = Field(
+        default=1024, description="free space (MiB) under which a warning is raised anyway"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.disk_critical_s > self.disk_warn_s:
+            raise ValueError("disk_critical_s must not exceed disk_warn_s")
+        return self
+
+
 class CameraConfig(_Model):
     """One courtroom camera (a ``[[cameras]]`` table), recorded beside the audio.
 
@@ -274,6 +299,7 @@ class AgentConfig(_Model):
     audio: AudioConfig
     transcription: TranscriptionConfig = TranscriptionConfig()
     microphones: MicrophonesConfig = MicrophonesConfig()
+    recording: RecordingConfig = RecordingConfig()
     spool: Path | None = Field(default=None, description="event spool file (SQLite)")
     mqtt: MqttConfig | None = Field(
         default=None, description="the courtroom's broker (default: an embedded one)"
