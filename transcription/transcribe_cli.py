@@ -80,7 +80,7 @@ async def transcribe_file(
         roles = parse_roles(roles_spec, fmt.channels)
         model = load_model(model_dir)
         engine = TranscriptionEngine(model, input_rate=fmt.rate, roles=roles)
-        total = getattr(source, "total_frames", None)
+        total = source.info.frames
         with Progress(
             TextColumn("转写 transcribing"),
             BarColumn(),

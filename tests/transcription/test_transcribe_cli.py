@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,35 @@ def test_transcribe_unknown_model_exits_nonzero_with_hint(tmp_path: Path) -> Non
     done = courtroom("transcribe", str(path), "--model", "no-such-model")
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "courtroom models install" in done.stderr
+
+
+def test_transcribe_progress_bar_on_a_terminal_stderr_never_in_the_output(
+    room_recording: Path,
+) -> None:
+    """On a terminal the user sees progress on stderr; stdout stays the pure transcript."""
+    master, slave = os.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "courtroom_agent.cli", "transcribe", str(room_recording)],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env={**os.environ, "COLUMNS": "100", "TERM": "xterm"},
+        )
+        os.close(slave)
+        seen = bytearray()
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert process.stdout is not None
+        out = process.stdout.read().decode("utf-8")
+        assert process.wait(timeout=120) == 0
+    finally:
+        os.close(master)
+    terminal = seen.decode("utf-8", errors="replace")
+    assert "转写 transcribing" in terminal and "100%" in terminal
+    assert len(out.splitlines()) == 4 and "transcribing" not in out
