@@ -25,6 +25,8 @@ from courtroom_agent.config import AgentConfig, ConfigError, DeviceConfig, load_
 __all__ = ["register"]
 
 PROBE_TIMEOUT = 5.0
+#: ``devices send`` gives up after this long in all (connect, queue, retries, reply).
+SEND_TIME_LIMIT = 30.0
 
 
 def register(subparsers: Any) -> None:
@@ -47,6 +49,12 @@ def register(subparsers: Any) -> None:
     )
     send.add_argument("--config", type=Path, required=True)
     send.add_argument("--timeout", type=float, default=PROBE_TIMEOUT, help="seconds to connect")
+    send.add_argument(
+        "--time-limit",
+        type=float,
+        default=SEND_TIME_LIMIT,
+        help="seconds for the whole command, connect and reply included",
+    )
     send.add_argument("name", help="device name from the config")
     send.add_argument("verb", help="command")
     send.add_argument("args", nargs="*", help="command arguments")
@@ -248,13 +256,40 @@ def _probe_main(args: argparse.Namespace) -> int:
     return 0 if all(r.reachable for r in rows) else 1
 
 
-async def send(config: AgentConfig, name: str, verb: str, args: list[str], *, within: float) -> str:
+async def send(
+    config: AgentConfig,
+    name: str,
+    verb: str,
+    args: list[str],
+    *,
+    within: float,
+    limit: float = SEND_TIME_LIMIT,
+) -> str:
     """Send one command; return the decoded reply as text.
+
+    Args:
+        within: seconds to wait for the connection.
+        limit: seconds for everything; no device can hold the caller longer.
 
     Raises:
         KeyError: no device ``name``.
+        DeviceTimeoutError: nothing came back within ``limit``.
         DeviceError: the command failed; ``str(err)`` names the device's error.
     """
+    from devices.errors import DeviceTimeoutError
+
+    try:
+        async with asyncio.timeout(limit):
+            return await _send(config, name, verb, args, within=within)
+    except TimeoutError:
+        raise DeviceTimeoutError(
+            f"no answer within the {limit:g} s time limit", device=name, code="time-limit"
+        ) from None
+
+
+async def _send(
+    config: AgentConfig, name: str, verb: str, args: list[str], *, within: float
+) -> str:
     from devices.commands import build_command
     from devices.errors import DeviceUnavailableError
 
@@ -304,7 +339,16 @@ def _send_main(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     try:
-        reply = asyncio.run(send(config, args.name, args.verb, args.args, within=args.timeout))
+        reply = asyncio.run(
+            send(
+                config,
+                args.name,
+                args.verb,
+                args.args,
+                within=args.timeout,
+                limit=args.time_limit,
+            )
+        )
     except KeyError:
         names = ", ".join(d.name for d in config.devices) or "none"
         print(f"courtroom devices: no device {args.name!r} (configured: {names})", file=sys.stderr)

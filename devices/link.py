@@ -283,7 +283,12 @@ class DeviceLink:
             self._kick.clear()
             data = self._session.data_to_send()
             if data:
-                await self._transport.write(data)
+                self._dispatch()
+                await self._transport.write(data)  # returns once drained
+                # A protocol without replies (Pelco-D) completes its commands
+                # here; nothing else would wake their callers.
+                self._session.data_written(now=self._clock())
+                self._dispatch()
             deadline = self._session.next_deadline()
             if deadline is None:
                 await self._kick.wait()

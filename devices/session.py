@@ -7,18 +7,21 @@ socket or a serial port and never reads a clock; the transport
 
     session.connection_made(now=t)          # transport opened (TCP connect, port open)
     session.send(command, now=t)            # queue a command (one outstanding at a time)
-    wire_bytes = session.data_to_send()     # transport writes these
+    wire_bytes = session.data_to_send()     # transport writes these, then
+    session.data_written(now=t)             # once they are written and drained
     session.receive_data(chunk, now=t)      # transport read these
     deadline = session.next_deadline()      # transport wakes then and calls:
     session.handle_timeout(now=t)
     for event in session.events(): ...      # Completed / Failed / Unsolicited / Fault / Sent
     session.connection_lost(now=t)          # outstanding and queued commands fail
 
-Commands complete strictly in order. A command whose reply never comes fails
-with DeviceTimeoutError after its timeout; per-kind retry is the caller's
-policy (``Failed.retryable``). Garbage input becomes a ``Fault`` event
-carrying a RemoteProtocolError, and the session resynchronises on the
-protocol's next frame boundary; it never raises from ``receive_data``.
+Commands complete strictly in order, normally on the device's reply; a
+protocol without replies (Pelco-D) completes a command in ``data_written``.
+A command whose reply never comes fails with DeviceTimeoutError after its
+timeout; per-kind retry is the caller's policy (``Failed.retryable``).
+Garbage input becomes a ``Fault`` event carrying a RemoteProtocolError, and
+the session resynchronises on the protocol's next frame boundary; it never
+raises from ``receive_data``.
 """
 
 from __future__ import annotations
@@ -93,6 +96,8 @@ class DeviceSession(Protocol):
     def send(self, command: Any, *, now: float) -> None: ...
 
     def data_to_send(self) -> bytes: ...
+
+    def data_written(self, *, now: float) -> None: ...
 
     def receive_data(self, data: bytes, *, now: float) -> None: ...
 

@@ -22,7 +22,10 @@ presets, recordings) survives reconnects, as the hardware's would.
 Faults switch at run time through a line-based control port on loopback
 (``--control-port``): ``slow MS``, ``drop P``, ``garbage P``,
 ``disconnect-every S``, ``disconnect``, ``fault NAME on|off``, ``clear``,
-``status``; each is answered ``OK <status>`` or ``ERR <reason>``.
+``status``; each is answered ``OK <status>`` or ``ERR <reason>``. ``state``
+answers ``OK <device state>`` for a device with a ``state_text()`` method
+(Pelco-D, which never replies, so tests in another process can see what it
+applied).
 
 This module is the harness; :mod:`devices.simulate` picks the device by kind,
 runs it (:func:`devices.simulate.serve`) and is the command line.
@@ -306,6 +309,11 @@ class Simulator:
                         self.set_fault(name, False)
                 case ["status"]:
                     pass
+                case ["state"]:
+                    state_text = getattr(self.device, "state_text", None)
+                    if state_text is None:
+                        return "ERR this device has no state report\n"
+                    return f"OK {state_text()}\n"
                 case _:
                     return f"ERR unknown command {' '.join(words)!r}\n"
         except ValueError as exc:

@@ -176,6 +176,9 @@ class HyperDeckSession:
         self._out.clear()
         return data
 
+    def data_written(self, *, now: float) -> None:
+        """Nothing to do: commands complete on the device's reply, not on the write."""
+
     def receive_data(self, data: bytes, *, now: float) -> None:
         """Decode ``data``; never raises (garbage becomes Fault events)."""
         self._decoder.feed(data)

@@ -3,9 +3,10 @@
 Implements :class:`devices.session.DeviceSession`. Pelco-D has no
 acknowledgement (Pelco "D" Protocol Manual, TF-0002 v2r1: receivers stay
 silent on standard and preset commands), so a command is complete as soon as
-its seven bytes are handed to the transport: :meth:`PelcoDSession.data_to_send`
-emits ``Sent`` and ``Completed`` for each command it hands out. Nothing ever
-waits, so there is no deadline. Whether the camera really moved has to be
+its seven bytes are on the line: :meth:`PelcoDSession.data_to_send` emits
+``Sent`` for each command it hands out, and :meth:`PelcoDSession.data_written`
+(the transport wrote and drained them) emits ``Completed``. Nothing waits for
+the device, so there is no deadline. Whether the camera really moved has to be
 verified by other means (the video, an operator).
 
 Bytes that do arrive (another controller on the bus, a receiver that echoes)
@@ -44,6 +45,7 @@ class PelcoDSession:
         self._connected = False
         self._reader = FrameReader()
         self._pending: list[tuple[PelcoCommand, bytes]] = []
+        self._in_flight: list[tuple[PelcoCommand, bytes]] = []
         self._events: list[SessionEvent] = []
 
     def connection_made(self, *, now: float) -> None:
@@ -52,10 +54,16 @@ class PelcoDSession:
         self._reader.clear()
 
     def connection_lost(self, *, now: float) -> None:
-        """The line closed: commands not yet handed out fail (retryable)."""
+        """The line closed: commands not yet written fail (retryable).
+
+        A frame handed out but not confirmed by :meth:`data_written` may or
+        may not have reached the camera; every Pelco-D command here is
+        idempotent, so sending it again is safe.
+        """
         self._connected = False
         self._reader.clear()
-        pending, self._pending = self._pending, []
+        pending = self._in_flight + self._pending
+        self._in_flight, self._pending = [], []
         for command, _ in pending:
             self._fail(command, "Pelco-D connection lost")
 
@@ -74,12 +82,18 @@ class PelcoDSession:
             self._pending.append((command, raw))
 
     def data_to_send(self) -> bytes:
-        """Hand out the queued frames; each command is Sent and Completed now."""
+        """Hand out the queued frames; each command is ``Sent`` now."""
         pending, self._pending = self._pending, []
         for command, raw in pending:
             self._events.append(Sent(command, raw))
-            self._events.append(Completed(command, None, raw))
+        self._in_flight += pending
         return b"".join(raw for _, raw in pending)
+
+    def data_written(self, *, now: float) -> None:
+        """The frames handed out are on the line: each of those commands is ``Completed``."""
+        written, self._in_flight = self._in_flight, []
+        for command, raw in written:
+            self._events.append(Completed(command, None, raw))
 
     def receive_data(self, data: bytes, *, now: float) -> None:
         """Decode whatever arrived. Never raises; garbage becomes ``Fault``."""

@@ -10,8 +10,14 @@ tests (and the simulator's log) can see them. Its state is open for checks:
 Motion follows the standard command: pan and tilt move at a rate set by their
 speed byte until a stop (``Motion()``); zoom moves at a fixed rate. Go to
 preset jumps to the stored position (the camera's own travel time is not
-observable over Pelco-D anyway). Pelco-D has no device-specific faults here;
-line faults come from the serving harness.
+observable over Pelco-D anyway). Line faults come from the serving harness;
+they shape replies, and a Pelco-D receiver has none, so the one device fault
+``echo`` makes it send every frame it applied back, as a half-duplex RS-485
+adapter that hears its own transmission does: the controller then sees
+bytes (``Unsolicited`` frames, or ``Fault`` when the harness adds garbage).
+:meth:`VirtualPelcoCamera.state_text` is what the simulator's control port
+answers to ``state``, so a test in another process can verify a command that
+the protocol itself never acknowledges.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from devices.pelco.codec import (
     PresetSet,
     TiltMotion,
     ZoomMotion,
+    encode,
 )
 
 __all__ = ["VirtualPelcoCamera"]
@@ -55,7 +62,7 @@ class VirtualPelcoCamera:
         powered: whether the camera starts switched on.
     """
 
-    faults: frozenset[str] = frozenset()
+    faults: frozenset[str] = frozenset({"echo"})
 
     def __init__(self, *, address: int = 1, powered: bool = True) -> None:
         self.address = address
@@ -69,6 +76,7 @@ class VirtualPelcoCamera:
         self._position: Position = (0.0, 0.0, 0.0)
         self._rates: Position = (0.0, 0.0, 0.0)
         self._clock = 0.0
+        self._echo = False
 
     def connected(self, *, now: float) -> bytes:
         """The line opened; a Pelco-D receiver says nothing."""
@@ -79,13 +87,16 @@ class VirtualPelcoCamera:
     def receive(self, data: bytes, *, now: float) -> bytes:
         """Apply the frames addressed to this camera; never answers."""
         self._advance(now)
+        echoed = b""
         for item in self._reader.feed(data):
             if isinstance(item, RemoteProtocolError):
                 self.rejected.append(item)
             elif item.address == self.address:
                 self.applied.append(item.command)
                 self._apply(item.command)
-        return b""
+                if self._echo:
+                    echoed += encode(item)
+        return echoed
 
     def poll(self, *, now: float) -> bytes:
         """Move the clock on; a Pelco-D receiver never speaks on its own."""
@@ -93,12 +104,22 @@ class VirtualPelcoCamera:
         return b""
 
     def set_fault(self, name: str, active: bool) -> None:
-        """There are no Pelco-D device faults.
+        """Switch the ``echo`` fault (see the module docstring).
 
         Raises:
-            ValueError: always; ``name`` is not one of :attr:`faults`.
+            ValueError: ``name`` is not one of :attr:`faults`.
         """
-        raise ValueError(f"unknown Pelco-D camera fault {name!r}; it has none")
+        if name not in self.faults:
+            raise ValueError(f"unknown Pelco-D camera fault {name!r}; it has: echo")
+        self._echo = active
+
+    def state_text(self) -> str:
+        """One line of observable state: ``powered=on presets=1,3 applied=5 rejected=0``."""
+        presets = ",".join(str(n) for n in sorted(self._presets)) or "-"
+        return (
+            f"powered={'on' if self.powered else 'off'} presets={presets} "
+            f"applied={len(self.applied)} rejected={len(self.rejected)}"
+        )
 
     def position(self, *, now: float) -> Position:
         """Return (pan degrees 0–360, tilt degrees −90–90, zoom percent 0–100)."""

@@ -152,6 +152,9 @@ class PJLinkSession:
         self._out.clear()
         return data
 
+    def data_written(self, *, now: float) -> None:
+        """Nothing to do: commands complete on the device's reply, not on the write."""
+
     def receive_data(self, data: bytes, *, now: float) -> None:
         """Split input into CR-terminated lines and act on each; never raises."""
         for raw in self._lines.feed(data):

@@ -177,6 +177,9 @@ class ViscaSession:
         self._out.clear()
         return data
 
+    def data_written(self, *, now: float) -> None:
+        """Nothing to do: commands complete on the device's reply, not on the write."""
+
     def receive_data(self, data: bytes, *, now: float) -> None:
         """Feed bytes read from the line. Never raises; garbage becomes ``Fault``."""
         for frame in self._reader.feed(data):

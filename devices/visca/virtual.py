@@ -12,7 +12,9 @@ Behaves like one camera on a VISCA line, following the Sony command list:
   ``recall_seconds`` and completes at the end (sent by :meth:`poll`);
   pan-tilt drive and zoom move continuously until stopped and complete at once;
 * unknown or out-of-range commands get ``y0 60 02 FF`` (syntax), over-long
-  packets ``y0 60 01 FF``; packets for other addresses are ignored.
+  packets ``y0 60 01 FF``; packets for other addresses are ignored. Models
+  store fewer presets than the protocol can number (an EVI-D70 has 6): a
+  preset at or beyond ``max_presets`` is out of range, a syntax error.
 
 Device-specific faults (:meth:`set_fault`): ``buffer-full`` answers every
 socket command with error 03, ``not-executable`` with error 41,
@@ -39,6 +41,7 @@ from devices.visca.codec import (
     encode_reply,
 )
 from devices.visca.messages import (
+    PRESET_MAX,
     AddressSet,
     IfClear,
     PanDirection,
@@ -106,6 +109,7 @@ class VirtualViscaCamera:
         powered: start powered on (True) or in standby.
         power_on_seconds: how long power on takes before its completion.
         recall_seconds: how long a preset recall moves before its completion.
+        max_presets: presets this model stores (numbers 0 .. max_presets-1).
     """
 
     faults = frozenset({"buffer-full", "not-executable", "no-completion"})
@@ -117,8 +121,10 @@ class VirtualViscaCamera:
         powered: bool = True,
         power_on_seconds: float = 1.0,
         recall_seconds: float = 1.0,
+        max_presets: int = PRESET_MAX + 1,
     ) -> None:
         self.address = address
+        self.max_presets = max_presets
         self.powered = powered
         self._power_on_seconds = power_on_seconds
         self._recall_seconds = recall_seconds
@@ -240,6 +246,10 @@ class VirtualViscaCamera:
                 return self._answer(PanTiltPosition(pan, tilt))
             case ZoomPositionInquiry():
                 return self._answer(ZoomPosition(self.position(now=now)[2]))
+            case PresetSet(number) | PresetRecall(number) | PresetReset(number) if (
+                number >= self.max_presets
+            ):
+                return self._error(ViscaErrorCode.SYNTAX)
         return self._socket_command(command, now)
 
     def _answer(self, answer: PowerState | PanTiltPosition | ZoomPosition) -> bytes:

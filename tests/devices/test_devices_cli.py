@@ -69,10 +69,21 @@ def simulators(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[Simulator
     recordings = tmp_path / "recordings"
     recordings.mkdir()
     specs = {
-        "judge-camera": ["visca", "--port", str(tmp_path / "cam0")],
+        "judge-camera": ["visca", "--port", str(tmp_path / "cam0"), "--option", "max-presets=16"],
         "gallery-camera": ["pelco-d", "--port", str(tmp_path / "cam1")],
         "matrix": ["extron-sis", "--port", str(free_port())],
-        "display": ["pjlink", "--port", str(free_port()), "--option", "password=s3cret"],
+        "display": [
+            "pjlink",
+            "--port",
+            str(free_port()),
+            "--option",
+            "password=s3cret",
+            # scaled time: warm-up and cool-down of a second or less, not 20-30 s
+            "--option",
+            "warm-up=0.3",
+            "--option",
+            "cool-down=0.3",
+        ],
         "recorder": [
             "hyperdeck",
             "--port",
@@ -162,6 +173,7 @@ kind = "mqtt"
 
 
 def courtroom(*args: str, password: str = "s3cret") -> subprocess.CompletedProcess[str]:
+    """Run the ``courtroom`` command line (PJLink password in the environment)."""
     import os
 
     return subprocess.run(
@@ -242,3 +254,120 @@ def test_devices_send_mqtt_relay_and_probe_names_dead_device(simulators: Simulat
     assert done.returncode == 1
     row = next(line for line in done.stdout.splitlines() if "matrix" in line)
     assert "离线 no" in row
+
+
+def send(simulators: Simulators, *words: str) -> subprocess.CompletedProcess[str]:
+    return courtroom("devices", "send", "--config", str(simulators.config), *words)
+
+
+def test_devices_send_pelco_preset_set_and_recall_complete_and_apply(
+    simulators: Simulators,
+) -> None:
+    started = time.monotonic()
+    done = send(simulators, "gallery-camera", "preset-set", "3")
+    assert done.returncode == 0, done.stderr
+    done = send(simulators, "gallery-camera", "preset-recall", "3")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+    assert time.monotonic() - started < 20  # it used to hang until killed
+    state = simulators.control_say("gallery-camera", "state")
+    assert state == "OK powered=on presets=3 applied=2 rejected=0"
+    done = send(simulators, "gallery-camera", "power", "off")
+    assert done.returncode == 0, done.stderr
+    assert "powered=off" in simulators.control_say("gallery-camera", "state")
+
+
+def test_devices_send_time_limit_ends_a_command_that_never_answers(
+    simulators: Simulators,
+) -> None:
+    assert simulators.control_say("recorder", "slow 20000").startswith("OK slow=20000")
+    started = time.monotonic()
+    done = send(simulators, "recorder", "status", "--time-limit", "1")
+    assert time.monotonic() - started < 15
+    assert done.returncode == 1, done.stdout
+    assert "recorder: no answer within the 1 s time limit" in done.stderr
+
+
+def test_devices_send_camera_power_preset_set_and_syntax_error(simulators: Simulators) -> None:
+    done = send(simulators, "judge-camera", "power", "off")
+    assert done.returncode == 0, done.stderr
+    done = send(simulators, "judge-camera", "status")
+    assert done.returncode == 0 and "on=False" in done.stdout, done.stdout
+    assert send(simulators, "judge-camera", "power", "on").returncode == 0
+    done = send(simulators, "judge-camera", "preset-set", "4")
+    assert done.returncode == 0, done.stderr
+    done = send(simulators, "judge-camera", "preset-recall", "20")  # the model stores 16
+    assert done.returncode == 1
+    assert "judge-camera: VISCA syntax error" in done.stderr
+
+
+def test_devices_send_matrix_tie_layers_and_untie(simulators: Simulators) -> None:
+    done = send(simulators, "matrix", "tie", "pc", "judge", "video")
+    assert done.returncode == 0, done.stderr
+    assert "VIDEO" in done.stdout.upper() and "output=1" in done.stdout, done.stdout
+    done = send(simulators, "matrix", "tie", "doc-camera", "plaintiff", "audio")
+    assert done.returncode == 0, done.stderr
+    assert "AUDIO" in done.stdout.upper() and "output=2" in done.stdout, done.stdout
+    assert send(simulators, "matrix", "tie", "doc-camera", "gallery").returncode == 0
+    assert send(simulators, "matrix", "read", "gallery").stdout.strip() == "1"
+    done = send(simulators, "matrix", "untie", "gallery")
+    assert done.returncode == 0, done.stderr
+    assert send(simulators, "matrix", "read", "gallery").stdout.strip() == "0"
+    done = send(simulators, "matrix", "tie", "doc-camera", "gallery", "sideways")
+    assert done.returncode == 2 and "layer must be all, video or audio" in done.stderr
+
+
+def wait_display_power(simulators: Simulators, state: str) -> None:
+    for _ in range(20):  # each round is one CLI process, ~0.5 s; warm-up is 0.3 s
+        if state in send(simulators, "display", "status").stdout.upper():
+            return
+    raise AssertionError(f"display never reached {state}")
+
+
+def test_devices_send_display_input_and_mute_off(simulators: Simulators) -> None:
+    assert send(simulators, "display", "power", "on").returncode == 0
+    wait_display_power(simulators, "ON")
+    done = send(simulators, "display", "input", "31")
+    assert done.returncode == 0, done.stderr
+    done = send(simulators, "display", "mute", "on")
+    assert done.returncode == 0, done.stderr
+    done = send(simulators, "display", "mute", "off")
+    assert done.returncode == 0, done.stderr
+    done = send(simulators, "display", "power", "off")
+    assert done.returncode == 0, done.stderr
+    wait_display_power(simulators, "OFF")
+
+
+def test_devices_send_recorder_status_reports_transport(simulators: Simulators) -> None:
+    done = send(simulators, "recorder", "status")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("TransportInfo(status=PREVIEW, slot_id=1"), done.stdout
+    assert send(simulators, "recorder", "record", "hearing-2").returncode == 0
+    done = send(simulators, "recorder", "status")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("TransportInfo(status=RECORD, slot_id=1"), done.stdout
+    assert send(simulators, "recorder", "stop").returncode == 0
+
+
+def test_devices_probe_table_shows_identity_and_round_trip(simulators: Simulators) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        done = courtroom("devices", "probe", "--config", str(simulators.config))
+        if done.returncode == 0 or time.monotonic() > deadline:
+            break
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {
+        cells[0]: cells
+        for line in done.stdout.splitlines()
+        if len(cells := [c.strip() for c in line.split("│")[1:-1]]) == 7
+    }
+    for name in ("judge-camera", "matrix", "display", "recorder"):
+        identity, round_trip = rows[name][4], rows[name][5]
+        assert identity, name
+        assert round_trip.isdigit() and int(round_trip) < 2000, (name, round_trip)
+    assert rows["judge-camera"][4] == "PowerState(on=True)"
+    assert rows["matrix"][4] == "1.05"  # the firmware version it reports
+    assert rows["display"][4] == "OFF"
+    assert rows["recorder"][4].startswith("DeviceInfo(protocol_version=1.11, model=HyperDeck")
+    assert rows["gallery-camera"][4].startswith("line open") and rows["gallery-camera"][5] == ""
+    assert rows["lights"][4].startswith("online")

@@ -33,12 +33,16 @@ def open_session(**options: object) -> PelcoDSession:
     return session
 
 
-def test_session_completes_when_bytes_are_handed_out() -> None:
+def test_session_completes_once_bytes_are_written() -> None:
     session = open_session()
     session.send(PresetGoto(1), now=0.0)
     assert session.events() == []
     assert session.data_to_send() == GOTO
-    assert session.events() == [Sent(PresetGoto(1), GOTO), Completed(PresetGoto(1), None, GOTO)]
+    assert session.events() == [Sent(PresetGoto(1), GOTO)]
+    session.data_written(now=0.0)
+    assert session.events() == [Completed(PresetGoto(1), None, GOTO)]
+    session.data_written(now=0.0)
+    assert session.events() == []
     assert session.next_deadline() is None
     session.handle_timeout(now=100.0)
     assert session.events() == []
@@ -49,6 +53,7 @@ def test_session_hands_out_commands_in_order() -> None:
     session.send(PresetSet(2), now=0.0)
     session.send(Motion(), now=0.0)
     assert session.data_to_send() == H("FF 05 00 03 00 02 0A FF 05 00 00 00 00 05")
+    session.data_written(now=0.0)
     completed = [e.command for e in session.events() if isinstance(e, Completed)]
     assert completed == [PresetSet(2), Motion()]
 
@@ -71,6 +76,18 @@ def test_session_connection_lost_fails_commands_not_handed_out() -> None:
     assert isinstance(failed, Failed)
     assert str(failed.error) == "cam-gallery: Pelco-D connection lost"
     assert session.data_to_send() == b""
+
+
+def test_session_connection_lost_fails_commands_handed_out_but_not_written() -> None:
+    session = open_session(device="cam-gallery")
+    session.send(PresetGoto(1), now=0.0)
+    assert session.data_to_send() == GOTO
+    session.connection_lost(now=1.0)
+    sent, failed = session.events()
+    assert isinstance(sent, Sent) and isinstance(failed, Failed)
+    assert failed.command == PresetGoto(1) and failed.retryable
+    session.data_written(now=1.0)
+    assert session.events() == []
 
 
 def test_session_pending_limit_rejects_newest() -> None:
@@ -114,6 +131,7 @@ class Bench:
         if corrupt:
             data = data[:-1] + bytes(((data[-1] + 1) % 256,))
         assert self.camera.receive(data, now=self.now) == b""
+        self.session.data_written(now=self.now)
         assert [type(e) for e in self.session.events()] == [Sent, Completed]
 
     def advance(self, seconds: float) -> None:
@@ -123,9 +141,26 @@ class Bench:
 
 def test_virtual_pelco_satisfies_virtual_device_protocol() -> None:
     camera: VirtualDevice = VirtualPelcoCamera()
-    assert camera.faults == frozenset()
+    assert camera.faults == frozenset({"echo"})
     with pytest.raises(ValueError):
         camera.set_fault("buffer-full", True)
+
+
+def test_virtual_pelco_echo_fault_sends_applied_frames_back() -> None:
+    camera = VirtualPelcoCamera()
+    camera.set_fault("echo", True)
+    assert camera.receive(H("00") + GOTO + H("FF 02 00 07 00 01 0A"), now=0.0) == GOTO
+    camera.set_fault("echo", False)
+    assert camera.receive(GOTO, now=0.0) == b""
+
+
+def test_virtual_pelco_state_text_names_presets_and_power() -> None:
+    bench = Bench(VirtualPelcoCamera())
+    assert bench.camera.state_text() == "powered=on presets=- applied=0 rejected=0"
+    bench.run(PresetSet(3))
+    bench.run(PresetSet(1))
+    bench.run(CameraPower(on=False))
+    assert bench.camera.state_text() == "powered=off presets=1,3 applied=3 rejected=0"
 
 
 def test_virtual_pelco_preset_store_and_goto() -> None:

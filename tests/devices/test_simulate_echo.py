@@ -111,6 +111,9 @@ class EchoSession:
         out, self._out = self._out, b""
         return out
 
+    def data_written(self, *, now: float) -> None:
+        pass
+
     def receive_data(self, data: bytes, *, now: float) -> None:
         self._buffer += data
         while b"\r" in self._buffer:

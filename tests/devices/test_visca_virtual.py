@@ -233,3 +233,13 @@ def test_virtual_drive_clamps_at_mechanical_limits() -> None:
     camera.receive(H("81 01 06 01 18 17 02 02 FF"), now=0.0)  # down-right, full speed
     pan, tilt, _ = camera.position(now=60.0)
     assert (pan, tilt) == (0x0990, -0x0190)
+
+
+def test_virtual_camera_preset_beyond_model_range_is_syntax_error() -> None:
+    bench = Bench(VirtualViscaCamera(max_presets=6))
+    assert isinstance(bench.run(PresetSet(5)), Completed)
+    for command in (PresetSet(6), PresetRecall(6), PresetReset(100)):
+        failed = bench.run(command)
+        assert isinstance(failed, Failed) and isinstance(failed.error, DeviceReportedError)
+        assert str(failed.error) == "VISCA syntax error" and not failed.retryable
+    assert set(bench.camera.presets) == {5}
