@@ -29,7 +29,7 @@ from av.camera import Thumbnail
 from av.levels import LevelMeter
 from av.multi_source import MultiSource
 from av.recording import AudioRecorder
-from courtroom_agent.config import CameraConfig
+from courtroom_agent.config import CameraConfig, RecordingConfig
 from courtroom_agent.hearing_cameras import HearingCameras
 from courtroom_agent.hearing_recording import HearingRecording
 from courtroom_agent.link import HubLink
@@ -77,6 +77,7 @@ class CourtroomAgent:
             the agent did not close is continued under its id.
         resume_within: seconds after which a hearing left open is not
             continued but closed as interrupted, and a new one opened.
+        recording: the recording's disk headroom thresholds.
     """
 
     def __init__(
@@ -100,6 +101,7 @@ class CourtroomAgent:
         overlay_font: Path | None = None,
         open_hearing: Path | None = None,
         resume_within: float = 4 * 3600.0,
+        recording: RecordingConfig | None = None,
     ) -> None:
         self._courtroom = courtroom
         self._source = source
@@ -124,6 +126,7 @@ class CourtroomAgent:
         self._overlay_font = overlay_font
         self._open_hearing = open_hearing
         self._resume_within = resume_within
+        self._recording_config = recording
         self.resumed = False
         self.recording: HearingRecording | None = None
         self._monotonic = monotonic
@@ -181,6 +184,7 @@ class CourtroomAgent:
                         font=self._overlay_font,
                         publish=self._publish,
                         send_thumbnail=self._send_thumbnail,
+                        recording=self._recording_config,
                     )
                     await self.recording.open()
                 # Hearing frame of the source's frame 0: on resume, the time

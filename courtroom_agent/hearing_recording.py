@@ -14,6 +14,7 @@ source's frame 0, ``await put(block)`` per captured block, ``await close(end)``.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -21,11 +22,24 @@ from typing import Any
 
 from av.audio import AudioBlock
 from av.camera import Thumbnail
-from av.recording import AudioRecorder
-from courtroom_agent.config import CameraConfig
+from av.recording import AudioRecorder, DiskHeadroom
+from courtroom_agent.config import CameraConfig, RecordingConfig
 from courtroom_agent.hearing_cameras import HearingCameras
 
-__all__ = ["HearingRecording"]
+__all__ = ["HearingRecording", "disk_headroom"]
+
+
+def _disk_free(path: Path) -> int:
+    return shutil.disk_usage(path).free
+
+
+def disk_headroom(config: RecordingConfig) -> DiskHeadroom:
+    """The recorder's free-space rule from the room's ``[recording]`` thresholds."""
+    return DiskHeadroom(
+        min_free_bytes=config.disk_min_free_mib << 20,
+        warn_seconds=config.disk_warn_s,
+        critical_seconds=config.disk_critical_s,
+    )
 
 
 class HearingRecording:
@@ -40,6 +54,8 @@ class HearingRecording:
         segment_seconds: nominal segment length.
         publish: receives camera events (``publish(kind, body)``).
         send_thumbnail: receives the cameras' thumbnails.
+        recording: disk headroom thresholds (default: ``RecordingConfig()``).
+        free_space: probe returning free bytes for a path (a test's small disk).
     """
 
     def __init__(
@@ -56,6 +72,8 @@ class HearingRecording:
         segment_seconds: float = 300.0,
         publish: Callable[[str, dict[str, Any]], object] = lambda kind, body: None,
         send_thumbnail: Callable[[Thumbnail], None] | None = None,
+        recording: RecordingConfig | None = None,
+        free_space: Callable[[Path], int] | None = None,
     ) -> None:
         self._courtroom = courtroom
         self._hearing_id = hearing_id
@@ -73,6 +91,8 @@ class HearingRecording:
             roles=roles,
             segment_seconds=segment_seconds,
             on_segment=self._segment_opened,
+            disk=disk_headroom(recording or RecordingConfig()),
+            free_space=free_space or _disk_free,
         )
         self.cameras: HearingCameras | None = None
 

@@ -85,6 +85,7 @@ async def _record(config: object, *, out: Path, duration: float, segment: float)
             title=config.courtroom.name,
             font=config.courtroom.overlay_font,
             segment_seconds=segment,
+            recording=config.recording,
         )
         await recording.open()
         try:

@@ -46,7 +46,8 @@ class RecorderAlarm:
         hearing_id: the hearing being recorded.
         hearing_frame: first hearing frame not yet recorded when it happened.
         free_bytes: free space on the recording disk (disk alarms).
-        free_seconds: recording time left at the worst-case data rate (disk alarms).
+        free_seconds: recording time left at the data rate (disk alarms): the
+            audio's worst case plus the video's measured rate.
         queued_seconds: audio waiting for the writer (writer alarms).
         error: the I/O error (writer failure).
     """
@@ -94,7 +95,8 @@ class RecorderState:
         written_frame: hearing frame up to which audio is handed to the encoder.
         queued_seconds: audio accepted but not yet encoded.
         free_bytes: last free-space probe (``None`` before the first).
-        free_seconds: recording time that space holds at the worst-case rate.
+        free_seconds: recording time that space holds at the data rate
+            (audio worst case plus measured video).
         gaps: gaps declared in this hearing so far.
         alarms: alarms currently active.
         error: why the recorder failed, if it did.

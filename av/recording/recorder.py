@@ -25,6 +25,12 @@ Overflow policy — the recorder never drops audio:
 * an I/O error in the writer (disk full) stops the recording: a critical
   ``writer_failed`` alarm, and :meth:`write`/:meth:`close` raise
   :class:`~av.recording.errors.RecorderFailedError`.
+
+Disk headroom: free space is turned into recording time left at the
+hearing's data rate — the audio's worst case (raw PCM plus FLAC framing)
+plus the video's rate as measured from the growing MP4 files listed through
+:meth:`record_video` (their growth over the last ``video_rate_window``
+seconds), since with cameras the video is most of what is written.
 """
 
 from __future__ import annotations
@@ -44,7 +50,15 @@ from av.audio import AudioBlock
 from av.recording.alarms import AlarmKind, DiskHeadroom, RecorderAlarm, RecorderState, Severity
 from av.recording.errors import RecorderClosedError, RecorderFailedError
 from av.recording.hearing_dir import HearingLock, check_path_component, recover_hearing
-from av.recording.manifest import GapReason, Manifest, VideoFile, VideoGap, iso_utc, write_manifest
+from av.recording.manifest import (
+    GapReason,
+    Manifest,
+    SegmentStatus,
+    VideoFile,
+    VideoGap,
+    iso_utc,
+    write_manifest,
+)
 from av.recording.planner import Action, DeclareGap, OpenSegment, SegmentPlanner
 from av.recording.segment_writer import SegmentFiles
 from av.recording.writer_thread import FINISH, SegmentWriterThread, StartSession, VideoUpdate
@@ -78,6 +92,8 @@ class AudioRecorder:
         sync_interval: seconds between ``fsync`` of the open files.
         disk: free-space rule; default :class:`DiskHeadroom` ().
         disk_check_interval: seconds between free-space probes.
+        video_rate_window: seconds over which the video files' growth is
+            averaged for the data rate.
         free_space: probe returning free bytes for a path.
         clock: monotonic clock (the one ``AudioBlock.captured_at`` uses).
         wall_clock: UTC wall clock for the manifest.
@@ -106,6 +122,7 @@ class AudioRecorder:
         sync_interval: float = 1.0,
         disk: DiskHeadroom | None = None,
         disk_check_interval: float = 5.0,
+        video_rate_window: float = 60.0,
         free_space: Callable[[Path], int] = lambda p: shutil.disk_usage(p).free,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -137,7 +154,13 @@ class AudioRecorder:
         self._on_segment = on_segment
         self._open_files = open_files
         self._lock_wait = lock_wait
-        self._bytes_per_second = sample_rate * len(self.roles) * 2 * _PCM_OVERHEAD
+        self._audio_rate = sample_rate * len(self.roles) * 2 * _PCM_OVERHEAD
+        self._video_window = video_rate_window
+        self._video_open: set[str] = set()  # video files growing (listed open)
+        self._video_done: set[str] = set()  # closed since the last probe: sized once more
+        self._video_sealed_bytes = 0  # final sizes of the closed ones
+        self._video_samples: collections.deque[tuple[float, int]] = collections.deque()
+        self._video_rate = 0.0
 
         self._cond = threading.Condition()
         self._queue: collections.deque[tuple[Action | StartSession | object, int]] = (
@@ -310,6 +333,12 @@ class AudioRecorder:
             return
         with self._cond:
             self._queue.append((update, 0))
+            if file is not None:  # for the data rate: which files are growing
+                if file.status is SegmentStatus.OPEN:
+                    self._video_open.add(file.file)
+                elif file.file in self._video_open:
+                    self._video_open.discard(file.file)
+                    self._video_done.add(file.file)
             self._cond.notify_all()
 
     # -- watchdog out ------------------------------------------------------
@@ -337,11 +366,16 @@ class AudioRecorder:
             written_frame=writer.written_frame if writer is not None else 0,
             queued_seconds=queued / self.sample_rate,
             free_bytes=free,
-            free_seconds=None if free is None else free / self._bytes_per_second,
+            free_seconds=None if free is None else free / self.bytes_per_second,
             gaps=self._gaps,
             alarms=active,
             error=None if error is None else str(error),
         )
+
+    @property
+    def bytes_per_second(self) -> float:
+        """The data rate free space is divided by: audio (worst case) plus measured video."""
+        return self._audio_rate + self._video_rate
 
     @property
     def manifest(self) -> Manifest | None:
@@ -463,13 +497,40 @@ class AudioRecorder:
         except OSError as e:
             _log.warning("%s: free-space probe failed: %s", self.directory, e)
             return
+        self._measure_video(now)
         before = self._disk.level
-        level = self._disk.update(free_bytes=free, bytes_per_second=self._bytes_per_second)
+        level = self._disk.update(free_bytes=free, bytes_per_second=self.bytes_per_second)
         with self._cond:
             self._free_bytes = free
             if level != before:
                 _log.warning("%s: disk headroom %s (%d bytes free)", self.directory, level, free)
                 self._edge(AlarmKind.DISK_LOW, level, free=free)
+
+    def _measure_video(self, now: float) -> None:
+        """Update the video's data rate from the sizes of its files (see the module doc)."""
+        with self._cond:
+            growing, done = list(self._video_open), list(self._video_done)
+            self._video_done.clear()
+        if not growing and not done and not self._video_samples:
+            return  # no cameras
+        self._video_sealed_bytes += sum(self._size(name) for name in done)
+        written = self._video_sealed_bytes + sum(self._size(name) for name in growing)
+        samples = self._video_samples
+        samples.append((now, written))
+        while len(samples) > 2 and now - samples[1][0] >= self._video_window:
+            samples.popleft()
+        (t0, b0), (t1, b1) = samples[0], samples[-1]
+        if t1 > t0:
+            self._video_rate = max(0.0, (b1 - b0) / (t1 - t0))
+
+    def _size(self, name: str) -> int:
+        try:
+            return (self.directory / name).stat().st_size
+        except FileNotFoundError:  # listed, not created yet (or never)
+            return 0
+        except OSError as e:
+            _log.warning("%s: cannot size %s: %s", self.directory, name, e)
+            return 0
 
     def _edge(
         self,
@@ -492,7 +553,7 @@ class AudioRecorder:
             hearing_id=self.hearing_id,
             hearing_frame=writer.written_frame if writer is not None else 0,
             free_bytes=free,
-            free_seconds=None if free is None else free / self._bytes_per_second,
+            free_seconds=None if free is None else free / self.bytes_per_second,
             queued_seconds=None if queued is None else queued / self.sample_rate,
             error=error,
         )
