@@ -1,7 +1,9 @@
 """Each protocol session over a real line against its simulator, with every line fault.
 
-VISCA and Pelco-D over a real pty pair (behind a stable symlink, as
-/dev/serial/by-id), Extron SIS, PJLink and HyperDeck over loopback TCP. The
+VISCA and Extron SIS (RS-232) over a real pty pair (behind a stable symlink,
+as /dev/serial/by-id); Extron SIS (Telnet), PJLink and HyperDeck over
+loopback TCP. Pelco-D, which never replies, has its own line tests in
+test_pelco_line.py. The
 simulator adds slow replies, dropped replies, garbage bytes and disconnects;
 the link must time out, resynchronise and reconnect, and name the errors.
 """
@@ -28,7 +30,7 @@ from devices.transport import SerialTransport, TcpTransport, Transport
 
 @dataclass(frozen=True)
 class Kind:
-    name: str
+    name: str  # the simulator's kind, then "@pty" when a TCP device is served on a serial line
     options: Callable[[Path], dict[str, Any]]
     session: Callable[[], DeviceSession]
     command: Any
@@ -51,6 +53,14 @@ KINDS = [
         lambda: extron.ExtronSession(reply_timeout=0.3),
         extron.Tie(2, 3),
         lambda reply: reply.output == 3 and reply.input == 2,
+    ),
+    Kind(
+        "extron-sis@pty",
+        lambda tmp: {},
+        lambda: extron.ExtronSession(reply_timeout=0.3),
+        extron.Tie(4, 1, extron.TieLayer.VIDEO),
+        lambda reply: (reply.output, reply.input, reply.layer) == (1, 4, extron.TieLayer.VIDEO),
+        serial=True,
     ),
     Kind(
         "pjlink",
@@ -78,7 +88,7 @@ class Line:
 
 @contextlib.asynccontextmanager
 async def line(kind: Kind, tmp_path: Path) -> AsyncIterator[Line]:
-    device, frame_end = load_device(kind.name, kind.options(tmp_path))
+    device, frame_end = load_device(kind.name.partition("@")[0], kind.options(tmp_path))
     symlink = tmp_path / "ttyUSB-by-id"
     simulator = Simulator(
         device,
@@ -128,6 +138,7 @@ async def test_line_normal_command_and_audit_trail(kind: Kind, tmp_path: Path) -
         assert Direction.TX in directions and Direction.RX in directions
         sent = next(e for e in ln.events if e.direction is Direction.TX)
         assert sent.raw_hex and sent.device == kind.name
+        assert ln.link.state.last_success is not None
 
 
 async def test_line_garbage_is_a_fault_and_command_still_completes(
