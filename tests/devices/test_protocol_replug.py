@@ -106,18 +106,17 @@ async def replug_serial(
     stable = tmp_path / f"usb-{kind}-if00-port0"
     events: list[DeviceEvent] = []
     link = make_link(kind, session, SerialTransport(str(stable), baudrate=9600), events)
-    async with simulator(kind, str(stable)) as first:
-        async with running(link):
+    async with simulator(kind, str(stable)) as first, running(link):
+        await asyncio.wait_for(link.wait_online(), WITHIN)
+        await use(link, first, 1)
+        await first.unplug()
+        stable.unlink()  # udev removes the by-id link of an unplugged adapter
+        await eventually(lambda: not link.state.online, within=WITHIN)
+        with pytest.raises(DeviceUnavailableError, match="offline"):
+            await link.command(session_probe(kind))
+        async with simulator(kind, str(stable)) as second:
             await asyncio.wait_for(link.wait_online(), WITHIN)
-            await use(link, first, 1)
-            await first.unplug()
-            stable.unlink()  # udev removes the by-id link of an unplugged adapter
-            await eventually(lambda: not link.state.online, within=WITHIN)
-            with pytest.raises(DeviceUnavailableError, match="offline"):
-                await link.command(session_probe(kind))
-            async with simulator(kind, str(stable)) as second:
-                await asyncio.wait_for(link.wait_online(), WITHIN)
-                await use(link, second, 2)
+            await use(link, second, 2)
     return events
 
 
