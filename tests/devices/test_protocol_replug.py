@@ -101,8 +101,12 @@ async def replug_serial(
     kind: str,
     session: DeviceSession,
     use: Callable[[DeviceLink, Harness, int], Any],
-) -> list[DeviceEvent]:
-    """Serve ``kind`` on a pty behind a stable path; use, unplug, replug, use again."""
+) -> list[str]:
+    """Serve ``kind`` on a pty behind a stable path; use, unplug, replug, use again.
+
+    Returns:
+        The link's state changes, taken while the replugged device still runs.
+    """
     stable = tmp_path / f"usb-{kind}-if00-port0"
     events: list[DeviceEvent] = []
     link = make_link(kind, session, SerialTransport(str(stable), baudrate=9600), events)
@@ -117,7 +121,9 @@ async def replug_serial(
         async with simulator(kind, str(stable)) as second:
             await asyncio.wait_for(link.wait_online(), WITHIN)
             await use(link, second, 2)
-    return events
+            # taken before the second simulator goes away too
+            return state_changes(events)
+    raise AssertionError("unreachable")
 
 
 def session_probe(kind: str) -> Any:
@@ -132,8 +138,8 @@ async def test_visca_simulator_process_killed_and_restarted_on_pty(tmp_path: Pat
         assert await asyncio.wait_for(link.command(visca.PresetSet(round_)), WITHIN) is None
 
     session = visca.ViscaSession(address=1, ack_timeout=0.5, inquiry_timeout=0.5)
-    events = await replug_serial(tmp_path, "visca", session, use)
-    assert state_changes(events) == ["online", "offline:", "online"]
+    changes = await replug_serial(tmp_path, "visca", session, use)
+    assert changes == ["online", "offline:", "online"]
 
 
 async def test_pelco_simulator_process_killed_and_restarted_on_pty(tmp_path: Path) -> None:
@@ -148,8 +154,8 @@ async def test_pelco_simulator_process_killed_and_restarted_on_pty(tmp_path: Pat
             await asyncio.sleep(0.01)
         assert answer == expected
 
-    events = await replug_serial(tmp_path, "pelco-d", pelco.PelcoDSession(address=1), use)
-    assert state_changes(events) == ["online", "offline:", "online"]
+    changes = await replug_serial(tmp_path, "pelco-d", pelco.PelcoDSession(address=1), use)
+    assert changes == ["online", "offline:", "online"]
 
 
 def free_port() -> int:
@@ -177,4 +183,4 @@ async def test_extron_simulator_process_killed_and_restarted_on_tcp() -> None:
             reply = await asyncio.wait_for(link.command(extron.Tie(1, 3)), WITHIN)
             assert (reply.input, reply.output) == (1, 3)
             assert await asyncio.wait_for(link.command(extron.ReadTie(3)), WITHIN) == 1
-    assert state_changes(events) == ["online", "offline:", "online"]
+            assert state_changes(events) == ["online", "offline:", "online"]
