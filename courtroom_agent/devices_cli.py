@@ -376,7 +376,7 @@ def _simulate_main(args: argparse.Namespace) -> int:
 
 def _simulate_mqtt(argv: list[str]) -> int:
     from devices.errors import LocalProtocolError
-    from devices.mqtt.virtual import run_mqtt_simulator
+    from devices.mqtt.virtual import MqttFaults, run_mqtt_simulator
 
     parser = argparse.ArgumentParser(
         prog="courtroom simulate mqtt",
@@ -387,9 +387,30 @@ def _simulate_mqtt(argv: list[str]) -> int:
     parser.add_argument("--room", required=True, help="courtroom id")
     parser.add_argument("--name", required=True, help="device name")
     parser.add_argument("--kind", choices=["relay", "display"], default="relay")
+    parser.add_argument("--slow", type=float, default=0.0, metavar="MS", help="delay applying")
+    parser.add_argument("--drop", type=float, default=0.0, metavar="P", help="ignore commands")
+    parser.add_argument(
+        "--garbage", type=float, default=0.0, metavar="P", help="publish malformed state first"
+    )
+    parser.add_argument(
+        "--disconnect-every",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="drop the broker connection (last will fires), then reconnect",
+    )
+    parser.add_argument("--seed", type=int, help="seed for drop and garbage randomness")
     args = parser.parse_args(argv)
     try:
-        run_mqtt_simulator(args.host, args.port, args.room, args.name, args.kind)
+        faults = MqttFaults(
+            slow_ms=args.slow,
+            drop=args.drop,
+            garbage=args.garbage,
+            disconnect_every=args.disconnect_every,
+        )
+        run_mqtt_simulator(
+            args.host, args.port, args.room, args.name, args.kind, faults=faults, seed=args.seed
+        )
     except (ValueError, LocalProtocolError) as exc:
         print(f"courtroom simulate mqtt: {exc}", file=sys.stderr)
         return 2

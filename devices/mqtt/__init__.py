@@ -11,6 +11,7 @@ from devices.mqtt.contract import (
 from devices.mqtt.link import BrokerError, MqttDeviceLink, MqttDeviceStatus
 from devices.mqtt.virtual import (
     MqttDeviceSimulator,
+    MqttFaults,
     SimulatorKind,
     VirtualMqttDevice,
     run_mqtt_simulator,
@@ -25,6 +26,7 @@ __all__ = [
     "MqttDeviceLink",
     "MqttDeviceSimulator",
     "MqttDeviceStatus",
+    "MqttFaults",
     "SetCommand",
     "SimulatorKind",
     "TopicError",

@@ -13,6 +13,21 @@ offline and already failed them.
 Actions (see the contract): ``power`` ``{"state": "on"|"off"}`` for both
 kinds; ``input`` ``{"source": NAME}`` for displays. Anything else is answered
 with the unchanged state and an ``error``.
+
+Fault modes (:class:`MqttFaults`, switchable at run time through
+:attr:`MqttDeviceSimulator.faults`, or ``courtroom simulate mqtt --slow …``):
+
+* ``slow_ms`` — each command is applied and its state published that late
+  (commands are handled one after another, as by a busy device);
+* ``drop`` — each ``/set`` is ignored with this probability: no state, no
+  change, as a device that missed it;
+* ``garbage`` — with this probability a malformed ``/state`` payload (cut-off
+  JSON) is published before the real state; the controller must record a
+  fault and still take the real state that follows;
+* ``disconnect_every`` — the broker connection is torn down (socket shut, no
+  DISCONNECT packet) every so many seconds, so the broker publishes the last
+  will ``offline``; the simulator then reconnects and says ``online`` again.
+  :meth:`MqttDeviceSimulator.disconnect` does it once, on demand.
 """
 
 from __future__ import annotations
@@ -21,7 +36,10 @@ import asyncio
 import contextlib
 import enum
 import logging
+import random
+import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
@@ -38,11 +56,40 @@ from devices.mqtt.contract import (
     encode_state,
 )
 
-__all__ = ["MqttDeviceSimulator", "SimulatorKind", "VirtualMqttDevice", "run_mqtt_simulator"]
+__all__ = [
+    "MqttDeviceSimulator",
+    "MqttFaults",
+    "SimulatorKind",
+    "VirtualMqttDevice",
+    "run_mqtt_simulator",
+]
 
 log = logging.getLogger(__name__)
 
 DISPLAY_INPUTS = ("hdmi1", "hdmi2", "doc-camera", "pc")
+#: What the ``garbage`` fault publishes on ``/state``: JSON cut off mid-object.
+GARBAGE_STATE = b'{"last_command_id": "\x80\x81", "state": {"power": '
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MqttFaults:
+    """Fault modes of a simulated MQTT device (see the module docstring).
+
+    Raises:
+        ValueError: on construction, for a negative delay or period, or a
+            probability outside ``[0, 1]``.
+    """
+
+    slow_ms: float = 0.0
+    drop: float = 0.0
+    garbage: float = 0.0
+    disconnect_every: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.slow_ms < 0 or self.disconnect_every < 0:
+            raise ValueError("slow_ms and disconnect_every must be >= 0")
+        if not (0 <= self.drop <= 1 and 0 <= self.garbage <= 1):
+            raise ValueError("drop and garbage are probabilities in [0, 1]")
 
 
 class SimulatorKind(enum.Enum):
@@ -99,6 +146,9 @@ class MqttDeviceSimulator:
         room, name: the device's topics (:class:`DeviceTopics`).
         kind: relay or display.
         backoff: reconnect policy after broker loss.
+        faults: fault modes from the start (:attr:`faults` may be replaced
+            at any time).
+        rng: randomness for ``drop`` and ``garbage`` (seed it to repeat a run).
     """
 
     def __init__(
@@ -110,12 +160,36 @@ class MqttDeviceSimulator:
         name: str,
         kind: SimulatorKind,
         backoff: BackoffPolicy | None = None,
+        faults: MqttFaults | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.topics = DeviceTopics(room, name)
         self.device = VirtualMqttDevice(kind)
+        self.faults = faults or MqttFaults()
+        self._rng = rng or random.Random()
         self._backoff = Backoff(backoff or BackoffPolicy(initial=0.2, maximum=5.0))
+        self._client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
+        #: Broker connections torn down by the ``disconnect`` fault so far.
+        self.disconnects = 0
+
+    def disconnect(self) -> bool:
+        """Tear the broker connection down now, without DISCONNECT: the last will fires.
+
+        Returns:
+            False if there was no connection to tear down.
+        """
+        client = self._client
+        # aiomqtt has no "drop the line" call; paho's socket is the only way to it.
+        sock = client._client.socket() if client is not None else None
+        if not isinstance(sock, socket.socket):
+            return False
+        # Shut, not close: paho still owns the descriptor and notices the loss itself.
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        self.disconnects += 1
+        return True
 
     async def run(self) -> None:
         """Serve until cancelled, reconnecting after broker loss."""
@@ -152,7 +226,11 @@ class MqttDeviceSimulator:
                     retain=True,
                 )
                 self._backoff.reset()
+                self._client = client
                 self.connected.set()
+                timer = asyncio.create_task(
+                    self._disconnect_periodically(), name=f"sim-{self.topics.name} disconnect"
+                )
                 try:
                     async for message in client.messages:
                         await self._handle(client, message)
@@ -161,8 +239,21 @@ class MqttDeviceSimulator:
                         self.topics.availability, offline, qos=1, retain=True, timeout=1.0
                     )
                     raise
+                finally:
+                    timer.cancel()
         finally:
+            self._client = None
             self.connected.clear()
+
+    async def _disconnect_periodically(self) -> None:
+        waited = 0.0
+        while True:
+            await asyncio.sleep(0.05)
+            every = self.faults.disconnect_every
+            waited = waited + 0.05 if every else 0.0
+            if every and waited >= every:
+                self.disconnect()
+                return
 
     async def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         payload = message.payload if isinstance(message.payload, bytes) else b""
@@ -171,11 +262,28 @@ class MqttDeviceSimulator:
         except RemoteProtocolError as exc:
             log.warning("simulator %s: ignoring bad command: %s", self.topics.name, exc.message)
             return
+        faults = self.faults
+        if faults.drop and self._rng.random() < faults.drop:
+            log.info("simulator %s: dropping command %s (fault)", self.topics.name, command.id)
+            return
+        if faults.slow_ms:
+            await asyncio.sleep(faults.slow_ms / 1000.0)
         state = self.device.apply(command)
+        if faults.garbage and self._rng.random() < faults.garbage:
+            await client.publish(self.topics.state, GARBAGE_STATE, qos=1)
         await client.publish(self.topics.state, encode_state(state), qos=1, retain=True)
 
 
-def run_mqtt_simulator(host: str, port: int, room: str, name: str, kind: str) -> None:
+def run_mqtt_simulator(
+    host: str,
+    port: int,
+    room: str,
+    name: str,
+    kind: str,
+    *,
+    faults: MqttFaults | None = None,
+    seed: int | None = None,
+) -> None:
     """Run a simulated MQTT ``kind`` (``relay`` | ``display``) until interrupted.
 
     The entry point behind ``courtroom simulate mqtt``. Killing the process
@@ -186,7 +294,13 @@ def run_mqtt_simulator(host: str, port: int, room: str, name: str, kind: str) ->
         devices.mqtt.contract.TopicError: invalid ``room`` or ``name``.
     """
     simulator = MqttDeviceSimulator(
-        host=host, port=port, room=room, name=name, kind=SimulatorKind(kind)
+        host=host,
+        port=port,
+        room=room,
+        name=name,
+        kind=SimulatorKind(kind),
+        faults=faults,
+        rng=random.Random(seed),
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     with contextlib.suppress(KeyboardInterrupt):
