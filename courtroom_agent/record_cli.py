@@ -11,8 +11,13 @@ import asyncio
 import contextlib
 import signal
 import sys
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from av.audio import AudioBlock
 
 __all__ = ["add_arguments", "run_args"]
 
@@ -57,8 +62,14 @@ def run_args(args: argparse.Namespace) -> int:
     return 0 if report.sound else 1
 
 
+def first_frame_wall_time(block: AudioBlock, rate: int) -> datetime:
+    """Wall time (UTC) of ``block``'s first frame, from its monotonic capture stamp."""
+    age = max(0.0, time.monotonic() - block.captured_at)
+    return datetime.now(UTC) - timedelta(seconds=age + block.frames / rate)
+
+
 async def _record(config: object, *, out: Path, duration: float, segment: float) -> Path:
-    from av.audio import CaptureClock
+    from av.audio import AudioSourceError, CaptureClock
     from courtroom_agent.agent import new_hearing_id
     from courtroom_agent.config import AgentConfig
     from courtroom_agent.hearing_recording import HearingRecording
@@ -71,9 +82,17 @@ async def _record(config: object, *, out: Path, duration: float, segment: float)
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    started = datetime.now(UTC)
     async with source:
         rate = source.format.rate
+        blocks = source.blocks()
+        # Hearing second 0 is the wall time of the source's first frame, from
+        # its capture stamp — what the manifest's started_at says too. Not the
+        # time before (or after) opening: a device can take a second or more
+        # to deliver its first frame, and the burned-in time would be early.
+        block = await anext(blocks, None)
+        if block is None:
+            raise AudioSourceError("the audio source ended before its first block")
+        started = first_frame_wall_time(block, rate)
         clock = CaptureClock(rate)
         recording = HearingRecording(
             root=out,
@@ -90,11 +109,12 @@ async def _record(config: object, *, out: Path, duration: float, segment: float)
         await recording.open()
         try:
             await recording.start(origin_frame=0, epoch=started, hearing_clock=clock.now)
-            async for block in source.blocks():
+            while block is not None:
                 await recording.put(block)
                 clock.advance(block)
                 if block.end_frame >= duration * rate or stop.is_set():
                     break
+                block = await anext(blocks, None)
         finally:
             await recording.close(end=clock.captured)
     return recording.directory
