@@ -24,8 +24,13 @@ Three clocks, all wall time on this machine (``time.time()``):
 
 Requirement: ``visible - raised <= 2 s`` and ``visible - clock <= 2 s`` for
 every alarm, plus an end-to-end bound per scenario (silence start + the
-dead-mic time, camera kill + the no-frames timeout, 开庭 for low disk). Run
+dead-mic time, 开庭 + the all-silent time, camera kill + the no-frames
+timeout, the picture's first frozen or black frame + the frozen/black time,
+the last frame written + the recording-stall time, 开庭 for low disk). Run
 with ``-s`` to see the measured figures.
+
+The recording-stall test puts a real ``ffmpeg`` that dies at once first on
+``PATH`` (a crashed encoder): the camera delivers, nothing reaches a file.
 
 The disk tests mount a small tmpfs as the recordings root (needs root or
 CAP_SYS_ADMIN; skipped otherwise). A full disk must still reach the hub
@@ -37,7 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
+import os
 import shutil
 import subprocess
 import time
@@ -52,7 +57,6 @@ import httpx
 import numpy as np
 import pytest
 
-from av.camera import Camera
 from av.recording import RecorderFailedError
 from courtroom_agent.agent import CourtroomAgent
 from courtroom_agent.config import AgentConfig
@@ -276,10 +280,8 @@ async def test_alarm_latency_camera_offline_reaches_hub_within_timeout_plus_2s(
     recording = quiet_room(tmp_path / "room.wav", seconds=40)
     camera = {"id": "CAM-1", "source": stream.url, "fps": 10, "thumbnail_interval": 5}
     config = with_cameras(agent_config(hub.port, recording, realtime=True), [camera])
-    # CameraConfig has no no-frames timeout (yet): the agent runs every camera
-    # with Camera's default.
-    default = inspect.signature(Camera).parameters["no_frame_timeout"].default
-    no_frames_after = float(getattr(config.cameras[0], "no_frame_timeout", default))
+    # The camera's own no-frames timeout (CameraConfig.no_frame_timeout), left at its default.
+    no_frames_after = config.cameras[0].no_frame_timeout
 
     def state(name: str) -> Callable[[Seen], bool]:
         return lambda e: e.kind == "camera" and e.body.get("state") == name
@@ -310,6 +312,123 @@ async def test_alarm_latency_camera_offline_reaches_hub_within_timeout_plus_2s(
         assert delivery <= DELIVERY_S
         assert from_clock <= DELIVERY_S
         assert from_kill <= no_frames_after + DELIVERY_S
+
+
+@pytest.mark.parametrize("pattern", ["still", "black"])
+async def test_alarm_latency_camera_frozen_or_black_reaches_hub_within_2s(
+    hub: HubServer,  # noqa: F811
+    tmp_path: Path,
+    camera_stream: Callable[[str], MjpegStream],
+    raised: dict[int, float],
+    pattern: str,
+) -> None:
+    # A camera delivering a picture that never changes (a hung encoder's last
+    # frame) or is black (a lens cap): frames arrive, the picture is useless.
+    after = 2.0
+    stream = camera_stream(pattern)
+    recording = quiet_room(tmp_path / "room.wav", seconds=30)
+    camera = {"id": "CAM-1", "source": stream.url, "fps": 10, "thumbnail_interval": 5}
+    camera |= {"frozen_after": after, "black_after": after}
+    config = with_cameras(agent_config(hub.port, recording, realtime=True), [camera])
+    kind = {"still": "frozen", "black": "black"}[pattern]
+
+    def alarmed(e: Seen) -> bool:
+        return e.kind == "camera" and e.body.get("kind") == kind and e.body["active"]
+
+    async with hearing(hub, config, tmp_path / "agent") as running:
+        opened = await running.opened_at()
+        alarm = await running.first(alarmed, within=20)
+    body = alarm.body
+    assert body["camera"] == "CAM-1" and body["time"] - body["since"] >= after - 1e-6
+    delivery, from_clock = report(
+        f"camera {kind}", alarm, raised_at=raised[alarm.seq], clock_at=opened + body["time"]
+    )
+    from_onset = alarm.visible - (opened + body["since"])
+    print(f"camera {kind} since hearing {body['since']:.1f} s → visible after {from_onset:.3f} s")
+    assert delivery <= DELIVERY_S
+    assert from_clock <= DELIVERY_S
+    assert from_onset <= after + DELIVERY_S
+
+
+async def test_alarm_latency_all_silent_reaches_hub_within_2s(
+    hub: HubServer,  # noqa: F811
+    tmp_path: Path,
+    raised: dict[int, float],
+) -> None:
+    # Every microphone hears only room tone (-62 dBFS, under the -60 dBFS
+    # silence level): a muted mixer. The alarm is due 2 s of audio in.
+    silent_after = 2.0
+    recording = quiet_room(tmp_path / "room.wav", seconds=20)
+    config = agent_config(hub.port, recording, realtime=True)
+    config = AgentConfig.model_validate(
+        config.model_dump() | {"microphones": {"all_silent_after_s": silent_after}}
+    )
+
+    def all_silent(e: Seen) -> bool:
+        return e.kind == "av.alarm" and e.body["kind"] == "all_silent"
+
+    async with hearing(hub, config, tmp_path / "agent") as running:
+        opened = await running.opened_at()
+        alarm = await running.first(all_silent, within=silent_after + 15)
+    assert alarm.body["state"] == "raised" and alarm.body["role"] is None
+    assert alarm.body["hearing_time"] >= silent_after - 1e-6
+    delivery, from_clock = report(
+        "all_silent",
+        alarm,
+        raised_at=raised[alarm.seq],
+        clock_at=opened + alarm.body["hearing_time"],
+    )
+    assert delivery <= DELIVERY_S
+    assert from_clock <= DELIVERY_S
+    assert alarm.visible - opened <= silent_after + DELIVERY_S
+
+
+@pytest.fixture
+def dead_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``ffmpeg`` on PATH is a real executable that dies at once: a crashed video encoder.
+
+    The fixtures that make test pictures resolved the real ffmpeg before this runs.
+    """
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "ffmpeg"
+    script.write_text("#!/bin/sh\necho 'encoder crashed' >&2\nexit 1\n", encoding="utf-8")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return script
+
+
+async def test_alarm_latency_recording_stalled_reaches_hub_within_2s(
+    hub: HubServer,  # noqa: F811
+    tmp_path: Path,
+    camera_video_file: Path,
+    dead_encoder: Path,
+    raised: dict[int, float],
+) -> None:
+    # The camera delivers, but its frames never reach a video file.
+    stall_after = 3.0  # HearingCameras' default: no frame written for 3 s
+    recording = quiet_room(tmp_path / "room.wav", seconds=30)
+    camera = {"id": "CAM-1", "source": str(camera_video_file), "fps": 10, "loop": True}
+    config = with_cameras(agent_config(hub.port, recording, realtime=True), [camera])
+
+    def stalled(e: Seen) -> bool:
+        return e.kind == "camera" and e.body.get("kind") == "recording_stalled" and e.body["active"]
+
+    async with hearing(hub, config, tmp_path / "agent") as running:
+        opened = await running.opened_at()
+        alarm = await running.first(stalled, within=20)
+    body = alarm.body
+    assert body["camera"] == "CAM-1" and "录像中断" in body["message"]
+    delivery, from_clock = report(
+        "recording_stalled", alarm, raised_at=raised[alarm.seq], clock_at=opened + body["time"]
+    )
+    from_onset = alarm.visible - (opened + body["since"])
+    print(
+        f"recording stalled since hearing {body['since']:.1f} s → visible after {from_onset:.3f} s"
+    )
+    assert delivery <= DELIVERY_S
+    assert from_clock <= DELIVERY_S
+    assert from_onset <= stall_after + DELIVERY_S
 
 
 @pytest.fixture
