@@ -158,3 +158,88 @@ def test_recovery_keeps_segment_whose_files_were_never_created(tmp_path: Path) -
     assert [(g.start_frame, g.end_frame) for g in m.gaps] == [(1000, 1500)]
     report = check_recording(hearing)
     assert report.sound, report.problems
+
+
+BURST_FROM = 36000  # 2.25 s: segment 1 closed, segment 2 open with 0.75 s written
+BUSY_CHILD = f"""
+import sys, time
+from pathlib import Path
+from av.audio import AudioBlock
+from av.recording import AudioRecorder
+from av.recording.segment_writer import SegmentFiles
+from tests.av.test_recording_signal import counter
+
+class BusyDisk(SegmentFiles):
+    # A disk that turns slow: 0.1 s per 50 ms block, so the writer falls behind.
+    slow = False
+
+    def write(self, pcm):
+        if BusyDisk.slow:
+            time.sleep(0.1)
+        super().write(pcm)
+
+rec = AudioRecorder(root=Path(sys.argv[1]), courtroom="room-7", hearing_id="h1",
+                    sample_rate={RATE}, roles={ROLES!r}, segment_frames={SEGMENT},
+                    sync_interval=0.2, open_files=BusyDisk)
+rec.open()
+t0, frame, block = time.monotonic(), 0, 800
+while frame < {KILL_AT}:
+    if frame < {BURST_FROM}:  # 8x real time, the writer keeping up
+        time.sleep(max(0.0, t0 + (frame + block) / {RATE} / 8 - time.monotonic()))
+    else:  # the last 0.5 s arrive while the disk is slow: they queue
+        BusyDisk.slow = True
+    rec.write(AudioBlock(frame, counter(frame, block, 2), time.monotonic()))
+    frame += block
+state = rec.state()
+print(frame, state.queued_seconds, [a.kind.value for a in state.alarms], flush=True)
+time.sleep(60)  # the writer is still busy with the queue: now kill -9
+"""
+
+
+@pytest.mark.timeout(60)
+def test_recording_killed_with_audio_queued_loses_at_most_last_second(tmp_path: Path) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", BUSY_CHILD, str(tmp_path)],
+        cwd=REPO,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        frame, queued, alarms = child.stdout.readline().split(" ", 2)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait(10)
+    assert child.returncode == -signal.SIGKILL
+    assert int(frame) == KILL_AT
+    # Killed while actively writing: audio was waiting, under the 1 s behind-alarm.
+    assert 0 < float(queued) < 1.0 and "writer_behind" not in alarms, (queued, alarms)
+
+    hearing = tmp_path / "room-7" / "h1"
+    m = read_manifest(hearing)
+    closed, open_ = m.segments
+    assert closed.status is SegmentStatus.CLOSED and closed.frames == SEGMENT
+    for f in closed.files:  # closed segments intact
+        assert sha256_file(hearing / f.name) == f.sha256
+    assert open_.status is SegmentStatus.OPEN
+    for f in open_.files:
+        samples, _ = read_flac(hearing / f.name)
+        end = SEGMENT + samples.shape[0]
+        # Readable up to at most the last second before the kill; and the queue
+        # was really lost with the process (the file does not hold it all).
+        assert KILL_AT - RATE <= end < KILL_AT, end
+        assert (samples[:, 0] == counter(SEGMENT, samples.shape[0], 2)[:, f.channel]).all()
+    report = check_recording(hearing)
+    assert report.sound, report.problems
+    with AudioRecorder(
+        root=tmp_path, courtroom="room-7", hearing_id="h1", sample_rate=RATE, roles=ROLES
+    ):
+        pass
+    m = read_manifest(hearing)
+    interrupted = m.segments[1]
+    assert interrupted.status is SegmentStatus.INTERRUPTED
+    assert KILL_AT - RATE <= interrupted.first_frame + (interrupted.frames or 0) < KILL_AT
+    report = check_recording(hearing)
+    assert report.sound, report.problems
