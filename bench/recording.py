@@ -8,8 +8,11 @@ recording widened to eight seats; each camera is a looping 720p25 test-card
 file read through OpenCV, as a network camera's stream would be.
 
 Prints CPU (percent of one core: the agent process, its threads, and its
-ffmpeg encoders) and peak memory, and with ``--update-readme`` writes them to
-README.md.
+ffmpeg encoders) and peak memory (the agent process, and the encoders' RSS
+sampled from ``/proc`` every 0.25 s), and with ``--update-readme`` writes them
+to README.md. The encoders' CPU is what the children reaped during the run
+used: the rusage of the ffmpeg that made the test card beforehand is taken as
+the baseline and subtracted.
 
 Usage: ``python bench/recording.py [--seconds 60] [--update-readme README.md]``
 """
@@ -18,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import re
 import resource
 import shutil
@@ -39,6 +44,44 @@ ROLES = ["审判长", "审判员1", "审判员2", "书记员", "原告", "原告
 MARK_BEGIN = "<!-- bench:recording -->"
 MARK_END = "<!-- /bench:recording -->"
 TOKEN = "bench-recording-token"
+
+
+def child_encoders_rss() -> dict[int, int]:
+    """RSS in bytes of each running ffmpeg child of this process, from ``/proc``."""
+    me, found = os.getpid(), {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+            if ppid != me or comm != "ffmpeg":
+                continue
+            pages = int((entry / "statm").read_text().split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or not readable
+        found[int(entry.name)] = pages * page
+    return found
+
+
+class EncoderMemory:
+    """Peak RSS of the ffmpeg encoders, together and one by one, sampled while they run."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.interval = interval
+        self.peak_total = 0
+        self.peak_each = 0
+        self.encoders: set[int] = set()
+
+    async def run(self) -> None:
+        while True:
+            rss = await asyncio.to_thread(child_encoders_rss)
+            self.encoders |= rss.keys()
+            self.peak_total = max(self.peak_total, sum(rss.values()))
+            self.peak_each = max(self.peak_each, *rss.values(), 0)
+            await asyncio.sleep(self.interval)
 
 
 def make_camera_file(path: Path) -> Path:
@@ -83,24 +126,38 @@ async def measure(seconds: float, work: Path) -> dict[str, float]:
                 ],
             }
         )
+        # Baselines: the test card's ffmpeg is a reaped child already.
         before_self = resource.getrusage(resource.RUSAGE_SELF)
+        before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        memory = EncoderMemory()
+        sampler = asyncio.create_task(memory.run(), name="bench: encoder memory")
         started = time.monotonic()
-        agent = await run_agent(config, data_dir=work / "agent")
+        try:
+            agent = await run_agent(config, data_dir=work / "agent")
+        finally:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
         wall = time.monotonic() - started
         after_self = resource.getrusage(resource.RUSAGE_SELF)
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
         hub.stop()
         await hub_task
     cpu_self = (after_self.ru_utime + after_self.ru_stime) - (
         before_self.ru_utime + before_self.ru_stime
     )
-    cpu_children = children.ru_utime + children.ru_stime
+    cpu_children = (after_children.ru_utime + after_children.ru_stime) - (
+        before_children.ru_utime + before_children.ru_stime
+    )
     return {
         "audio_seconds": agent.captured_time,
         "wall": wall,
         "agent_cpu": 100 * cpu_self / wall,
         "encoder_cpu": 100 * cpu_children / wall,
         "peak_rss_mib": after_self.ru_maxrss / 1024,
+        "encoder_rss_mib": memory.peak_total / (1 << 20),
+        "encoder_each_rss_mib": memory.peak_each / (1 << 20),
+        "encoders": len(memory.encoders),
         "finals": agent.finals,
     }
 
@@ -116,8 +173,11 @@ def main() -> int:
         f"8 microphones (FLAC per seat) + 2 cameras 1280×720 25 fps (H.264) + live transcript, "
         f"{r['audio_seconds']:.0f} s of hearing:\n"
         f"agent + hub process {r['agent_cpu']:.0f} % of one core (capture, gate, Vosk, FLAC, "
-        f"OpenCV decode, overlay), ffmpeg encoders {r['encoder_cpu']:.0f} %, "
-        f"peak RSS {r['peak_rss_mib']:.0f} MiB (model included); {int(r['finals'])} finals\n"
+        f"OpenCV decode, overlay), peak RSS {r['peak_rss_mib']:.0f} MiB (model included);\n"
+        f"ffmpeg encoders ({int(r['encoders'])} processes) "
+        f"{r['encoder_cpu']:.0f} % of one core, peak RSS {r['encoder_rss_mib']:.0f} MiB "
+        f"together ({r['encoder_each_rss_mib']:.0f} MiB the largest); "
+        f"{int(r['finals'])} finals\n"
         f"machine: 2 cores, measured {time.strftime('%Y-%m-%d')}"
     )
     print(text)
