@@ -75,7 +75,7 @@ def build_session(device: DeviceConfig, *, password: str | None = None) -> Devic
 
         if device.timeout is not None:
             timeout = {"completion_timeout": device.timeout}
-        return ViscaSession(address=device.address, device=name, **timeout)
+        return ViscaSession(address=device.address, device=name, initialize=True, **timeout)
     if device.kind == "pelco-d":
         from devices.pelco import PelcoDSession
 
@@ -93,7 +93,7 @@ def build_session(device: DeviceConfig, *, password: str | None = None) -> Devic
     if device.kind == "hyperdeck":
         from devices.hyperdeck import HyperDeckSession
 
-        return HyperDeckSession(device=name, timeout=device.timeout or 2.0)
+        return HyperDeckSession(device=name, timeout=device.timeout or 2.0, notify=True)
     raise ValueError(f"{device.kind} devices have no line session")
 
 

@@ -93,8 +93,12 @@ class CommandQueue(Generic[C]):
         """How many commands wait behind the outstanding one."""
         return len(self._waiting)
 
-    def submit(self, command: C, raw: bytes) -> bool:
+    def submit(self, command: C, raw: bytes, *, front: bool = False) -> bool:
         """Queue ``command``; if ``max_queue`` already wait, fail it at once.
+
+        Args:
+            front: queue it ahead of the waiting ones (a session's own
+                start-up command); still behind the outstanding one.
 
         Returns:
             True if queued; False if it failed (a retryable ``Failed`` event
@@ -105,7 +109,10 @@ class CommandQueue(Generic[C]):
             error = DeviceUnavailableError(self._full_message, device=self._device)
             self._events.append(Failed(command, error, retryable=True))
             return False
-        self._waiting.append(Pending(command, raw))
+        if front:
+            self._waiting.appendleft(Pending(command, raw))
+        else:
+            self._waiting.append(Pending(command, raw))
         return True
 
     def start_next(self, *, now: float) -> Pending[C] | None:

@@ -370,13 +370,15 @@ class DeviceLink:
         return await future
 
     def _take_pending(self, command: Any) -> _Pending | None:
-        # Sessions complete in order, so the match is normally the head; a
-        # session that rebuilt the command object still resolves the head.
-        for pending in self._pending:
-            if pending.command is command:
-                self._pending.remove(pending)
-                return pending
-        return self._pending.popleft() if self._pending else None
+        # Sessions complete in order, so the match is normally the head. A
+        # command the session sent on its own (VISCA address set, HyperDeck
+        # notify on connect) matches no caller and resolves nothing.
+        for same in (lambda p: p.command is command, lambda p: p.command == command):
+            for pending in self._pending:
+                if same(pending):
+                    self._pending.remove(pending)
+                    return pending
+        return None
 
     def _fail_pending(self, error: DeviceUnavailableError) -> None:
         while self._pending:

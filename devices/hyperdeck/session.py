@@ -16,6 +16,12 @@ ambiguity is inherent to the protocol.
 Failure codes become :class:`HyperDeckError` (``str(err) == "HyperDeck 104
 disk full"``). A ``120 connection rejected`` (another controller holds the
 deck) fails everything queued; the deck then closes the connection.
+
+A deck sends ``508``/``502`` notifications only to a connection that asked
+for them, and forgets that on every new connection ("notify" in the
+protocol's command table); with ``notify=True`` the session asks with
+``notify: transport: true slot: true`` each time the connection opens,
+before any queued command.
 """
 
 from __future__ import annotations
@@ -125,12 +131,20 @@ class HyperDeckSession:
         max_queue: most commands waiting behind the outstanding one. Overflow
             policy: the new command fails at once with DeviceUnavailableError
             (retryable) — a deck that far behind is not keeping up.
+        notify: subscribe to transport and slot notifications on every
+            connection (see the module docstring).
     """
 
     def __init__(
-        self, *, device: str | None = None, timeout: float = 2.0, max_queue: int = 16
+        self,
+        *,
+        device: str | None = None,
+        timeout: float = 2.0,
+        max_queue: int = 16,
+        notify: bool = False,
     ) -> None:
         self.device = device
+        self.notify = notify
         self.timeout = timeout
         self.max_queue = max_queue
         self._decoder = ResponseDecoder()
@@ -149,9 +163,12 @@ class HyperDeckSession:
     # --- DeviceSession ----------------------------------------------------------------
 
     def connection_made(self, *, now: float) -> None:
-        """The TCP connection is up; queued commands start going out."""
+        """The TCP connection is up; ``notify`` goes first, then queued commands."""
         self._connected = True
         self._decoder = ResponseDecoder()
+        if self.notify:
+            command = Command.notify(transport=True, slot=True)
+            self._commands.submit(command, encode_command(command), front=True)
         self._pump(now)
 
     def connection_lost(self, *, now: float) -> None:

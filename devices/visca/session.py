@@ -17,7 +17,15 @@ on ACK/completion messages, socket numbers and device setting commands)::
 after ``ee`` (``str(err) == "VISCA syntax error"``). ``03`` (command buffer
 full) and timeouts are retryable; syntax, length and not-executable are not.
 Before controlling a chain, send ``AddressSet()`` and
-``IfClear(broadcast=True)`` (Sony's start-up advice).
+``IfClear(broadcast=True)`` (Sony's start-up advice: "Address Set" and
+"IF_Clear" in the command list's overview). With ``initialize=True`` the
+session does so itself every time the line opens, ahead of any command:
+``AddressSet(first=address)``, so a camera alone on its line takes the
+configured address whatever it held before, then the broadcast IF_Clear,
+which empties its command buffers of anything left from before the reopen.
+Their events go to the audit trail like any command's; a camera that does
+not answer them is a ``Failed`` event with no caller, and the commands
+queued behind still go out.
 """
 
 from __future__ import annotations
@@ -102,6 +110,8 @@ class ViscaSession:
         max_queue: commands that may wait behind the outstanding one. When the
             queue is full, :meth:`send` fails the new command at once
             (``Failed`` with DeviceUnavailableError, retryable).
+        initialize: on every :meth:`connection_made`, send address set and
+            IF_Clear first (see the module docstring).
 
     Raises:
         LocalProtocolError: ``address`` is not 1..7.
@@ -118,11 +128,13 @@ class ViscaSession:
         motion_timeout: float = 10.0,
         power_timeout: float = 20.0,
         max_queue: int = 16,
+        initialize: bool = False,
     ) -> None:
         if not 1 <= address <= 7:
             raise LocalProtocolError(f"VISCA camera address must be 1..7, not {address}")
         self.address = address
         self.device = device
+        self.initialize = initialize
         self._ack_timeout = ack_timeout
         self._inquiry_timeout = inquiry_timeout
         self._completion_timeout = completion_timeout
@@ -147,9 +159,16 @@ class ViscaSession:
     # --- DeviceSession ---------------------------------------------------------
 
     def connection_made(self, *, now: float) -> None:
-        """The line opened; partial input from before is forgotten."""
+        """The line opened; partial input from before is forgotten.
+
+        With ``initialize``, address set and IF_Clear are queued (and the
+        first sent) now, before anything :meth:`send` adds.
+        """
         self._connected = True
         self._reader.clear()
+        if self.initialize:
+            for command in (AddressSet(first=self.address), IfClear(broadcast=True)):
+                self.send(command, now=now)
 
     def connection_lost(self, *, now: float) -> None:
         """The line closed: the outstanding and all queued commands fail (retryable)."""

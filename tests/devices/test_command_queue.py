@@ -45,6 +45,20 @@ def test_queue_start_next_sends_oldest_with_deadline() -> None:
     assert events == [Sent("a", b"A")]
 
 
+def test_queue_submit_front_goes_ahead_of_waiting_not_of_outstanding() -> None:
+    events: list[SessionEvent] = []
+    queue = make_queue(events, max_queue=3)
+    queue.submit("a", b"A")
+    queue.start_next(now=0.0)
+    queue.submit("b", b"B")
+    assert queue.submit("hello", b"H", front=True)
+    assert queue.start_next(now=0.5) is None  # "a" is still outstanding
+    queue.complete(None, b"")
+    assert queue.start_next(now=1.0) == Pending("hello", b"H", deadline=2.0)
+    queue.complete(None, b"")
+    assert queue.start_next(now=1.0) == Pending("b", b"B", deadline=2.0)
+
+
 def test_queue_start_next_while_busy_or_empty_does_nothing() -> None:
     events: list[SessionEvent] = []
     queue = make_queue(events)

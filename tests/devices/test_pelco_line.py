@@ -127,6 +127,9 @@ async def test_pelco_link_echo_dropped_or_slow_does_not_delay_completion(
 async def test_pelco_link_disconnect_reopens_and_commands_apply_again(tmp_path: Path) -> None:
     async with pelco_line(tmp_path) as ln:
         await ln.command(PresetSet(1))
+        # "written" is the kernel's buffer, not the camera: a frame still in
+        # the old pty when it goes away is lost, as on a real unplug
+        await eventually(lambda: set(ln.camera.presets) == {1})
         ln.simulator.disconnect()  # the pty is replaced, as a re-enumerated USB adapter
         await eventually(
             lambda: (
