@@ -171,6 +171,17 @@ class HearingCameras:
                     log("%s", alarm.message)
                     self._on_event(alarm)
 
+    def set_epoch(self, epoch: datetime) -> None:
+        """Hearing second 0 is at wall time ``epoch``: the burned-in time follows it.
+
+        Called before the first segment is cut, so that no picture is drawn
+        with the provisional epoch; shown in the provisional epoch's zone.
+        """
+        self._epoch = epoch.astimezone(self._epoch.tzinfo)
+        for recorder in self.recorders:
+            if recorder.overlay is not None:
+                recorder.overlay.epoch = self._epoch
+
     def roll(self, index: int, start: float) -> None:
         """Audio segment ``index`` began at hearing time ``start``: cut video there too."""
         if index <= self._segment:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,7 @@ class HearingRecording:
             free_space=free_space or _disk_free,
         )
         self.cameras: HearingCameras | None = None
+        self._first_block_seen = False
 
     @property
     def directory(self) -> Path:
@@ -121,7 +122,10 @@ class HearingRecording:
 
         Args:
             origin_frame: hearing frame of the audio source's frame 0.
-            epoch: wall time of hearing second 0 (for the burned-in time).
+            epoch: wall time of hearing second 0 (for the burned-in time),
+                provisional: at the first block it becomes what that block's
+                capture stamp says, the time the manifest gives (a device may
+                deliver its first frame a second or more after it opened).
             hearing_clock: hearing seconds now (stamps the camera frames).
 
         Raises:
@@ -147,6 +151,14 @@ class HearingRecording:
 
     async def put(self, block: AudioBlock) -> None:
         """Record a captured block (see :meth:`AudioRecorder.put`)."""
+        if not self._first_block_seen:
+            self._first_block_seen = True
+            if self.cameras is not None:
+                # Before the block cuts the first video segment: no picture is
+                # drawn with the provisional epoch.
+                frame = (self.recorder.frame_offset or 0) + block.start_frame
+                wall = self.recorder.wall_time_of(block)
+                self.cameras.set_epoch(wall - timedelta(seconds=frame / self._rate))
         await self.recorder.put(block)
 
     async def close(self, *, end: float) -> None:

@@ -11,13 +11,8 @@ import asyncio
 import contextlib
 import signal
 import sys
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from av.audio import AudioBlock
 
 __all__ = ["add_arguments", "run_args"]
 
@@ -62,14 +57,8 @@ def run_args(args: argparse.Namespace) -> int:
     return 0 if report.sound else 1
 
 
-def first_frame_wall_time(block: AudioBlock, rate: int) -> datetime:
-    """Wall time (UTC) of ``block``'s first frame, from its monotonic capture stamp."""
-    age = max(0.0, time.monotonic() - block.captured_at)
-    return datetime.now(UTC) - timedelta(seconds=age + block.frames / rate)
-
-
 async def _record(config: object, *, out: Path, duration: float, segment: float) -> Path:
-    from av.audio import AudioSourceError, CaptureClock
+    from av.audio import CaptureClock
     from courtroom_agent.agent import new_hearing_id
     from courtroom_agent.config import AgentConfig
     from courtroom_agent.hearing_recording import HearingRecording
@@ -83,16 +72,12 @@ async def _record(config: object, *, out: Path, duration: float, segment: float)
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     async with source:
+        # Names the hearing only. The burned-in time is taken from the first
+        # block's capture stamp (HearingRecording.put), as the manifest's
+        # started_at: a device may deliver its first frame a second or more
+        # after it opened, so neither the time before nor after opening will do.
+        started = datetime.now(UTC)
         rate = source.format.rate
-        blocks = source.blocks()
-        # Hearing second 0 is the wall time of the source's first frame, from
-        # its capture stamp — what the manifest's started_at says too. Not the
-        # time before (or after) opening: a device can take a second or more
-        # to deliver its first frame, and the burned-in time would be early.
-        block = await anext(blocks, None)
-        if block is None:
-            raise AudioSourceError("the audio source ended before its first block")
-        started = first_frame_wall_time(block, rate)
         clock = CaptureClock(rate)
         recording = HearingRecording(
             root=out,
@@ -109,12 +94,11 @@ async def _record(config: object, *, out: Path, duration: float, segment: float)
         await recording.open()
         try:
             await recording.start(origin_frame=0, epoch=started, hearing_clock=clock.now)
-            while block is not None:
+            async for block in source.blocks():
                 await recording.put(block)
                 clock.advance(block)
                 if block.end_frame >= duration * rate or stop.is_set():
                     break
-                block = await anext(blocks, None)
         finally:
             await recording.close(end=clock.captured)
     return recording.directory

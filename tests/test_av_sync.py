@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import cv2
@@ -21,10 +22,12 @@ import numpy as np
 import pytest
 
 from av.audio import AudioSourceError
+from av.camera import TimestampOverlay
 from av.recording.segment_writer import read_flac
 from av.wav_source import WavFileSource
 from courtroom_agent.runner import run_agent
 from hub.server import HubServer
+from tests.av.burned_time import read_frame, text_errors
 from tests.fixtures.speech import write_wav
 from tests.test_end_to_end import agent_config, hub  # noqa: F401
 
@@ -154,3 +157,18 @@ async def test_beep_and_flash_within_one_frame(
     assert flash is not None, "the flash never reached the recording"
     assert abs(beep - EVENT_AT) < 0.01
     assert abs(flash - beep) <= 1 / FPS, (beep, flash)
+
+    # The time burned into the picture is the manifest's: started_at + hearing time.
+    assert manifest["started_frame"] == 0
+    ov = TimestampOverlay(
+        courtroom="r1",
+        camera="CAM-1",
+        epoch=datetime.fromisoformat(manifest["started_at"]),
+        title=config.courtroom.name,
+    )
+    k = 2 * FPS  # hearing ~2 s, before the flash
+    t = segment["start"] + k / FPS
+    errors = text_errors(
+        read_frame(hearing / segment["file"], k), ov, {dt: t + dt for dt in (0.0, -0.5, 0.5, -1.0)}
+    )
+    assert min(errors, key=lambda dt: errors[dt]) == 0.0, errors

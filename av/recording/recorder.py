@@ -318,6 +318,15 @@ class AudioRecorder:
         else:
             await asyncio.to_thread(self.write, block)
 
+    def wall_time_of(self, block: AudioBlock) -> datetime:
+        """Wall time (UTC) of ``block``'s first frame, from its capture stamp.
+
+        The manifest's ``started_at`` (and each session's) is this time for the
+        first block of the run, so a picture stamped from it shows the time the
+        manifest gives. A stamp not on this recorder's clock counts as now.
+        """
+        return self._wall_of(block)
+
     # -- video beside the audio -------------------------------------------
 
     def record_video(self, *, file: VideoFile | None = None, gap: VideoGap | None = None) -> None:
