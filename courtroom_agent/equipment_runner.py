@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
 from courtroom_agent.config import AgentConfig
@@ -41,15 +43,28 @@ class Equipment:
     Use as ``async with Equipment(config, publish=...)``: links start on
     entry and stop on exit. Set :attr:`agent` so events carry the hearing.
 
+    Args:
+        config: the courtroom configuration.
+        publish: sends one agent event (kind, body) towards the hub.
+        clock: the monotonic clock the links stamp ``last_success`` with.
+        wall_clock: UTC seconds, to report ``last_success`` as a date.
+
     Raises:
         ValueError: (on entry) a device password variable is unset.
     """
 
     def __init__(
-        self, config: AgentConfig, *, publish: Callable[[str, dict[str, Any]], object]
+        self,
+        config: AgentConfig,
+        *,
+        publish: Callable[[str, dict[str, Any]], object],
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
         self._publish = publish
+        self._clock = clock
+        self._wall_clock = wall_clock
         self.agent: CourtroomAgent | None = None
         self.links: dict[str, DeviceLink] = {}
         self.mqtt: MqttDeviceLink | None = None
@@ -116,11 +131,20 @@ class Equipment:
         await self._stack.__aexit__(None, None, None)
 
     def status(self) -> dict[str, Any]:
-        """Device health for the agent's status report."""
+        """Device health for the agent's status report.
+
+        Each device: ``online``, ``last_error`` (one line or None) and
+        ``last_success``, the UTC time (ISO 8601, milliseconds) its last
+        command succeeded, or None if none has since the agent started.
+        """
         devices: dict[str, Any] = {}
         for name, link in self.links.items():
             state = link.state
-            devices[name] = {"online": state.online, "last_error": state.last_error}
+            devices[name] = {
+                "online": state.online,
+                "last_error": state.last_error,
+                "last_success": self._utc(state.last_success),
+            }
         if self.mqtt is not None:
             for device in self._config.devices:
                 if device.kind == "mqtt":
@@ -129,8 +153,16 @@ class Equipment:
                     devices[device.name] = {
                         "online": availability == "online",
                         "last_error": None if status.last_error is None else str(status.last_error),
+                        "last_success": self._utc(status.last_success),
                     }
         return {"devices": devices} if devices else {}
+
+    def _utc(self, monotonic: float | None) -> str | None:
+        """The UTC date of a ``clock()`` reading, or None."""
+        if monotonic is None:
+            return None
+        seconds = self._wall_clock() - (self._clock() - monotonic)
+        return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -5,15 +5,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import aiomqtt
+import pytest
 
 from courtroom_agent.config import AgentConfig
 from courtroom_agent.equipment_runner import Equipment
-from devices.mqtt.contract import SetCommand
+from devices import extron
+from devices.mqtt.contract import AgentTopics, SetCommand
 from devices.mqtt.virtual import MqttDeviceSimulator, SimulatorKind
+from devices.simulate import Simulator, load_device
+
+if TYPE_CHECKING:
+    from tests.fixtures.mosquitto import MosquittoBroker
+
+ROOT = Path(__file__).resolve().parents[2]
+#: The wall clock the status tests pretend it is (2027-01-15 08:00 UTC).
+NOW = 1_800_000_000.0
 
 
 def config_with_mqtt_device() -> AgentConfig:
@@ -41,8 +55,10 @@ async def test_equipment_embedded_broker_serves_mqtt_devices() -> None:
             async with asyncio.timeout(10):
                 while not equipment.status()["devices"]["lights"]["online"]:  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
+            assert equipment.status()["devices"]["lights"]["last_success"] is None
             state = await equipment.mqtt.send("lights", SetCommand("power", {"state": "on"}))
             assert state.values["power"] == "on"
+            assert equipment.status()["devices"]["lights"]["last_success"] is not None
         finally:
             relay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -111,3 +127,123 @@ kind = "mqtt"
     assert done.returncode == 2
     assert "COURTROOM_TEST_UNSET_MQTT_PASSWORD is not set" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def room_config(devices: list[dict[str, Any]], **extra: Any) -> AgentConfig:
+    return AgentConfig.model_validate(
+        {
+            "courtroom": {"id": "fy-01", "name": "第一法庭"},
+            "hub": {"url": "ws://127.0.0.1:9/ws/agent", "token": "t"},
+            "audio": {"roles": ["审判长"]},
+            "devices": devices,
+            **extra,
+        }
+    )
+
+
+async def test_equipment_status_reports_each_devices_last_success_time() -> None:
+    device, frame_end = load_device("extron-sis", {})
+    async with Simulator(device, tcp_port=0, garbage_end=frame_end) as simulator:
+        sim_task = asyncio.create_task(simulator.run(), name="matrix simulator")
+        config = room_config(
+            [
+                {
+                    "name": "matrix",
+                    "kind": "extron-sis",
+                    "host": "127.0.0.1",
+                    "port": simulator.tcp_port,
+                }
+            ]
+        )
+        equipment = Equipment(config, publish=lambda k, b: None, wall_clock=lambda: NOW)
+        try:
+            async with equipment:
+                link = equipment.links["matrix"]
+                async with asyncio.timeout(10):
+                    await link.wait_online()
+                before = equipment.status()["devices"]["matrix"]
+                assert before == {"online": True, "last_error": None, "last_success": None}
+                assert await link.command(extron.QueryFirmware()) == "1.05"
+                after = equipment.status()["devices"]["matrix"]
+                when = datetime.fromisoformat(after["last_success"])
+                assert when.tzinfo is UTC
+                assert NOW - 5 < when.timestamp() <= NOW  # "just now" on the injected clock
+                assert after["last_success"].endswith("+00:00")
+        finally:
+            sim_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sim_task
+
+
+HOLD_EQUIPMENT = """
+import asyncio, sys
+from pathlib import Path
+from courtroom_agent.config import load_agent_config
+from courtroom_agent.equipment_runner import Equipment
+
+async def main():
+    config = load_agent_config(Path(sys.argv[1]))
+    async with Equipment(config, publish=lambda kind, body: None) as equipment:
+        await equipment.mqtt.wait_connected()
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+async def test_agent_killed_goes_offline_through_its_last_will(
+    mosquitto: MosquittoBroker, tmp_path: Path
+) -> None:
+    room = f"kill-{os.getpid()}"
+    config = tmp_path / "room.toml"
+    config.write_text(
+        f"""
+[courtroom]
+id = "{room}"
+name = "第一法庭"
+[hub]
+url = "ws://127.0.0.1:9/ws/agent"
+token = "t"
+[audio]
+roles = ["审判长"]
+[mqtt]
+host = "{mosquitto.host}"
+port = {mosquitto.port}
+[[devices]]
+name = "lights"
+kind = "mqtt"
+""",
+        encoding="utf-8",
+    )
+    topic = AgentTopics(room).availability
+    agent = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        HOLD_EQUIPMENT,
+        str(config),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert agent.stdout is not None
+    try:
+        assert await asyncio.wait_for(agent.stdout.readline(), 20) == b"ready\n"
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as observer:
+            await observer.subscribe(topic, qos=1)
+            messages = aiter(observer.messages)
+            async with asyncio.timeout(10):
+                first = await anext(messages)
+                assert first.payload == b"online" and first.retain
+                agent.send_signal(signal.SIGKILL)  # no goodbye: only the broker can tell
+                last = await anext(messages)
+            assert last.payload == b"offline"
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as late:  # retained too
+            await late.subscribe(topic, qos=1)
+            async with asyncio.timeout(10):
+                assert (await anext(aiter(late.messages))).payload == b"offline"
+    finally:
+        if agent.returncode is None:
+            agent.kill()
+        await agent.wait()
