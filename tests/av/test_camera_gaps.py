@@ -195,14 +195,25 @@ def test_camera_gap_open_when_recorder_killed_is_closed_on_recovery(tmp_path: Pa
         {"camera": "CAM-1", "start": killed["video_gaps"][0]["start"], "end": stopped_at}
     ]
     assert stopped_at > 1.0
-    report = check_recording(hearing)
-    assert report.sound, report.problems
-    assert any("camera CAM-1: no picture from" in w for w in report.warnings)
+    checked = av_check(hearing)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert (
+        f"camera CAM-1: no picture from {after['video_gaps'][0]['start']:.1f} s" in checked.stdout
+    )
+    assert f"to {stopped_at:.1f} s" in checked.stdout
 
     # An open gap in a manifest marked closed contradicts it.
     after["closed"], after["video_gaps"][0]["end"] = True, None
     path = hearing / "manifest.json"
     path.chmod(0o644)
     path.write_text(json.dumps(after, ensure_ascii=False), encoding="utf-8")
-    problems = check_recording(hearing).problems
-    assert any("still open although the recording is closed" in p for p in problems), problems
+    checked = av_check(hearing)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "still open although the recording is closed" in checked.stderr
+
+
+def av_check(hearing: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "courtroom_agent.cli", "av", "check", str(hearing)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
