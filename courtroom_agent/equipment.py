@@ -44,6 +44,11 @@ __all__ = [
 ]
 
 
+#: A PJLink display's clean hang-up after this long, with nothing waiting, is
+#: its idle timeout (about 30 s in the field), not the display going away.
+PJLINK_IDLE_CLOSE_AFTER = 5.0
+
+
 def device_password(device: DeviceConfig, env: Mapping[str, str] | None = None) -> str | None:
     """The device's password from its ``password_env`` variable, if configured.
 
@@ -164,6 +169,8 @@ def build_link(
         hearing_clock=hearing_clock,
         retries=retries_for,
         describe=describe,
+        # PJLink displays hang up on a connection idle for ~30 s: normal, not an outage.
+        idle_close_after=PJLINK_IDLE_CLOSE_AFTER if device.kind == "pjlink" else None,
     )
 
 

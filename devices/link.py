@@ -31,11 +31,24 @@ once with ``DeviceUnavailableError`` (code ``"offline"``).
 Logging: the first failure to reach the device is logged (WARNING, or ERROR
 when it is a configuration problem such as a port the agent may not open)
 and so is the recovery; the retries in between are DEBUG only.
+
+Idle close: some devices hang up on a controller that stays silent (PJLink
+displays after about 30 s). With ``idle_close_after`` set, a clean hang-up
+(the device closed the connection) after the device itself had sent nothing
+for at least that long is an idle close: the line is reopened at once and
+quietly — no offline/online events, no warning, the state stays online — and
+a command sent during the reopen waits for it (at most ``reopen_wait``
+seconds) instead of failing. A command the hang-up caught (sent just as the
+device's idle timer fired) is sent once more after the reopen, without
+using up its retries. Only if the reopen fails is the device offline; a
+device that hangs up while it is talking, or without the option, is offline
+as for any other loss.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random as _random
 import time
@@ -62,7 +75,7 @@ class DeviceState:
 
     Attributes:
         name: configured device name.
-        online: the transport is open.
+        online: the transport is open (or being reopened after an idle close).
         last_success: ``clock()`` time of the last completed command, or None.
         last_error: one-line reason of the last failure or fault, or None.
         round_trip_ms: send → reply time of the last completed command.
@@ -108,6 +121,10 @@ class DeviceLink:
         describe: short text of a command, reply or message for events.
         stable_after: a connection that lived this long, or received bytes,
             resets the backoff.
+        idle_close_after: a clean hang-up by a device that had sent nothing
+            for this long is an idle close (see the module docstring); None:
+            every loss is an outage.
+        reopen_wait: how long a command waits for a quiet reopen.
     """
 
     def __init__(
@@ -126,6 +143,8 @@ class DeviceLink:
         on_event: Callable[[DeviceEvent], None] | None = None,
         describe: Callable[[Any], str] = str,
         stable_after: float = 30.0,
+        idle_close_after: float | None = None,
+        reopen_wait: float = 5.0,
     ) -> None:
         if max_pending < 1:
             raise ValueError("max_pending must be >= 1")
@@ -142,6 +161,11 @@ class DeviceLink:
         self._on_event = on_event
         self._describe = describe
         self._stable_after = stable_after
+        self._idle_close_after = idle_close_after
+        self._reopen_wait = reopen_wait
+        self._quiet_reopen = False
+        self._idle_closes = 0
+        self._last_rx = 0.0
         self._pending: deque[_Pending] = deque()
         self._kick = asyncio.Event()
         self._online_event = asyncio.Event()
@@ -159,7 +183,7 @@ class DeviceLink:
         """The device's current :class:`DeviceState`."""
         return DeviceState(
             self.name,
-            self._online,
+            self._online or self._quiet_reopen,  # an idle close is no outage
             self._last_success,
             self._last_error,
             self._round_trip_ms,
@@ -204,13 +228,22 @@ class DeviceLink:
             LocalProtocolError: the session cannot encode ``command``.
         """
         left = max(0, retries if retries is not None else self._retries_for(command))
+        resend_after_idle_close = True
         while True:
+            idle_closes = self._idle_closes
             outcome = await self._attempt(command)
             if isinstance(outcome, Completed):
                 return outcome.reply
             error = outcome.error
             if error.device is None:
                 error.device = self.name
+            if (
+                resend_after_idle_close
+                and self._idle_closes != idle_closes
+                and isinstance(error, DeviceUnavailableError)
+            ):
+                resend_after_idle_close = False  # caught by an idle hang-up: once more
+                continue
             if not outcome.retryable or left == 0:
                 raise error
             left -= 1
@@ -236,14 +269,27 @@ class DeviceLink:
             lost = await self._serve()
             if self._received or self._clock() - opened_at >= self._stable_after:
                 backoff.reset()
+            if self._quiet_reopen:
+                logger.debug("%s: idle connection closed by the device; reopening", self.name)
+                continue
             await self._sleep(self._went_offline(lost, backoff))
+
+    def _is_idle_close(self, lost: BaseException | None) -> bool:
+        """Whether ``lost`` is the device hanging up on an idle connection (module docstring)."""
+        return (
+            self._idle_close_after is not None
+            and isinstance(lost, DeviceUnavailableError)
+            and lost.code == "closed"
+            and self._clock() - self._last_rx >= self._idle_close_after
+        )
 
     # -- connection ------------------------------------------------------
 
     async def _serve(self) -> DeviceUnavailableError:
         """Run one open connection until it is lost; return why."""
         self._received = False
-        self._session.connection_made(now=self._clock())
+        self._last_rx = self._clock()
+        self._session.connection_made(now=self._last_rx)
         self._went_online()
         # Plain tasks rather than a TaskGroup: on Python 3.11 a TaskGroup whose
         # child fails while __aexit__ already waits leaves a stray cancel
@@ -252,27 +298,33 @@ class DeviceLink:
             asyncio.create_task(self._read_loop(), name=f"device {self.name} read"),
             asyncio.create_task(self._drive_loop(), name=f"device {self.name} drive"),
         )
+        lost: BaseException | None = None
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            lost = next(task.exception() for task in done)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks)
             self._online = False
             self._online_event.clear()
+            if self._is_idle_close(lost):
+                # Decided before the waiting commands fail, so they can tell.
+                self._quiet_reopen = True
+                self._idle_closes += 1
             self._session.connection_lost(now=self._clock())
             self._dispatch()
             self._fail_pending(DeviceUnavailableError("connection lost", device=self.name))
             await self._transport.close()
-        error = next(task.exception() for task in done)
-        if isinstance(error, DeviceUnavailableError):
-            return error
-        raise error or AssertionError("device loops never return")
+        if isinstance(lost, DeviceUnavailableError):
+            return lost
+        raise lost or AssertionError("device loops never return")
 
     async def _read_loop(self) -> None:
         while True:
             data = await self._transport.read()
             self._received = True
+            self._last_rx = self._clock()
             self._session.receive_data(data, now=self._clock())
             self._dispatch()
             self._kick.set()
@@ -314,6 +366,10 @@ class DeviceLink:
         self._online_event.set()
         self._attempted.set()
         self._kick.set()
+        if self._quiet_reopen:
+            self._quiet_reopen = False
+            logger.debug("%s: reopened after an idle close", self.name)
+            return
         if self._failing:
             logger.info(
                 "%s back online (%s) after %d failed attempts",
@@ -337,6 +393,7 @@ class DeviceLink:
         if kind is ErrorClass.FATAL:
             raise err
         err.device = err.device or self.name
+        self._quiet_reopen = False
         self._failures += 1
         self._last_error = err.message
         if not self._failing:
@@ -355,6 +412,11 @@ class DeviceLink:
         return self._retries(command) if callable(self._retries) else self._retries
 
     async def _attempt(self, command: Any) -> Completed | Failed:
+        if not self._online and self._quiet_reopen:
+            # Reopening after an idle close: a moment, not an outage.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._reopen_wait):
+                    await self._online_event.wait()
         if not self._online:
             reason = f"offline: {self._last_error}" if self._last_error else "offline"
             raise DeviceUnavailableError(reason, device=self.name, code="offline")

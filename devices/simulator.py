@@ -14,6 +14,11 @@ of the device's own (:meth:`VirtualDevice.set_fault`):
   stable symlink then names (as a USB adapter re-enumerating under
   ``/dev/serial/by-id``).
 
+Some devices hang up on a controller that stays silent (a PJLink display
+after 30 s): with ``idle_close`` (default: the device's ``idle_close``
+attribute, if it has one) a TCP client that sent nothing for that long is
+closed.
+
 "Replies" are what :meth:`VirtualDevice.receive` and :meth:`~VirtualDevice.poll`
 return; the greeting of :meth:`~VirtualDevice.connected` is sent untouched.
 One device instance serves every TCP connection in turn, so its state (ties,
@@ -122,6 +127,8 @@ class Simulator:
         clock: seconds passed to the device as ``now``.
         poll_interval: seconds between :meth:`VirtualDevice.poll` calls.
         rng: randomness for drop and garbage (seed it for reproducible runs).
+        idle_close: close a TCP client silent for this many seconds (see
+            the module docstring); None or 0 never.
     """
 
     def __init__(
@@ -138,8 +145,12 @@ class Simulator:
         clock: Callable[[], float] = time.monotonic,
         poll_interval: float = 0.02,
         rng: random.Random | None = None,
+        idle_close: float | None = None,
     ) -> None:
         self.device = device
+        if idle_close is None:
+            idle_close = getattr(device, "idle_close", None)
+        self.idle_close = idle_close
         self.pty_link = Path(pty_link) if pty_link is not None else None
         self._want_pty = pty or pty_link is not None
         self._want_tcp = tcp_port
@@ -159,6 +170,8 @@ class Simulator:
         self._pty_fds: tuple[int, int] | None = None
         self._pty_outlet: _Outlet | None = None
         self._clients: dict[asyncio.StreamWriter, _Outlet] = {}
+        #: TCP connections accepted so far.
+        self.connections = 0
         self._servers: list[asyncio.Server] = []
         self._last_disconnect = 0.0
 
@@ -262,11 +275,12 @@ class Simulator:
     ) -> None:
         outlet = _Outlet(writer.write, name="simulator tcp writer")
         self._clients[writer] = outlet
+        self.connections += 1
         try:
             greeting = self.device.connected(now=self._clock())
             if greeting:
                 outlet.put(0.0, greeting)
-            while data := await reader.read(4096):
+            while data := await self._read_client(reader):
                 self._reply(outlet, self.device.receive(data, now=self._clock()))
         except ConnectionError:
             pass  # the controller went away; it may come back
@@ -274,6 +288,15 @@ class Simulator:
             self._clients.pop(writer, None)
             outlet.close()
             writer.close()
+
+    async def _read_client(self, reader: asyncio.StreamReader) -> bytes:
+        """The next bytes from a TCP client; b"" when it left or stayed silent too long."""
+        if not self.idle_close:
+            return await reader.read(4096)
+        try:
+            return await asyncio.wait_for(reader.read(4096), self.idle_close)
+        except TimeoutError:
+            return b""  # the device hangs up on an idle controller
 
     async def _serve_control(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

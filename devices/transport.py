@@ -95,7 +95,9 @@ class _Streams:
         except (OSError, serial.SerialException) as exc:
             raise self._unavailable("connection lost", exc) from exc
         if not data:
-            raise self._unavailable("connection closed by the device")
+            error = self._unavailable("connection closed by the device")
+            error.code = "closed"  # the peer hung up cleanly (an idle timeout, or a shutdown)
+            raise error
         return data
 
     async def write(self, data: bytes) -> None:

@@ -7,8 +7,10 @@ cooling down, and for input or mute changes in standby), inputs, AV mute,
 lamp hours that grow while the lamp is lit, and the error status.
 
 Device-specific faults: ``lamp-failure`` (ERST lamp = 2, power on answers
-``ERR4``) and ``auth-reject`` (every command answers ``PJLINK ERRA``). The
-30-second idle disconnect of real displays is the serving harness's business.
+``ERR4``) and ``auth-reject`` (every command answers ``PJLINK ERRA``). Real
+displays close a connection idle for about 30 s (PJLink class 1 spec); the
+display's :attr:`VirtualDisplay.idle_close` tells the serving harness to do
+the same.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class VirtualDisplay:
         manufacturer: str = "Courtroom",
         product: str = "Virtual PJLink Display",
         info: str = "simulator",
+        idle_close: float = 30.0,
     ) -> None:
         """Create the display in standby.
 
@@ -91,6 +94,8 @@ class VirtualDisplay:
             inputs: the selectable inputs, the first one selected.
             lamp_hours: lamp hours already used.
             name: NAME answer; manufacturer: INF1; product: INF2; info: INFO.
+            idle_close: seconds of silence after which the display hangs up
+                (the serving harness does it; 0 never).
 
         Raises:
             ValueError: no inputs, or negative durations.
@@ -104,6 +109,7 @@ class VirtualDisplay:
         self._rng = rng
         self._warm_up = warm_up
         self._cool_down = cool_down
+        self.idle_close = float(idle_close)
         self._inputs = tuple(inputs)
         self._texts = {
             NameQuery: str(name),
