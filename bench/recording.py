@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import re
 import resource
 import shutil
 import subprocess
@@ -31,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from readme_block import machine, update_readme
 
 from courtroom_agent.config import AgentConfig
 from courtroom_agent.demo_audio import build_demo_recording
@@ -41,8 +42,6 @@ from transcription.assets import speech_samples
 from transcription.models_cli import speech_dir_from_env
 
 ROLES = ["审判长", "审判员1", "审判员2", "书记员", "原告", "原告代理人", "被告", "被告代理人"]
-MARK_BEGIN = "<!-- bench:recording -->"
-MARK_END = "<!-- /bench:recording -->"
 TOKEN = "bench-recording-token"
 
 
@@ -178,16 +177,11 @@ def main() -> int:
         f"{r['encoder_cpu']:.0f} % of one core, peak RSS {r['encoder_rss_mib']:.0f} MiB "
         f"together ({r['encoder_each_rss_mib']:.0f} MiB the largest); "
         f"{int(r['finals'])} finals\n"
-        f"machine: 2 cores, measured {time.strftime('%Y-%m-%d')}"
+        f"{machine()}"
     )
     print(text)
     if args.update_readme is not None:
-        readme = args.update_readme.read_text(encoding="utf-8")
-        block = f"{MARK_BEGIN}\n```\n{text}\n```\n{MARK_END}"
-        pattern = re.compile(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), re.S)
-        if not pattern.search(readme):
-            raise SystemExit(f"{args.update_readme}: no {MARK_BEGIN} block")
-        args.update_readme.write_text(pattern.sub(lambda _: block, readme), encoding="utf-8")
+        update_readme(args.update_readme, "recording", text)
     return 0
 
 
