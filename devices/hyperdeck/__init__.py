@@ -8,6 +8,7 @@ from devices.hyperdeck.codec import (
     Response,
     SlotInfo,
     SlotStatus,
+    TransportChange,
     TransportInfo,
     TransportStatus,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Response",
     "SlotInfo",
     "SlotStatus",
+    "TransportChange",
     "TransportInfo",
     "TransportStatus",
     "VirtualHyperDeck",

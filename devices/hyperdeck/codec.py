@@ -60,6 +60,7 @@ __all__ = [
     "SlotInfo",
     "SlotStatus",
     "SuccessCode",
+    "TransportChange",
     "TransportInfo",
     "TransportStatus",
     "encode_command",
@@ -345,6 +346,36 @@ class TransportInfo:
             clip_id=_id_field(response, "clip id"),
             timecode=_field(response, "timecode"),
             video_format=_field(response, "video format"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TransportChange:
+    """``508 transport info``: only what changed ("Asynchronous response codes":
+    a deck sends the parameters whose value changed, e.g. just ``status: stopped``).
+
+    A field the notification did not carry is None (``slot_id``/``clip_id``
+    of ``none`` are None too: the raw bytes tell them apart).
+    """
+
+    status: TransportStatus | None = None
+    slot_id: int | None = None
+    clip_id: int | None = None
+    timecode: str | None = None
+    video_format: str | None = None
+
+    @classmethod
+    def from_response(cls, response: Response) -> TransportChange:
+        """Raises RemoteProtocolError: a field it carries is malformed."""
+        fields = response.fields
+        return cls(
+            status=(
+                _enum_field(response, "status", TransportStatus) if "status" in fields else None
+            ),
+            slot_id=_id_field(response, "slot id") if "slot id" in fields else None,
+            clip_id=_id_field(response, "clip id") if "clip id" in fields else None,
+            timecode=fields.get("timecode"),
+            video_format=fields.get("video format"),
         )
 
 

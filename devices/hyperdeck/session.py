@@ -47,6 +47,7 @@ from devices.hyperdeck.codec import (
     ResponseDecoder,
     SlotInfo,
     SuccessCode,
+    TransportChange,
     TransportInfo,
     encode_command,
     encode_response,
@@ -103,7 +104,8 @@ class HyperDeckError(DeviceReportedError):
 def decode_reply(response: Response) -> object:
     """The decoded meaning of a success or asynchronous response.
 
-    ``200 ok`` → None; ``208``/``508`` → :class:`TransportInfo`; ``202``/``502`` →
+    ``200 ok`` → None; ``208`` → :class:`TransportInfo`; ``508`` (only the
+    changed fields) → :class:`TransportChange`; ``202``/``502`` →
     :class:`SlotInfo`; ``204``/``500`` → :class:`DeviceInfo`; anything else → the
     :class:`Response` itself.
 
@@ -113,8 +115,10 @@ def decode_reply(response: Response) -> object:
     match response.code:
         case SuccessCode.OK:
             return None
-        case SuccessCode.TRANSPORT_INFO | AsyncCode.TRANSPORT_INFO:
+        case SuccessCode.TRANSPORT_INFO:
             return TransportInfo.from_response(response)
+        case AsyncCode.TRANSPORT_INFO:
+            return TransportChange.from_response(response)
         case SuccessCode.SLOT_INFO | AsyncCode.SLOT_INFO:
             return SlotInfo.from_response(response)
         case SuccessCode.DEVICE_INFO | AsyncCode.CONNECTION_INFO:

@@ -17,11 +17,13 @@ from devices.hyperdeck.codec import (
     ResponseDecoder,
     SlotInfo,
     SlotStatus,
+    TransportChange,
     TransportInfo,
     TransportStatus,
     encode_command,
     encode_response,
 )
+from devices.hyperdeck.session import HyperDeckError, decode_reply
 
 # Vectors from the "Developer Information" chapter (Response syntax, Connection
 # response, Retrieving transport / slot / device information, Failure codes).
@@ -65,6 +67,55 @@ RESPONSE_VECTORS: list[tuple[bytes, Response]] = [
             (("slot id", "1"), ("status", "empty"), ("volume name", ""), ("recording time", "0")),
         ),
     ),
+    # -- index 6 onwards: the remaining blocks of "Retrieving … information" and "notify"
+    (
+        b"202 slot info:\r\nslot id: 1\r\nstatus: mounted\r\nvolume name: Media\r\n"
+        b"recording time: 5400\r\nvideo format: 1080i50\r\n\r\n",
+        Response(
+            202,
+            "slot info",
+            (
+                ("slot id", "1"),
+                ("status", "mounted"),
+                ("volume name", "Media"),
+                ("recording time", "5400"),
+                ("video format", "1080i50"),
+            ),
+        ),
+    ),
+    (
+        b"204 device info:\r\nprotocol version: 1.11\r\nmodel: HyperDeck Studio Mini\r\n"
+        b"unique id: 7c2e0d021714\r\nslot count: 2\r\n\r\n",
+        Response(
+            204,
+            "device info",
+            (
+                ("protocol version", "1.11"),
+                ("model", "HyperDeck Studio Mini"),
+                ("unique id", "7c2e0d021714"),
+                ("slot count", "2"),
+            ),
+        ),
+    ),
+    (
+        b"209 notify:\r\ntransport: true\r\nslot: true\r\nremote: false\r\n"
+        b"configuration: false\r\n\r\n",
+        Response(
+            209,
+            "notify",
+            (
+                ("transport", "true"),
+                ("slot", "true"),
+                ("remote", "false"),
+                ("configuration", "false"),
+            ),
+        ),
+    ),
+    (
+        b"508 transport info:\r\nstatus: stopped\r\n\r\n",
+        Response(508, "transport info", (("status", "stopped"),)),
+    ),
+    (b"150 invalid state\r\n", Response(150, "invalid state")),
 ]
 
 COMMAND_VECTORS: list[tuple[bytes, Command]] = [
@@ -145,6 +196,8 @@ def test_command_codec_spec_vectors(raw: bytes, message: Command) -> None:
 
 
 def test_error_codes_spec_table_texts() -> None:
+    assert ErrorCode(150).text == "invalid state"  # e.g. record while playing
+    assert ErrorCode(150) is ErrorCode.INVALID_STATE
     assert ErrorCode(104).text == "disk full"
     assert ErrorCode(111).text == "remote control disabled"
     assert ErrorCode(120).text == "connection rejected"
@@ -213,6 +266,27 @@ def test_typed_views_decode_spec_blocks() -> None:
     assert info.model == "HyperDeck Studio Mini"
     with pytest.raises(RemoteProtocolError):
         TransportInfo.from_response(Response(208, "transport info", (("status", "flying"),)))
+
+
+def test_typed_views_decode_the_other_spec_blocks() -> None:
+    slot = SlotInfo.from_response(RESPONSE_VECTORS[6][1])
+    assert slot == SlotInfo(1, SlotStatus.MOUNTED, "Media", 5400)
+    info = DeviceInfo.from_response(RESPONSE_VECTORS[7][1])
+    assert info == DeviceInfo("1.11", "HyperDeck Studio Mini", "7c2e0d021714")
+    notify = RESPONSE_VECTORS[8][1]
+    assert notify.fields["transport"] == "true" and notify.fields["slot"] == "true"
+    stopped = RESPONSE_VECTORS[9][1]
+    assert stopped.is_async and not stopped.is_error
+    assert decode_reply(stopped) == TransportChange(status=TransportStatus.STOPPED)
+    timecode_only = Response(508, "transport info", (("timecode", "00:01:00:00"),))
+    assert decode_reply(timecode_only) == TransportChange(timecode="00:01:00:00")
+    with pytest.raises(RemoteProtocolError, match="bad 'clip id'"):
+        TransportChange.from_response(Response(508, "transport info", (("clip id", "x"),)))
+    failure = RESPONSE_VECTORS[10][1]
+    assert failure.is_error
+    error = HyperDeckError.from_response(failure, device="recorder")
+    assert str(error) == "recorder: HyperDeck 150 invalid state"
+    assert error.error_code is ErrorCode.INVALID_STATE and error.code == "150"
 
 
 @settings(max_examples=300, deadline=None)

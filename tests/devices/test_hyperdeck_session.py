@@ -17,6 +17,7 @@ from devices.hyperdeck import (
     Response,
     SlotInfo,
     SlotStatus,
+    TransportChange,
     TransportInfo,
     TransportStatus,
     VirtualHyperDeck,
@@ -276,7 +277,7 @@ def test_virtual_no_disk_sends_slot_notification_and_stops(tmp_path: Path) -> No
     bench.deck.set_fault("no-disk", True)
     events = bench.advance(0.1)
     assert [type(e.message) for e in events if isinstance(e, Unsolicited)] == [
-        TransportInfo,
+        TransportChange,
         SlotInfo,
     ]
     assert events[1].message.status is SlotStatus.EMPTY  # type: ignore[union-attr]

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from courtroom_agent.config import DeviceConfig
 from courtroom_agent.equipment import build_session, describe
@@ -123,15 +122,15 @@ async def test_hyperdeck_transport_notifications_become_device_events(tmp_path: 
     async with served(deck, session, tmp_path, serial=False) as (simulator, link, events):
         record = hyperdeck.Command.record(name="hearing-7")
         assert await asyncio.wait_for(link.command(record), WITHIN) is None
-        unsolicited: list[Any] = []
 
-        def notifications() -> list[str]:
-            unsolicited[:] = [e.meaning for e in events if e.direction is Direction.UNSOLICITED]
-            return unsolicited
+        def notified(prefix: str) -> bool:
+            return any(
+                e.meaning.startswith(prefix) for e in events if e.direction is Direction.UNSOLICITED
+            )
 
-        await eventually(lambda: any("TransportInfo(status=RECORD" in m for m in notifications()))
+        await eventually(lambda: notified("TransportChange(status=RECORD"))
         simulator.set_fault("disk-full", True)  # the deck stops on its own and says so
-        await eventually(lambda: any("TransportInfo(status=STOPPED" in m for m in notifications()))
+        await eventually(lambda: notified("TransportChange(status=STOPPED"))
         async with asyncio.timeout(WITHIN):
             info = await link.command(
                 hyperdeck.Command.simple(hyperdeck.CommandName.TRANSPORT_INFO)
