@@ -321,6 +321,13 @@ class AgentConfig(_Model):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"duplicate {what}: {', '.join(dupes)}")
+        # Each device's link owns its line; two on one port would split its bytes.
+        ports = [str(d.port) for d in self.devices if d.host is None and d.kind != "mqtt"]
+        if shared := sorted({p for p in ports if ports.count(p) > 1}):
+            raise ValueError(
+                f"serial port used by two devices: {', '.join(shared)} (one device per "
+                "serial line; a VISCA daisy chain or a shared RS-485 bus is not supported)"
+            )
         return self
 
 

@@ -247,3 +247,20 @@ kind = "mqtt"
         if agent.returncode is None:
             agent.kill()
         await agent.wait()
+
+
+def test_config_refuses_two_devices_on_one_serial_port() -> None:
+    from pydantic import ValidationError
+
+    camera = {"name": "cam-1", "kind": "visca", "port": "/dev/ttyUSB0"}
+    with pytest.raises(ValidationError, match="serial port used by two devices: /dev/ttyUSB0"):
+        room_config([camera, {"name": "cam-2", "kind": "pelco-d", "port": "/dev/ttyUSB0"}])
+    config = room_config(  # different lines, and TCP devices on one host, are fine
+        [
+            camera,
+            {"name": "cam-2", "kind": "pelco-d", "port": "/dev/ttyUSB1"},
+            {"name": "display", "kind": "pjlink", "host": "10.0.0.7"},
+            {"name": "recorder", "kind": "hyperdeck", "host": "10.0.0.7"},
+        ]
+    )
+    assert [d.name for d in config.devices] == ["cam-1", "cam-2", "display", "recorder"]
