@@ -108,6 +108,7 @@ async def run_agent(
                 link=link,
                 title=title or config.courtroom.name,
                 status_interval=config.status_interval_s,
+                recording=config.recording,
                 gate=gate,
                 extra_status=equipment.status,
                 watch=WatchConfig(

@@ -468,10 +468,14 @@ async def test_alarm_latency_disk_low_reaches_hub_within_2s_of_opening(
     small_disk: Callable[[str], Path],
     raised: dict[int, float],
 ) -> None:
-    # 32 MiB free: far below the recorder's default headroom (1 GiB, 1 h of audio).
+    # 32 MiB free: minutes of audio, far below the default headroom (1 GiB, 1 h,
+    # critical under 10 min). The room's [recording] thresholds make it a warning:
+    # critical only under 1 s left, so the severity shows the config reached the agent.
     small_disk("32m")
     recording = quiet_room(tmp_path / "room.wav", seconds=20)
     config = agent_config(hub.port, recording, realtime=True)
+    thresholds = {"disk_warn_s": 86_400, "disk_critical_s": 1, "disk_min_free_mib": 0}
+    config = AgentConfig.model_validate(config.model_dump() | {"recording": thresholds})
 
     def disk_low(e: Seen) -> bool:
         return e.kind == "av.alarm" and e.body["kind"] == "disk_low" and e.body["active"]
@@ -480,7 +484,7 @@ async def test_alarm_latency_disk_low_reaches_hub_within_2s_of_opening(
         opened = await running.opened_at()
         alarm = await running.first(disk_low, within=10)
     assert alarm.body["free_bytes"] <= 32 << 20
-    assert alarm.body["severity"] in ("warning", "critical")
+    assert alarm.body["severity"] == "warning"
     delivery, from_open = report("disk_low", alarm, raised_at=raised[alarm.seq], clock_at=opened)
     assert delivery <= DELIVERY_S
     assert from_open <= DELIVERY_S
