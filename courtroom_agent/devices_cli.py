@@ -149,7 +149,10 @@ async def _probe_line(device: DeviceConfig, row: ProbeRow, within: float) -> Non
                     return
                 started = time.monotonic()
                 reply = await link.command(command, retries=2)  # inquiries are idempotent
-                row.round_trip_ms = (time.monotonic() - started) * 1000
+                # The link's own figure is send → reply, without the wait behind
+                # a session's start-up commands (VISCA address set, HyperDeck notify).
+                waited_ms = (time.monotonic() - started) * 1000
+                row.round_trip_ms = link.state.round_trip_ms or waited_ms
                 row.reachable, row.identity = True, _describe(reply)
         except DeviceError as exc:
             row.error = str(exc)
