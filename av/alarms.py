@@ -178,6 +178,7 @@ class MicrophoneWatch:
         self._channels: list[_Channel] = []
         self._all_quiet_s = 0.0
         self._all_silent: MicrophoneAlarm | None = None
+        self._last: LevelReport | None = None
 
     @property
     def in_session(self) -> bool:
@@ -202,11 +203,23 @@ class MicrophoneWatch:
         return tuple(active)
 
     def status(self) -> dict[str, Any]:
-        """A snapshot for the agent's status event: session, silences, active alarms."""
+        """A snapshot for the agent's status event: session, silences, the latest
+        levels per channel (the patrol view's meters), active alarms."""
+        levels = [] if self._last is None else self._last.channels
         return {
             "in_session": self._in_session,
             "silent_s": [round(c.silent_s, 1) for c in self._channels],
             "all_silent_s": round(self._all_quiet_s, 1),
+            "levels": [
+                {
+                    "channel": c.channel,
+                    "role": c.role,
+                    "peak_dbfs": round(c.peak_dbfs, 1),
+                    "rms_dbfs": round(c.rms_dbfs, 1),
+                    "clipped": c.clipped,
+                }
+                for c in levels
+            ],
             "alarms": [a.to_json() for a in self.active_alarms],
         }
 
@@ -222,6 +235,7 @@ class MicrophoneWatch:
             raise ValueError(
                 f"report has {len(report.channels)} channels, the watch has {len(self._channels)}"
             )
+        self._last = report
         cfg = self.config
         now, step = report.hearing_time, report.duration
         speaking = [c.rms_dbfs >= cfg.speech_above_dbfs for c in report.channels]

@@ -147,6 +147,10 @@ async def test_agent_to_browser_live_partials_and_finals(
     for report in reports:
         assert 0.0 <= report["lag"] <= report["max_lag"], report
         assert report["behind"] is False and report["gap_frames"] == 0, report
+    # ... and each seat's latest meter reading, for the patrol view.
+    levels = reports[-1]["microphones"]["levels"]
+    assert [lv["role"] for lv in levels] == ROLES
+    assert all(-96.0 <= lv["rms_dbfs"] <= lv["peak_dbfs"] <= 0.0 for lv in levels), levels
     # The whole hearing was recorded losslessly, seat by seat, and verifies.
     hearing_dir = tmp_path / "agent" / "recordings" / "r1" / agent.hearing_id
     report = check_recording(hearing_dir)

@@ -257,6 +257,13 @@ def test_microphone_watch_status_snapshot() -> None:
     status = watch.status()
     assert status["in_session"] is True
     assert status["silent_s"] == [0.0, 6.0, 0.0, 0.0]
+    # The latest meter reading per seat, for the patrol view.
+    assert [(lv["channel"], lv["rms_dbfs"]) for lv in status["levels"]] == [
+        (0, SPEECH),
+        (1, DEAD),
+        (2, QUIET),
+        (3, QUIET),
+    ]
     assert [(a["kind"], a["channel"]) for a in status["alarms"]] == [("dead_mic", 1)]
 
 
