@@ -108,3 +108,17 @@ async def test_camera_capture_file_loops(camera_video_file: Path) -> None:
     async with CameraCapture(address, camera="file", loop_file=True, pace_files=False) as capture:
         frames = await read_frames(capture, 45)
     assert frames[-1].index == 44
+
+
+@pytest.mark.parametrize("spec", ["/dev/video63", "63"], ids=["path", "index"])
+async def test_camera_capture_absent_v4l2_device_raises_open_error(spec: str) -> None:
+    """A USB camera unplugged before the hearing: OpenCV's V4L2 backend, a clear error.
+
+    (This machine has no video devices, so only the failure path of a local
+    camera can be exercised here; URLs and files are tested with real streams.)
+    """
+    address = CameraAddress.parse(spec)
+    capture = CameraCapture(address, camera="usb-cam", open_timeout=2.0)
+    with pytest.raises(CameraOpenError, match="usb-cam") as caught:
+        await capture.__aenter__()
+    assert "63" in str(caught.value)
