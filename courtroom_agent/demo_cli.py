@@ -1,8 +1,10 @@
 """``courtroom demo``: a hub and one demo courtroom in one command.
 
 The demo courtroom's four microphones play real Mandarin speech at real-time
-pace through the same agent pipeline as a live room (gate, recognizers,
-spool, hub link); the hub serves the clerk page. All state lives under
+pace into a private PulseAudio mixer that the agent records through PyAudio,
+the capture path of a live room (see :mod:`courtroom_agent.demo_microphones`),
+then through the same pipeline (gate, recognizers, recorder, spool, hub
+link); the hub serves the clerk page. All state lives under
 ``--data-dir``.
 """
 
@@ -22,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from courtroom_agent.demo_audio import DEMO_ROLES, build_demo_recording
+from courtroom_agent.demo_equipment import DemoEquipmentError
+from courtroom_agent.demo_microphones import Capture, DemoMicrophones
+from av.pulse_sink import PulseError
 from hub.errors import HubError
 from transcription.assets import NotInstalledError, speech_samples
 from transcription.models_cli import speech_dir_from_env
@@ -46,6 +51,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
     parser.add_argument("--admin-password", default=None, help="password of user 'admin'")
     parser.add_argument("--data-dir", type=Path, default=None, help="where all state is kept")
+    parser.add_argument(
+        "--capture",
+        choices=["auto", "pulse", "wav"],
+        default="auto",
+        help="how the microphones reach the agent: a private PulseAudio mixer captured "
+        "through PyAudio like a live room ('pulse'), the WAV file at real-time pace "
+        "('wav'), or PulseAudio when it starts ('auto', the default)",
+    )
     parser.set_defaults(func=_main)
 
 
@@ -73,10 +86,17 @@ def _main(args: argparse.Namespace) -> int:
                 password=password,
                 duration=args.duration,
                 camera=camera,
+                capture=args.capture,
             )
         )
     except HubError as exc:
         print(f"courtroom demo: {exc}", file=sys.stderr)
+        return 1
+    except DemoEquipmentError as exc:
+        print(f"courtroom demo: {exc}", file=sys.stderr)
+        return 1
+    except PulseError as exc:
+        print(f"courtroom demo: --capture pulse: {exc}", file=sys.stderr)
         return 1
     return 0
 
@@ -90,6 +110,7 @@ async def _run(
     password: str,
     duration: float | None,
     camera: Path | None,
+    capture: Capture,
 ) -> None:
     # Imported here: the hub and the agent pipeline take seconds to import.
     from courtroom_agent.config import AgentConfig
@@ -116,6 +137,7 @@ async def _run(
     async with (
         HubServer(hub_config, admin_password=password) as hub,
         DemoEquipment(data_dir, room=DEMO_COURTROOM) as equipment,
+        DemoMicrophones(recording, capture=capture) as microphones,
     ):
         ready = asyncio.Event()
         hub_task = asyncio.create_task(hub.run(ready=ready), name="hub")
@@ -137,6 +159,7 @@ async def _run(
                 f"  用户 User:      admin\n"
                 f"  密码 Password:  {password}\n"
                 f"  数据 Data dir:  {data_dir}\n"
+                f"  话筒 Mics:      {microphones.path}\n"
                 f"  设备 Devices:   {', '.join(d['name'] for d in equipment.devices)}\n"
                 f"                 {DISPLAY_PASSWORD_ENV}={os.environ[DISPLAY_PASSWORD_ENV]} "
                 f"courtroom devices probe --config {room_toml}\n"
@@ -147,13 +170,7 @@ async def _run(
                 {
                     "courtroom": {"id": DEMO_COURTROOM, "name": DEMO_NAME},
                     "hub": {"url": hub_ws, "token": token},
-                    "audio": {
-                        "source": "wav",
-                        "file": str(recording),
-                        "realtime": True,
-                        "loop": True,
-                        "roles": list(DEMO_ROLES),
-                    },
+                    "audio": microphones.audio_config(list(DEMO_ROLES)),
                     "mqtt": equipment.mqtt,
                     "devices": equipment.devices,
                     "cameras": (

@@ -1,84 +1,114 @@
-"""The demo courtroom's equipment: every kind of device, simulated in-process.
+"""The demo courtroom's equipment: every kind of device, each simulator its own process.
 
-A VISCA camera on a pty (behind a stable symlink, as /dev/serial/by-id), an
-Extron matrix, a PJLink display with a password and a HyperDeck recorder on
-loopback TCP, and an MQTT relay for the courtroom lights on an embedded
-broker. The agent drives them exactly as it would real hardware; their
-events reach the hub's audit trail. A ``room.toml`` describing them is
-written to the data directory, so ``courtroom devices send`` works against
-the running demo.
+Two cameras on ptys behind stable symlinks (as ``/dev/serial/by-id``): a
+VISCA camera for the judge and a Pelco-D camera for the gallery; an Extron
+matrix, a PJLink display with a password and a HyperDeck recorder on
+loopback TCP; and an MQTT relay for the courtroom lights on an embedded
+broker. Each simulator is the ``courtroom simulate`` of its kind, run as a
+child process (``python -m devices.simulate KIND``, ``python -m
+courtroom_agent.cli simulate mqtt``), so the agent drives them exactly as it
+would real hardware, across a process boundary; their events reach the
+hub's audit trail. A ``room.toml`` describing them is written to the data
+directory, so ``courtroom devices probe|send`` work against the running demo.
+
+Life cycle: on entry each child is started and waited for until it serves
+(its ``pty …``/``tcp …`` ready line, or for MQTT its retained availability
+``online``); on exit each gets SIGTERM (the pty simulators then remove their
+symlink) and, if it lingers, SIGKILL. The children also get SIGTERM from the
+kernel when the demo process dies, even by SIGKILL (``PR_SET_PDEATHSIG``),
+so no simulator outlives the demo. Each child's stderr goes to
+``<data dir>/equipment/<device>.log``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import secrets
+import signal
+import sys
 from pathlib import Path
 from typing import Any, Self
 
 from courtroom_agent.embedded_broker import EmbeddedBroker
-from devices.simulate import Simulator
 
-__all__ = ["DISPLAY_PASSWORD_ENV", "DemoEquipment"]
+__all__ = ["DISPLAY_PASSWORD_ENV", "DemoEquipment", "DemoEquipmentError"]
 
 DISPLAY_PASSWORD_ENV = "COURTROOM_DEMO_DISPLAY_PASSWORD"
 MATRIX_INPUTS = {"doc-camera": 1, "evidence-pc": 2, "judge-camera": 3}
 MATRIX_OUTPUTS = {"judge": 1, "plaintiff": 2, "defendant": 3, "gallery": 4}
+#: Seconds a simulator may take to start serving (a cold Python start on a busy machine).
+START_TIMEOUT = 30.0
+#: Seconds a simulator may take to stop after SIGTERM before it is killed.
+STOP_TIMEOUT = 5.0
+
+_PR_SET_PDEATHSIG = 1
+
+
+class DemoEquipmentError(RuntimeError):
+    """A simulator did not start; the message names its log file."""
+
+
+def _die_with_parent(parent: int, prctl: Any) -> None:  # pragma: no cover - runs in the child
+    """In the child before exec: SIGTERM when the demo dies (also if it is gone already)."""
+    prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 class DemoEquipment:
-    """Simulators for the demo room; :attr:`devices` and :attr:`mqtt` are config tables."""
+    """Simulators for the demo room; :attr:`devices` and :attr:`mqtt` are config tables.
+
+    Attributes:
+        processes: the running simulator processes by device name.
+    """
 
     def __init__(self, data_dir: Path, *, room: str) -> None:
         self._dir = data_dir / "equipment"
         self._room = room
         self._stack = contextlib.AsyncExitStack()
-        self._tasks: list[asyncio.Task[None]] = []
+        self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.devices: list[dict[str, Any]] = []
         self.mqtt: dict[str, Any] = {}
 
     async def __aenter__(self) -> Self:
-        from devices.extron.virtual import VirtualMatrix
-        from devices.hyperdeck.virtual import VirtualHyperDeck
-        from devices.mqtt.virtual import MqttDeviceSimulator, SimulatorKind
-        from devices.pjlink.virtual import VirtualDisplay
-        from devices.visca.virtual import VirtualViscaCamera
-
         (self._dir / "recorder").mkdir(parents=True, exist_ok=True)
-        password = secrets.token_hex(4)
+        # Not all digits: `courtroom simulate --option` would hand a number over.
+        password = "demo-" + secrets.token_hex(4)
         os.environ[DISPLAY_PASSWORD_ENV] = password
         await self._stack.__aenter__()
-        camera = await self._serve(
-            Simulator(VirtualViscaCamera(), pty_link=self._dir / "judge-camera")
-        )
-        matrix = await self._serve(
-            Simulator(VirtualMatrix(inputs=4, outputs=4), tcp_port=0, garbage_end=b"\r\n")
-        )
-        display = await self._serve(
-            Simulator(VirtualDisplay(password=password, warm_up=2.0, cool_down=2.0), tcp_port=0)
-        )
-        recorder = await self._serve(
-            Simulator(VirtualHyperDeck(self._dir / "recorder"), tcp_port=0)
-        )
-        broker = await self._stack.enter_async_context(EmbeddedBroker())
-        lights = MqttDeviceSimulator(
-            host=broker.host,
-            port=broker.port,
-            room=self._room,
-            name="lights",
-            kind=SimulatorKind("relay"),
-        )
-        self._tasks.append(asyncio.create_task(lights.run(), name="demo lights"))
-        self.mqtt = {"host": broker.host, "port": broker.port}
+        try:
+            broker = await self._stack.enter_async_context(EmbeddedBroker())
+            self.mqtt = {"host": broker.host, "port": broker.port}
+            started = await asyncio.gather(
+                self._simulate("judge-camera", "visca", str(self._dir / "judge-camera")),
+                self._simulate("gallery-camera", "pelco-d", str(self._dir / "gallery-camera")),
+                self._simulate("matrix", "extron-sis", "0", "inputs=4", "outputs=4"),
+                self._simulate(
+                    "display",
+                    "pjlink",
+                    "0",
+                    f"password={password}",
+                    "warm_up=2.0",
+                    "cool_down=2.0",
+                ),
+                self._simulate("recorder", "hyperdeck", "0", f"directory={self._dir / 'recorder'}"),
+                self._simulate_mqtt("lights", broker.host, broker.port),
+            )
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        judge, gallery, matrix, display, recorder, _ = started
         self.devices = [
-            {"name": "judge-camera", "kind": "visca", "port": str(camera.pty_link)},
+            {"name": "judge-camera", "kind": "visca", "port": judge},
+            {"name": "gallery-camera", "kind": "pelco-d", "port": gallery, "address": 1},
             {
                 "name": "matrix",
                 "kind": "extron-sis",
                 "host": "127.0.0.1",
-                "port": matrix.tcp_port,
+                "port": int(matrix),
                 "inputs": MATRIX_INPUTS,
                 "outputs": MATRIX_OUTPUTS,
             },
@@ -86,31 +116,94 @@ class DemoEquipment:
                 "name": "display",
                 "kind": "pjlink",
                 "host": "127.0.0.1",
-                "port": display.tcp_port,
+                "port": int(display),
                 "password_env": DISPLAY_PASSWORD_ENV,
             },
-            {
-                "name": "recorder",
-                "kind": "hyperdeck",
-                "host": "127.0.0.1",
-                "port": recorder.tcp_port,
-            },
+            {"name": "recorder", "kind": "hyperdeck", "host": "127.0.0.1", "port": int(recorder)},
             {"name": "lights", "kind": "mqtt"},
         ]
         return self
 
-    async def _serve(self, simulator: Simulator) -> Simulator:
-        await self._stack.enter_async_context(simulator)
-        self._tasks.append(asyncio.create_task(simulator.run(), name="demo simulator"))
-        return simulator
-
     async def __aexit__(self, *exc_info: object) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        processes = list(self.processes.values())
+        for process in processes:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        self.processes.clear()
         await self._stack.__aexit__(None, None, None)
+
+    async def _spawn(self, name: str, *argv: str) -> asyncio.subprocess.Process:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl, parent = libc.prctl, os.getpid()
+        with (self._dir / f"{name}.log").open("ab") as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+                preexec_fn=lambda: _die_with_parent(parent, prctl),
+            )
+        self.processes[name] = process
+        return process
+
+    async def _simulate(self, name: str, kind: str, port: str, *options: str) -> str:
+        """Start ``courtroom simulate KIND``; return the pty symlink or the TCP port it serves."""
+        argv = ["devices.simulate", kind, "--port", port]
+        for option in options:
+            argv += ["--option", option]
+        process = await self._spawn(name, *argv)
+        assert process.stdout is not None
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                while words := (await process.stdout.readline()).decode().split():
+                    if words[0] == "pty" and len(words) == 3:
+                        return words[2]
+                    if words[0] == "tcp" and len(words) == 3:
+                        return words[2]
+        except TimeoutError:
+            pass
+        raise DemoEquipmentError(
+            f"simulator {name} ({kind}) did not start; see {self._dir / f'{name}.log'}"
+        )
+
+    async def _simulate_mqtt(self, name: str, host: str, port: int) -> None:
+        """Start ``courtroom simulate mqtt``; return once it announced itself ``online``."""
+        import aiomqtt
+
+        from devices.mqtt.contract import DeviceTopics
+
+        topic = DeviceTopics(self._room, name).availability
+        async with aiomqtt.Client(host, port, identifier=f"demo-{secrets.token_hex(4)}") as client:
+            await client.subscribe(topic, qos=1)
+            process = await self._spawn(
+                name,
+                "courtroom_agent.cli",
+                "simulate",
+                "mqtt",
+                f"--host={host}",
+                f"--port={port}",
+                f"--room={self._room}",
+                f"--name={name}",
+                "--kind=relay",
+            )
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(START_TIMEOUT):
+                    async for message in client.messages:
+                        if message.payload == b"online":
+                            return
+                        if process.returncode is not None:
+                            break
+        raise DemoEquipmentError(
+            f"simulator {name} (mqtt) did not come online; see {self._dir / f'{name}.log'}"
+        )
 
     def room_toml(self, *, courtroom: dict[str, str], hub_url: str, token: str) -> str:
         """A courtroom config for the running demo (for ``courtroom devices``)."""

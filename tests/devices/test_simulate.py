@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import random
 import sys
@@ -175,9 +174,6 @@ def test_load_device_by_module_path_with_options() -> None:
         load_device(ECHO, {"wattage": 3})
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("devices.extron.virtual") is None, reason="extron not yet built"
-)
 def test_load_device_registered_kind_finds_the_virtual_device() -> None:
     device, frame_end = load_device("extron-sis", {"inputs": 4, "outputs": 4})
     assert type(device).__module__ == KINDS["extron-sis"][0]
