@@ -23,10 +23,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from av.pulse_sink import PulseError
 from courtroom_agent.demo_audio import DEMO_ROLES, build_demo_recording
 from courtroom_agent.demo_equipment import DemoEquipmentError
 from courtroom_agent.demo_microphones import Capture, DemoMicrophones
-from av.pulse_sink import PulseError
 from hub.errors import HubError
 from transcription.assets import NotInstalledError, speech_samples
 from transcription.models_cli import speech_dir_from_env
