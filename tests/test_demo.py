@@ -46,13 +46,18 @@ def test_demo_serves_live_transcript_and_stops_cleanly_on_ctrl_c(
     try:
         assert process.stdout is not None
         url = None
+        mics = None
         for line in process.stdout:
             match = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
             if match:
                 url = match.group(1)
+            if "Mics:" in line:
+                mics = line
             if "Ctrl-C" in line:
                 break
         assert url is not None, "demo printed no URL"
+        # make setup installs PulseAudio: the microphones take a live room's capture path.
+        assert mics is not None and "PulseAudio courtroom_demo → PyAudio (4" in mics, mics
         token = httpx.post(
             f"{url}/api/login", json={"username": "admin", "password": "demo-pass-1"}
         ).json()["token"]
