@@ -32,6 +32,14 @@ answers ``OK <device state>`` for a device with a ``state_text()`` method
 (Pelco-D, which never replies, so tests in another process can see what it
 applied).
 
+Any other command goes to the device's own ``control(words, now=…)``
+method, if it has one: what a person does at the device, which the device
+then announces unsolicited to every controller (sent at once). Extron:
+``tie IN OUT [all|video|rgb|audio]`` (a front-panel tie, ``OutNN InNN All``)
+and ``reconfig``; HyperDeck: ``transport record [NAME]``, ``transport
+stopped``, ``transport preview`` (a ``508`` with what changed). They are
+answered ``OK <what the device did>`` or ``ERR <reason>``.
+
 This module is the harness; :mod:`devices.simulate` picks the device by kind,
 runs it (:func:`devices.simulate.serve`) and is the command line.
 """
@@ -337,6 +345,12 @@ class Simulator:
                     if state_text is None:
                         return "ERR this device has no state report\n"
                     return f"OK {state_text()}\n"
+                case [_, *_] if (control := getattr(self.device, "control", None)) is not None:
+                    done = control(words, now=self._clock())
+                    # Announce at once rather than at the next poll tick.
+                    if output := self.device.poll(now=self._clock()):
+                        self._broadcast(output)
+                    return f"OK {done}\n"
                 case _:
                     return f"ERR unknown command {' '.join(words)!r}\n"
         except ValueError as exc:

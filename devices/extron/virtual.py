@@ -4,8 +4,10 @@ Behaviour follows the DXP / CrossPoint SIS guides: ties per output for the
 video and audio planes, ``Enn`` errors for bad input or output numbers,
 the copyright banner and date on connect, an optional Telnet password, and
 the ``OutNN InNN All`` message when someone switches on the front panel
-(:meth:`VirtualMatrix.front_panel_tie`). Device-specific fault: ``busy``
-(every command answers ``E22``).
+(:meth:`VirtualMatrix.front_panel_tie`; from another process, the
+simulator's control port: ``tie IN OUT [all|video|rgb|audio]``, ``reconfig``,
+see :meth:`VirtualMatrix.control`). Device-specific fault: ``busy`` (every
+command answers ``E22``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ __all__ = ["VirtualMatrix"]
 _COMMAND = re.compile(rb"\d{1,3}\*\d{1,3}[!&%$]|\d{1,3}\*[!&%$]|\d{1,3}[!&%$]|[Qq]")
 _PARTIAL = re.compile(rb"\d{1,3}(\*\d{0,3})?")
 _MAX_PENDING = 64
+_LAYERS = {
+    "all": TieLayer.ALL,
+    "video": TieLayer.VIDEO,
+    "rgb": TieLayer.RGB,
+    "audio": TieLayer.AUDIO,
+}
 
 
 class VirtualMatrix:
@@ -144,6 +152,30 @@ class VirtualMatrix:
             raise ValueError(f"no tie {input}*{output} on a {self.inputs}x{self.outputs} matrix")
         self._apply(input, output, layer)
         self._announce(TieReply(output, input, layer, self._width))
+
+    def control(self, words: list[str], *, now: float) -> str:
+        """A front-panel action by name (the simulator's control port); return what was done.
+
+        ``tie IN OUT [all|video|rgb|audio]`` calls :meth:`front_panel_tie`,
+        ``reconfig`` calls :meth:`reconfigure`.
+
+        Raises:
+            ValueError: unknown action, bad number or layer, or no such input or output.
+        """
+        match words:
+            case ["tie", i, o, *layer] if len(layer) <= 1 and i.isdigit() and o.isdigit():
+                name = layer[0].lower() if layer else "all"
+                if name not in _LAYERS:
+                    raise ValueError(f"unknown tie layer {name!r}; choose {', '.join(_LAYERS)}")
+                self.front_panel_tie(int(i), int(o), _LAYERS[name])
+                return f"front panel tie {int(i)}*{int(o)} {_LAYERS[name].tag}"
+            case ["reconfig"]:
+                self.reconfigure()
+                return "reconfig"
+        raise ValueError(
+            f"unknown Extron control {' '.join(words)!r}; "
+            "try: tie IN OUT [all|video|rgb|audio] | reconfig"
+        )
 
     def reconfigure(self) -> None:
         """The I/O configuration changed: announce ``Reconfig`` via poll()."""

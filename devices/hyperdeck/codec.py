@@ -57,6 +57,7 @@ __all__ = [
     "ErrorCode",
     "Response",
     "ResponseDecoder",
+    "SlotChange",
     "SlotInfo",
     "SlotStatus",
     "SuccessCode",
@@ -399,6 +400,34 @@ class SlotInfo:
             slot_id=slot_id,
             status=_enum_field(response, "status", SlotStatus),
             volume_name=response.fields.get("volume name", ""),
+            recording_time=seconds,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SlotChange:
+    """``502 slot info``: what changed on a slot ("Asynchronous response codes":
+    like ``508``, a deck sends the parameters whose value changed, e.g. just
+    ``slot id: 1`` and ``status: empty`` when a disk is pulled).
+
+    A field the notification did not carry is None; ``slot_id`` is None only
+    when the deck did not say which slot (the active one).
+    """
+
+    slot_id: int | None = None
+    status: SlotStatus | None = None
+    volume_name: str | None = None
+    recording_time: int | None = None
+
+    @classmethod
+    def from_response(cls, response: Response) -> SlotChange:
+        """Raises RemoteProtocolError: a field it carries is malformed."""
+        fields = response.fields
+        seconds = _id_field(response, "recording time") if "recording time" in fields else None
+        return cls(
+            slot_id=_id_field(response, "slot id") if "slot id" in fields else None,
+            status=_enum_field(response, "status", SlotStatus) if "status" in fields else None,
+            volume_name=fields.get("volume name"),
             recording_time=seconds,
         )
 

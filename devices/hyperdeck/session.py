@@ -45,6 +45,7 @@ from devices.hyperdeck.codec import (
     ErrorCode,
     Response,
     ResponseDecoder,
+    SlotChange,
     SlotInfo,
     SuccessCode,
     TransportChange,
@@ -105,9 +106,9 @@ def decode_reply(response: Response) -> object:
     """The decoded meaning of a success or asynchronous response.
 
     ``200 ok`` → None; ``208`` → :class:`TransportInfo`; ``508`` (only the
-    changed fields) → :class:`TransportChange`; ``202``/``502`` →
-    :class:`SlotInfo`; ``204``/``500`` → :class:`DeviceInfo`; anything else → the
-    :class:`Response` itself.
+    changed fields) → :class:`TransportChange`; ``202`` → :class:`SlotInfo`;
+    ``502`` (only the changed fields) → :class:`SlotChange`; ``204``/``500`` →
+    :class:`DeviceInfo`; anything else → the :class:`Response` itself.
 
     Raises:
         RemoteProtocolError: a known block lacks a field or has a bad value.
@@ -119,8 +120,10 @@ def decode_reply(response: Response) -> object:
             return TransportInfo.from_response(response)
         case AsyncCode.TRANSPORT_INFO:
             return TransportChange.from_response(response)
-        case SuccessCode.SLOT_INFO | AsyncCode.SLOT_INFO:
+        case SuccessCode.SLOT_INFO:
             return SlotInfo.from_response(response)
+        case AsyncCode.SLOT_INFO:
+            return SlotChange.from_response(response)
         case SuccessCode.DEVICE_INFO | AsyncCode.CONNECTION_INFO:
             return DeviceInfo.from_response(response)
     return response

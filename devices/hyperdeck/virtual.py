@@ -8,9 +8,18 @@ header line followed by zero bytes, enough to show a recording exists and grew.
 
 Behaviour follows the protocol chapter of the manual: greeting ``500
 connection info``, ``200 ok``/``2xx`` blocks, ``1xx`` failures, ``508``/``502``
-notifications once ``notify`` asked for them. A transport change caused by a
-command is notified *before* the command's ``200 ok``, as the protocol allows
+notifications once ``notify`` asked for them. As a real deck's, a
+notification carries only the parameters whose value changed since the last
+one (or since ``notify`` was asked): ``508 transport info`` with just
+``status: stopped`` and the new timecode, ``502 slot info`` with the ``slot
+id`` and what changed on it. A transport change caused by a command is
+notified *before* the command's ``200 ok``, as the protocol allows
 ("asynchronous messages at any time"), so controllers are exercised on it.
+
+Someone at the deck (:meth:`VirtualHyperDeck.control`, the simulator's
+control port): ``transport record [NAME]``, ``transport stopped``, ``transport
+preview`` press the deck's own buttons; the change is notified at the next
+:meth:`~VirtualHyperDeck.poll`.
 
 Device-specific faults (:attr:`VirtualHyperDeck.faults`):
 
@@ -112,6 +121,10 @@ class VirtualHyperDeck:
         self._notify_slot = False
         self._slot_changed = False
         self._last_timecode = 0.0
+        self._front_panel = bytearray()  # notifications of front-panel presses, for poll()
+        # What the controller was last told, per parameter: notifications carry the rest.
+        self._told_transport: dict[str, str] = {}
+        self._told_slots: dict[int, dict[str, str]] = {}
 
     # --- VirtualDevice ----------------------------------------------------------------
 
@@ -137,7 +150,8 @@ class VirtualHyperDeck:
 
     def poll(self, *, now: float) -> bytes:
         """Grow the recording; stop it on a full or missing disk (with notifications)."""
-        out = bytearray()
+        out = bytearray(self._front_panel)
+        self._front_panel.clear()
         if self.recording is not None:
             stop_reason = self._grow(now)
             if stop_reason is not None:
@@ -146,7 +160,7 @@ class VirtualHyperDeck:
         if self._slot_changed:
             self._slot_changed = False
             if self._notify_slot:
-                out += encode_response(self._slot_info(AsyncCode.SLOT_INFO, self.slots[0]))
+                out += self._slot_notification(self.slots[0])
         return bytes(out)
 
     def set_fault(self, name: str, active: bool) -> None:
@@ -162,6 +176,38 @@ class VirtualHyperDeck:
         self._active_faults.symmetric_difference_update({name})
         if name == "no-disk":
             self._slot_changed = True
+
+    def control(self, words: list[str], *, now: float) -> str:
+        """Press a button on the deck (see the module docstring); return what happened.
+
+        Raises:
+            ValueError: unknown control command, or the deck refuses (``104
+                disk full`` …), as its front panel would.
+        """
+        match words:
+            case ["transport", "record", *name] if len(name) <= 1:
+                command = Command.record(name=name[0] if name else None)
+                reply = self._record(command, now)
+                if not reply.endswith(self._ok()):
+                    raise ValueError(f"the deck refuses to record: {reply.decode().strip()}")
+                self._front_panel += reply.removesuffix(self._ok())
+                return f"recording {self.clips[-1].name}"
+            case ["transport", ("stopped" | "stop")]:
+                self._front_panel += self._execute(
+                    Command.simple(CommandName.STOP), now
+                ).removesuffix(self._ok())
+                return "stopped"
+            case ["transport", "preview"]:
+                if self.recording is not None:
+                    self._grow(now)
+                    self._stop_recording(now)
+                self.status = TransportStatus.PREVIEW
+                self._front_panel += self._transport_notification()
+                return "preview"
+        raise ValueError(
+            f"unknown HyperDeck control {' '.join(words)!r}; "
+            "try: transport record [NAME] | transport stopped | transport preview"
+        )
 
     def close(self) -> None:
         """Close a recording in progress (simulator shutdown); the file stays."""
@@ -244,8 +290,16 @@ class VirtualHyperDeck:
             if value not in ("true", "false"):
                 return self._error(ErrorCode.INVALID_VALUE)
             values[key] = value == "true"
-        self._notify_transport = values.get("transport", self._notify_transport)
-        self._notify_slot = values.get("slot", self._notify_slot)
+        transport = values.get("transport", self._notify_transport)
+        slot = values.get("slot", self._notify_slot)
+        # Subscribing starts from what the deck is now: later notifications carry changes.
+        if transport and not self._notify_transport:
+            self._told_transport = dict(self._transport_info(AsyncCode.TRANSPORT_INFO, None).fields)
+        if slot and not self._notify_slot:
+            self._told_slots = {
+                s.slot_id: self._slot_info(AsyncCode.SLOT_INFO, s).fields for s in self.slots
+            }
+        self._notify_transport, self._notify_slot = transport, slot
         return self._ok()
 
     def _slot_info_command(self, command: Command) -> bytes:
@@ -291,9 +345,26 @@ class VirtualHyperDeck:
         self.status = TransportStatus.STOPPED
 
     def _transport_notification(self) -> bytes:
+        """``508`` with the transport parameters that changed (b"" if none or not asked)."""
         if not self._notify_transport:
             return b""
-        return encode_response(self._transport_info(AsyncCode.TRANSPORT_INFO, None))
+        now = self._transport_info(AsyncCode.TRANSPORT_INFO, None).fields
+        changed = tuple((k, v) for k, v in now.items() if self._told_transport.get(k) != v)
+        self._told_transport = now
+        if not changed:
+            return b""
+        return encode_response(Response(AsyncCode.TRANSPORT_INFO, "transport info", changed))
+
+    def _slot_notification(self, slot: _Slot) -> bytes:
+        """``502`` with the slot id and the slot's parameters that changed (b"" if none)."""
+        now = self._slot_info(AsyncCode.SLOT_INFO, slot).fields
+        told = self._told_slots.get(slot.slot_id, {})
+        changed = tuple((k, v) for k, v in now.items() if k != "slot id" and told.get(k) != v)
+        self._told_slots[slot.slot_id] = now
+        if not changed:
+            return b""
+        params = (("slot id", str(slot.slot_id)), *changed)
+        return encode_response(Response(AsyncCode.SLOT_INFO, "slot info", params))
 
     def _transport_info(self, code: int, now: float | None) -> Response:
         rec = self.recording

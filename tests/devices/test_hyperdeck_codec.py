@@ -15,6 +15,7 @@ from devices.hyperdeck.codec import (
     ErrorCode,
     Response,
     ResponseDecoder,
+    SlotChange,
     SlotInfo,
     SlotStatus,
     TransportChange,
@@ -116,6 +117,19 @@ RESPONSE_VECTORS: list[tuple[bytes, Response]] = [
         Response(508, "transport info", (("status", "stopped"),)),
     ),
     (b"150 invalid state\r\n", Response(150, "invalid state")),
+    # -- index 11 onwards: partial 502 notifications (only the changed fields)
+    (
+        b"502 slot info:\r\nslot id: 1\r\nstatus: empty\r\n\r\n",
+        Response(502, "slot info", (("slot id", "1"), ("status", "empty"))),
+    ),
+    (
+        b"502 slot info:\r\nslot id: 2\r\nrecording time: 5340\r\n\r\n",
+        Response(502, "slot info", (("slot id", "2"), ("recording time", "5340"))),
+    ),
+    (
+        b"502 slot info:\r\nstatus: mounted\r\nvolume name: Court-SSD1\r\n\r\n",
+        Response(502, "slot info", (("status", "mounted"), ("volume name", "Court-SSD1"))),
+    ),
 ]
 
 COMMAND_VECTORS: list[tuple[bytes, Command]] = [
@@ -287,6 +301,40 @@ def test_typed_views_decode_the_other_spec_blocks() -> None:
     error = HyperDeckError.from_response(failure, device="recorder")
     assert str(error) == "recorder: HyperDeck 150 invalid state"
     assert error.error_code is ErrorCode.INVALID_STATE and error.code == "150"
+
+
+def test_partial_slot_notifications_decode_as_slot_change() -> None:
+    assert decode_reply(RESPONSE_VECTORS[11][1]) == SlotChange(1, SlotStatus.EMPTY)
+    assert decode_reply(RESPONSE_VECTORS[12][1]) == SlotChange(2, recording_time=5340)
+    assert decode_reply(RESPONSE_VECTORS[13][1]) == SlotChange(
+        status=SlotStatus.MOUNTED, volume_name="Court-SSD1"
+    )
+    # A full 502 is a change of every field; the empty volume name is "", not None.
+    assert decode_reply(RESPONSE_VECTORS[5][1]) == SlotChange(1, SlotStatus.EMPTY, "", 0)
+    with pytest.raises(RemoteProtocolError, match="bad 'recording time'"):
+        SlotChange.from_response(Response(502, "slot info", (("recording time", "soon"),)))
+    with pytest.raises(RemoteProtocolError, match="bad 'status'"):
+        SlotChange.from_response(Response(502, "slot info", (("status", "melted"),)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["slot id", "status", "volume name", "recording time", "other"]),
+            st.sampled_from(["1", "none", "empty", "mounted", "x y", ""]),
+        ),
+        max_size=5,
+        unique_by=lambda kv: kv[0],
+    )
+)
+def test_slot_change_fuzz_raises_only_remote_protocol_error(params: list[tuple[str, str]]) -> None:
+    response = Response(502, "slot info", tuple(params))
+    try:
+        change = SlotChange.from_response(response)
+    except RemoteProtocolError:
+        return
+    assert change.volume_name == response.fields.get("volume name")
 
 
 @settings(max_examples=300, deadline=None)

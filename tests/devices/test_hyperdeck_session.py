@@ -15,6 +15,7 @@ from devices.hyperdeck import (
     HyperDeckError,
     HyperDeckSession,
     Response,
+    SlotChange,
     SlotInfo,
     SlotStatus,
     TransportChange,
@@ -278,9 +279,41 @@ def test_virtual_no_disk_sends_slot_notification_and_stops(tmp_path: Path) -> No
     events = bench.advance(0.1)
     assert [type(e.message) for e in events if isinstance(e, Unsolicited)] == [
         TransportChange,
-        SlotInfo,
+        SlotChange,
     ]
-    assert events[1].message.status is SlotStatus.EMPTY  # type: ignore[union-attr]
+    # As from a real deck: only what changed, the slot named.
+    assert events[1].message == SlotChange(1, SlotStatus.EMPTY, "", 0)  # type: ignore[union-attr]
+    assert events[0].message.status is TransportStatus.STOPPED  # type: ignore[union-attr]
+    assert events[0].message.slot_id is None  # "slot id: none" is a change too
+    assert b"status: stopped" in events[0].raw and b"video format" not in events[0].raw
+
+
+def test_virtual_front_panel_presses_are_notified_with_only_the_changes(
+    tmp_path: Path,
+) -> None:
+    bench = Bench(tmp_path, bytes_per_second=1000)
+    bench.run(Command.notify())
+    assert bench.deck.control(["transport", "record", "Panel"], now=bench.now).startswith(
+        "recording Panel-"
+    )
+    (started,) = [e for e in bench.advance(2.0) if isinstance(e, Unsolicited)]
+    assert started.message == TransportChange(status=TransportStatus.RECORD, clip_id=1)
+    assert bench.deck.control(["transport", "stopped"], now=bench.now) == "stopped"
+    (stopped,) = [e for e in bench.advance(0.1) if isinstance(e, Unsolicited)]
+    assert stopped.message == TransportChange(
+        status=TransportStatus.STOPPED, timecode="00:00:02:00"
+    )
+    assert stopped.raw == (
+        b"508 transport info:\r\nstatus: stopped\r\n"
+        b"display timecode: 00:00:02:00\r\ntimecode: 00:00:02:00\r\n\r\n"
+    )
+    bench.deck.control(["transport", "stopped"], now=bench.now)
+    assert not bench.advance(0.1)  # nothing changed, nothing said
+    bench.deck.set_fault("disk-full", True)
+    with pytest.raises(ValueError, match="104 disk full"):
+        bench.deck.control(["transport", "record"], now=bench.now)
+    with pytest.raises(ValueError, match="unknown HyperDeck control"):
+        bench.deck.control(["eject"], now=bench.now)
 
 
 def test_virtual_without_notify_sends_no_notifications(tmp_path: Path) -> None:
