@@ -37,58 +37,114 @@ async def device_events(base: str, bearer: str) -> list[dict[str, Any]]:
         return events
 
 
-@pytest.fixture
-def matrix_simulator() -> Iterator[tuple[subprocess.Popen[str], int]]:
+def start_simulator(*argv: str) -> tuple[subprocess.Popen[str], dict[str, list[str]]]:
+    """``courtroom simulate ARGV --control-port 0`` as a process; its ready lines by kind."""
     simulator = subprocess.Popen(
-        [sys.executable, "-m", "courtroom_agent.cli", "simulate", "extron-sis", "--port", "0"],
+        [sys.executable, "-m", "courtroom_agent.cli", "simulate", *argv, "--control-port=0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
     assert simulator.stdout is not None
-    port = int(simulator.stdout.readline().split()[2])
-    yield simulator, port
-    simulator.kill()
-    simulator.wait()
+    ready: dict[str, list[str]] = {}
+    while "control" not in ready:
+        words = simulator.stdout.readline().split()
+        assert words, "simulator exited before it was ready"
+        ready[words[0]] = words[1:]
+    return simulator, ready
 
 
-async def test_agent_device_online_offline_reach_hub(
+@pytest.fixture
+def simulators(tmp_path: Path) -> Iterator[dict[str, tuple[subprocess.Popen[str], int, int]]]:
+    """A matrix and a recorder: name → (process, TCP port, control port)."""
+    running: dict[str, tuple[subprocess.Popen[str], int, int]] = {}
+    (tmp_path / "clips").mkdir()
+    try:
+        for name, argv in (
+            ("matrix", ("extron-sis", "--port=0")),
+            ("recorder", ("hyperdeck", "--port=0", f"--option=directory={tmp_path / 'clips'}")),
+        ):
+            process, ready = start_simulator(*argv)
+            running[name] = process, int(ready["tcp"][1]), int(ready["control"][1])
+        yield running
+    finally:
+        for process, _, _ in running.values():
+            process.kill()
+            process.wait()
+
+
+async def control(port: int, line: str) -> str:
+    """Send one command to a simulator's control port; return its answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(line.encode() + b"\n")
+        return (await asyncio.wait_for(reader.readline(), 5)).decode().strip()
+    finally:
+        writer.close()
+
+
+async def test_agent_device_traffic_and_online_offline_reach_hub(
     hub: HubServer,  # noqa: F811
-    matrix_simulator: tuple[subprocess.Popen[str], int],
+    simulators: dict[str, tuple[subprocess.Popen[str], int, int]],
     tmp_path: Path,
     speech: list[SpeechSample],
 ) -> None:
-    simulator, port = matrix_simulator
     roles = ["审判长", "原告", "被告"]
     recording = build_demo_recording(
         [s.path for s in speech], tmp_path / "room.wav", roles=roles, turns=2
     )
     config = agent_config(hub.port, recording, realtime=True)
-    matrix = {"name": "matrix", "kind": "extron-sis", "host": "127.0.0.1", "port": port}
-    config = config.model_validate(config.model_dump() | {"devices": [matrix]})
+    devices = [
+        {"name": name, "kind": kind, "host": "127.0.0.1", "port": simulators[name][1]}
+        for name, kind in (("matrix", "extron-sis"), ("recorder", "hyperdeck"))
+    ]
+    config = config.model_validate(config.model_dump() | {"devices": devices})
     stop = asyncio.Event()
     agent_task = asyncio.create_task(run_agent(config, data_dir=tmp_path / "agent", stop=stop))
     bearer = await login(hub.url)
-    for _ in range(200):
-        events = await device_events(hub.url, bearer)
-        if any(e["body"]["direction"] == "state" for e in events):
-            break
-        await asyncio.sleep(0.05)
-    simulator.kill()
-    await asyncio.to_thread(simulator.wait)
-    for _ in range(200):
-        events = await device_events(hub.url, bearer)
-        if any("offline" in e["body"]["meaning"] for e in events):
-            break
-        await asyncio.sleep(0.05)
+
+    async def seen(match: Any) -> list[dict[str, Any]]:
+        for _ in range(200):
+            bodies = [e["body"] for e in await device_events(hub.url, bearer)]
+            if any(match(b) for b in bodies):
+                return bodies
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"not at the hub: {bodies}")
+
+    # The recorder's session subscribes on connect: a command and its reply.
+    await seen(lambda b: b["device"] == "recorder" and b["direction"] == "rx")
+    await seen(lambda b: b["device"] == "matrix" and b["direction"] == "state")
+    # Someone at the equipment: a front-panel tie, a recording started on the deck.
+    assert (await control(simulators["matrix"][2], "tie 1 2 all")).startswith("OK")
+    assert (await control(simulators["recorder"][2], "transport record Panel")).startswith("OK")
+    await seen(lambda b: b["meaning"].startswith("TieReply("))
+    await seen(lambda b: "status=RECORD" in b["meaning"])
+    matrix = simulators["matrix"][0]
+    matrix.kill()
+    await asyncio.to_thread(matrix.wait)
+    bodies = await seen(lambda b: b["device"] == "matrix" and "offline" in b["meaning"])
     stop.set()
     agent = await asyncio.wait_for(agent_task, 60)
-    states = [e["body"] for e in events if e["body"]["direction"] == "state"]
-    assert [s["device"] for s in states] == ["matrix", "matrix"]
+    recorder = [b for b in bodies if b["device"] == "recorder"]
+    tx = next(b for b in recorder if b["direction"] == "tx")
+    assert tx["meaning"].startswith("Command(name=NOTIFY")
+    assert bytes.fromhex(tx["raw"]) == b"notify: transport: true slot: true\r\n"
+    rx = next(b for b in recorder if b["direction"] == "rx")
+    assert rx["meaning"].endswith(": ok") and bytes.fromhex(rx["raw"]) == b"200 ok\r\n"
+    deck = next(b for b in recorder if "status=RECORD" in b["meaning"])
+    assert deck["direction"] == "unsolicited" and deck["meaning"].startswith("TransportChange(")
+    assert bytes.fromhex(deck["raw"]).startswith(b"508 transport info:\r\nstatus: record\r\n")
+    tie = next(b for b in bodies if b["meaning"].startswith("TieReply("))
+    assert tie["device"] == "matrix" and tie["direction"] == "unsolicited"
+    assert tie["meaning"].startswith("TieReply(output=2, input=1, layer=ALL")
+    assert bytes.fromhex(tie["raw"]) == b"Out02 In01 All\r\n"
+    assert tie.get("hearing_id") == agent.hearing_id and tie["time"] >= 0.0
+    states = [b for b in bodies if b["device"] == "matrix" and b["direction"] == "state"]
+    assert len(states) == 2
     assert "online" in states[0]["meaning"] and "offline" in states[1]["meaning"]
     # Online may come before 开庭; the outage happened during the hearing.
     assert states[1].get("hearing_id") == agent.hearing_id
-    assert 0.0 <= states[0]["time"] <= states[1]["time"]
+    assert 0.0 <= states[0]["time"] <= tie["time"] <= states[1]["time"]
 
 
 async def test_agent_dead_microphone_alarm_reaches_hub(
