@@ -112,6 +112,7 @@ async def test_camera_stream_killed_and_restarted_records_gap(
                 await asyncio.sleep(1.0)
                 down_at = clock()
                 await asyncio.to_thread(stream.stop)
+                stopped_at = clock()
                 await wait_for(lambda: bool(got.alarms(AlarmKind.NO_FRAMES)), 15, "no-frames alarm")
                 assert camera.state is CameraState.OFFLINE
                 await asyncio.to_thread(stream.start)
@@ -125,11 +126,13 @@ async def test_camera_stream_killed_and_restarted_records_gap(
     assert got.states() == [CameraState.ONLINE, CameraState.OFFLINE, CameraState.ONLINE]
     (raised,) = got.alarms(AlarmKind.NO_FRAMES)
     (cleared,) = got.alarms(AlarmKind.NO_FRAMES, active=False)
-    assert raised.since <= down_at < raised.time < up_at < cleared.time
+    # The last frame may arrive while the stream stops, or from FFmpeg's buffer just after.
+    assert down_at - 1.0 < raised.since <= stopped_at + 0.5
+    assert stopped_at < raised.time < up_at < cleared.time
     assert "无画面" in raised.message
     gaps = camera.watchdog.gaps if camera.watchdog else []
     assert len(gaps) == 2 and gaps[1].end is not None
-    assert gaps[1].start <= down_at and gaps[1].end >= up_at
+    assert gaps[1].start <= stopped_at + 0.5 and gaps[1].end >= up_at
     assert camera.connects >= 2
     assert len(got.thumbnails) >= 3 and all(t.camera == "cam1" for t in got.thumbnails)
 
