@@ -15,8 +15,9 @@ Life cycle: on entry each child is started and waited for until it serves
 (its ``pty …``/``tcp …`` ready line, or for MQTT its retained availability
 ``online``); on exit each gets SIGTERM (the pty simulators then remove their
 symlink) and, if it lingers, SIGKILL. The children also get SIGTERM from the
-kernel when the demo process dies, even by SIGKILL (``PR_SET_PDEATHSIG``),
-so no simulator outlives the demo. Each child's stderr goes to
+kernel when the demo process dies, even by SIGKILL (``PR_SET_PDEATHSIG``,
+set by a short launcher in the child before it runs the module), so no
+simulator outlives the demo. Each child's stderr goes to
 ``<data dir>/equipment/<device>.log``.
 """
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import secrets
 import signal
@@ -44,18 +44,22 @@ START_TIMEOUT = 30.0
 #: Seconds a simulator may take to stop after SIGTERM before it is killed.
 STOP_TIMEOUT = 5.0
 
-_PR_SET_PDEATHSIG = 1
+# Each child first asks the kernel for SIGTERM when the demo dies, then runs
+# its module as `python -m` would. Done in the child itself rather than in a
+# preexec_fn: the demo has threads by then, and forking with threads makes
+# anything run between fork and exec unsafe. argv: PARENT_PID MODULE ARGS...
+_CHILD = """\
+import ctypes, os, runpy, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(1)  # the demo died before we asked
+sys.argv = sys.argv[2:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
 
 
 class DemoEquipmentError(RuntimeError):
     """A simulator did not start; the message names its log file."""
-
-
-def _die_with_parent(parent: int, prctl: Any) -> None:  # pragma: no cover - runs in the child
-    """In the child before exec: SIGTERM when the demo dies (also if it is gone already)."""
-    prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 class DemoEquipment:
@@ -138,18 +142,19 @@ class DemoEquipment:
         self.processes.clear()
         await self._stack.__aexit__(None, None, None)
 
-    async def _spawn(self, name: str, *argv: str) -> asyncio.subprocess.Process:
-        libc = ctypes.CDLL(None, use_errno=True)
-        prctl, parent = libc.prctl, os.getpid()
+    async def _spawn(self, name: str, module: str, *argv: str) -> asyncio.subprocess.Process:
+        """Run ``python -m MODULE ARGV`` as a child that dies with the demo."""
         with (self._dir / f"{name}.log").open("ab") as log:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
-                "-m",
+                "-c",
+                _CHILD,
+                str(os.getpid()),
+                module,
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
-                preexec_fn=lambda: _die_with_parent(parent, prctl),
             )
         self.processes[name] = process
         return process
