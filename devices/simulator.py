@@ -53,11 +53,12 @@ import random
 import time
 import tty
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from devices.faults import Faults
 from devices.virtual import VirtualDevice
 
 __all__ = ["LineFaults", "Simulator"]
@@ -65,32 +66,8 @@ __all__ = ["LineFaults", "Simulator"]
 _MAX_BACKLOG = 256  # reply chunks waiting per connection; beyond this they are lost (overrun)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LineFaults:
-    """Generic line faults of a served device (see module docstring).
-
-    Raises:
-        ValueError: on construction, for a negative delay or period, or a
-            probability outside ``[0, 1]``.
-    """
-
-    slow_ms: float = 0.0
-    drop: float = 0.0
-    garbage: float = 0.0
-    disconnect_every: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.slow_ms < 0 or self.disconnect_every < 0:
-            raise ValueError("slow_ms and disconnect_every must be >= 0")
-        if not (0 <= self.drop <= 1 and 0 <= self.garbage <= 1):
-            raise ValueError("drop and garbage are probabilities in [0, 1]")
-
-    def describe(self) -> str:
-        """Return ``slow=… drop=… garbage=… disconnect-every=…``."""
-        return (
-            f"slow={self.slow_ms:g} drop={self.drop:g} garbage={self.garbage:g} "
-            f"disconnect-every={self.disconnect_every:g}"
-        )
+#: Generic line faults of a served device (see the module docstring).
+LineFaults = Faults
 
 
 class _Outlet:

@@ -39,13 +39,13 @@ import logging
 import random
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
 
 from courtroom_agent.backoff import Backoff, BackoffPolicy
 from devices.errors import RemoteProtocolError
+from devices.faults import Faults
 from devices.mqtt.contract import (
     Availability,
     DeviceState,
@@ -71,25 +71,8 @@ DISPLAY_INPUTS = ("hdmi1", "hdmi2", "doc-camera", "pc")
 GARBAGE_STATE = b'{"last_command_id": "\x80\x81", "state": {"power": '
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MqttFaults:
-    """Fault modes of a simulated MQTT device (see the module docstring).
-
-    Raises:
-        ValueError: on construction, for a negative delay or period, or a
-            probability outside ``[0, 1]``.
-    """
-
-    slow_ms: float = 0.0
-    drop: float = 0.0
-    garbage: float = 0.0
-    disconnect_every: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.slow_ms < 0 or self.disconnect_every < 0:
-            raise ValueError("slow_ms and disconnect_every must be >= 0")
-        if not (0 <= self.drop <= 1 and 0 <= self.garbage <= 1):
-            raise ValueError("drop and garbage are probabilities in [0, 1]")
+#: Fault modes of a simulated MQTT device (see the module docstring).
+MqttFaults = Faults
 
 
 class SimulatorKind(enum.Enum):
