@@ -8,34 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.fixtures.speech import write_wav
+from tests.fixtures.rooms import tone, wav_room
 
 COMMAND = [sys.executable, "-m", "courtroom_agent.cli", "av", "levels"]
 RECORD = [sys.executable, "-m", "courtroom_agent.cli", "av", "record"]
 
 
 def test_av_levels_cli_wav_room_strict_flags_dead_channel(tmp_path: Path) -> None:
-    t = np.arange(16000 * 2) / 16000
-    tone = (0.25 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
-    pcm = np.stack([tone, tone // 4, np.zeros_like(tone)], axis=1)
-    write_wav(tmp_path / "room.wav", pcm, 16000)
-    config = tmp_path / "room.toml"
-    config.write_text(
-        """
-[courtroom]
-id = "fy-01"
-name = "第一法庭"
-[hub]
-url = "ws://127.0.0.1:9/ws/agent"
-token = "t"
-[audio]
-source = "wav"
-file = "room.wav"
-realtime = false
-roles = ["审判长", "原告", "被告"]
-""",
-        encoding="utf-8",
-    )
+    sine = tone(2.0)
+    pcm = np.stack([sine, sine // 4, np.zeros_like(sine)], axis=1)
+    config = wav_room(tmp_path, pcm, roles=["审判长", "原告", "被告"], realtime=False)
     done = subprocess.run(
         [*COMMAND, "--config", str(config), "--seconds", "1", "--strict"],
         capture_output=True,
@@ -54,29 +36,12 @@ roles = ["审判长", "原告", "被告"]
 def test_av_record_cli_microphones_and_camera_then_verified(
     tmp_path: Path, camera_video_file: Path
 ) -> None:
-    t = np.arange(16000 * 3) / 16000
-    tone = (0.25 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
-    write_wav(tmp_path / "room.wav", np.stack([tone, tone // 2], axis=1), 16000)
-    config = tmp_path / "room.toml"
-    config.write_text(
-        f"""
-[courtroom]
-id = "fy-01"
-name = "第一法庭"
-[hub]
-url = "ws://127.0.0.1:9/ws/agent"
-token = "t"
-[audio]
-source = "wav"
-file = "room.wav"
-realtime = true
-roles = ["审判长", "书记员"]
-[[cameras]]
-id = "CAM-1"
-source = "{camera_video_file}"
-fps = 10
-""",
-        encoding="utf-8",
+    sine = tone(3.0)
+    config = wav_room(
+        tmp_path,
+        np.stack([sine, sine // 2], axis=1),
+        roles=["审判长", "书记员"],
+        cameras=[{"id": "CAM-1", "source": camera_video_file, "fps": 10}],
     )
     out = tmp_path / "out"
     done = subprocess.run(

@@ -30,7 +30,7 @@ from av.recording import AudioRecorder, check_recording
 from courtroom_agent.config import CameraConfig
 from courtroom_agent.hearing_cameras import HearingCameras
 from tests.fixtures.camera_stream import MjpegStream
-from tests.fixtures.speech import write_wav
+from tests.fixtures.rooms import tone, wav_room
 
 pytestmark = pytest.mark.slow
 RATE = 16000
@@ -128,31 +128,10 @@ async def test_camera_gaps_open_at_close_and_never_online_are_in_manifest(
 
 
 def room(tmp: Path, camera_url: str, seconds: float) -> Path:
-    t = np.arange(round(RATE * seconds)) / RATE
-    tone = (0.25 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
-    write_wav(tmp / "room.wav", tone[:, None], RATE)
-    config = tmp / "room.toml"
-    config.write_text(
-        f"""
-[courtroom]
-id = "fy-01"
-name = "第一法庭"
-[hub]
-url = "ws://127.0.0.1:9/ws/agent"
-token = "t"
-[audio]
-source = "wav"
-file = "room.wav"
-realtime = true
-roles = ["审判长"]
-[[cameras]]
-id = "CAM-1"
-source = "{camera_url}"
-fps = 10
-""",
-        encoding="utf-8",
+    camera = {"id": "CAM-1", "source": camera_url, "fps": 10}
+    return wav_room(
+        tmp, tone(seconds, RATE)[:, None], roles=["审判长"], rate=RATE, cameras=[camera]
     )
-    return config
 
 
 def test_camera_gap_open_when_recorder_killed_is_closed_on_recovery(tmp_path: Path) -> None:

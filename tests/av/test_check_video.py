@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from av.recording import AudioRecorder, check_recording
-from tests.fixtures.speech import write_wav
+from tests.fixtures.rooms import tone, wav_room
 
 pytestmark = pytest.mark.slow
 COURTROOM = [sys.executable, "-m", "courtroom_agent.cli"]
@@ -29,32 +29,9 @@ ROLES = ["审判长", "书记员"]
 
 
 def room(tmp: Path, video: Path, seconds: float) -> Path:
-    t = np.arange(round(16000 * seconds)) / 16000
-    tone = (0.25 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
-    write_wav(tmp / "room.wav", np.stack([tone, tone // 2], axis=1), 16000)
-    config = tmp / "room.toml"
-    config.write_text(
-        f"""
-[courtroom]
-id = "fy-01"
-name = "第一法庭"
-[hub]
-url = "ws://127.0.0.1:9/ws/agent"
-token = "t"
-[audio]
-source = "wav"
-file = "room.wav"
-realtime = true
-roles = {json.dumps(ROLES, ensure_ascii=False)}
-[[cameras]]
-id = "CAM-1"
-source = "{video}"
-fps = 10
-loop = true
-""",
-        encoding="utf-8",
-    )
-    return config
+    sine = tone(seconds)
+    camera = {"id": "CAM-1", "source": video, "fps": 10, "loop": True}
+    return wav_room(tmp, np.stack([sine, sine // 2], axis=1), roles=ROLES, cameras=[camera])
 
 
 def record_args(config: Path, out: Path, duration: float) -> list[str]:

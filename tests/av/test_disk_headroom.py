@@ -23,6 +23,7 @@ from av.recording import AlarmKind, AudioRecorder, DiskHeadroom, Severity
 from courtroom_agent.config import CameraConfig, ConfigError, RecordingConfig, load_agent_config
 from courtroom_agent.hearing_cameras import HearingCameras
 from courtroom_agent.hearing_recording import HearingRecording
+from tests.fixtures.rooms import room_toml
 
 RATE = 16000
 BLOCK = 1600
@@ -115,22 +116,10 @@ async def test_disk_headroom_thresholds_from_room_config_reach_recorder(tmp_path
 
 
 def test_recording_config_refuses_critical_above_warning(tmp_path: Path) -> None:
-    config = tmp_path / "room.toml"
-    config.write_text(
-        """
-[courtroom]
-id = "fy-01"
-name = "第一法庭"
-[hub]
-url = "ws://127.0.0.1:9/ws/agent"
-token = "t"
-[audio]
-roles = ["审判长"]
-[recording]
-disk_warn_s = 600
-disk_critical_s = 900
-""",
-        encoding="utf-8",
+    config = room_toml(
+        tmp_path / "room.toml",
+        audio={"roles": ["审判长"]},
+        extra="[recording]\ndisk_warn_s = 600\ndisk_critical_s = 900\n",
     )
     with pytest.raises(ConfigError) as raised:
         load_agent_config(config)

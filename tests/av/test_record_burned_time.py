@@ -21,6 +21,7 @@ import pytest
 from av.camera import TimestampOverlay
 from tests.av.burned_time import read_frame, text_errors
 from tests.fixtures.pulse import PYAUDIO_DEVICE, PulseServer
+from tests.fixtures.rooms import room_toml
 
 pytestmark = pytest.mark.slow
 
@@ -28,27 +29,10 @@ pytestmark = pytest.mark.slow
 def test_av_record_burned_time_matches_manifest_started_at(
     pulse_server: PulseServer, tmp_path: Path, camera_video_file: Path
 ) -> None:
-    config = tmp_path / "room.toml"
-    config.write_text(
-        f"""
-[courtroom]
-id = "fy-01"
-name = "第一法庭"
-[hub]
-url = "ws://127.0.0.1:9/ws/agent"
-token = "t"
-[audio]
-source = "pyaudio"
-device = "{PYAUDIO_DEVICE}"
-rate = 16000
-roles = ["审判长"]
-[[cameras]]
-id = "CAM-1"
-source = "{camera_video_file}"
-fps = 10
-loop = true
-""",
-        encoding="utf-8",
+    config = room_toml(
+        tmp_path / "room.toml",
+        audio={"source": "pyaudio", "device": PYAUDIO_DEVICE, "rate": 16000, "roles": ["审判长"]},
+        cameras=[{"id": "CAM-1", "source": camera_video_file, "fps": 10, "loop": True}],
     )
     out = tmp_path / "out"
     done = subprocess.run(
