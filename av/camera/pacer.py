@@ -14,9 +14,36 @@ more than ``stale_after`` seconds away); a frame shown in two slots is
 is *missing* and recorded as a "no signal" picture. All three are counted.
 
 Segments: :meth:`FramePacer.roll` announces that segment ``index`` starts at
-hearing time ``start`` (the audio recorder decides). The switch happens when
-the slots reach that time, so a video segment boundary falls on the same
-hearing instant as the audio one, to within one frame.
+hearing time ``start`` (the audio recorder decides). The switch happens at the
+first slot at or after ``start``, so a video segment boundary falls on the same
+hearing instant as the audio one, to within one frame (exactly on it when the
+boundary lies on the slot grid).
+
+Holding back: the roll comes from the audio recorder when the audio block
+holding the boundary reaches it, while frames are stamped in the camera's
+reader thread as they are captured, so frames past the boundary are routinely
+pushed *before* its roll (a 100 ms audio block against 40 ms frames, or a busy
+event loop). A slot is therefore filled only once the pacer has seen hearing
+time ``max_delay`` beyond it — a frame that late (:meth:`FramePacer.push`) or
+``advance(now)`` with ``now`` that late — never as soon as a frame passes it.
+A roll for ``start`` is *in time* while every frame pushed and every
+``advance(now)`` is before ``start + max_delay``, and then lands exactly as
+described above. A later roll can no longer move slots already filled: its
+segment starts at the next slot not yet filled (its :class:`SegmentStart`
+says where), possibly more than a frame after the audio's, which
+``courtroom av check`` reports. (The first segment has no slots before it and
+starts at its ``start`` however late, with what pictures are still held.) The cost is
+latency: video reaches the encoder ``max_delay`` (0.5 s by default) behind
+the hearing clock.
+
+Memory: the frames that may still fill a slot are held, at most
+:attr:`FramePacer.max_held` = ``ceil(max_delay × fps) + 4`` of them (a camera
+delivering at ``fps`` needs about ``max_delay × fps + 1``; the rest is room for
+jitter). A camera delivering faster than ``fps``, or a burst after a stall,
+would exceed that: then the held frame whose neighbours are closest together
+is dropped (counted in ``dropped``), so memory stays bounded and the hold —
+the boundary guarantee — is kept; a slot may then get a frame up to half that
+neighbours' gap away rather than the nearest one.
 """
 
 from __future__ import annotations
@@ -61,13 +88,15 @@ Output = SegmentStart | Slot
 
 
 class FramePacer:
-    """Assigns frames to constant-rate slots.
+    """Assigns frames to constant-rate slots, ``max_delay`` behind the newest time seen.
 
     Args:
         fps: output frame rate.
         stale_after: farthest a frame may be from a slot and still fill it.
-        max_delay: how long after a slot's time :meth:`advance` waits for a
-            frame before filling the slot from what it has.
+        max_delay: how far behind the newest hearing time seen (a frame's in
+            :meth:`push`, ``now`` in :meth:`advance`) slots are filled: the
+            latest a :meth:`roll` may come and still cut exactly, and the
+            latency of the output.
 
     Raises:
         ValueError: ``fps`` is not within 0 < fps <= 120, or a delay is not positive.
@@ -81,12 +110,13 @@ class FramePacer:
         self.fps = fps
         self.stale_after = stale_after
         self.max_delay = max_delay
+        self.max_held = math.ceil(max_delay * fps) + 4
+        """Most frames held at once (see the module docstring)."""
         self._pending: list[SegmentStart] = []
         self._segment: SegmentStart | None = None
         self._first_start: float | None = None
         self._number = 0
-        self._previous: Frame | None = None
-        self._previous_used = False
+        self._held: list[_Held] = []  # in hearing-time order, newest last
         self._last_shown: Frame | None = None
         self._frames_in = self._dropped = self._repeated = self._missing = self._slots = 0
 
@@ -101,11 +131,16 @@ class FramePacer:
         """Index of the segment slots currently go to (None before the first)."""
         return None if self._segment is None else self._segment.index
 
+    @property
+    def held(self) -> tuple[Frame, ...]:
+        """Frames that may still fill a slot, oldest first (at most :attr:`max_held`)."""
+        return tuple(h.frame for h in self._held)
+
     def roll(self, index: int, start: float) -> None:
         """Start segment ``index`` at hearing time ``start``.
 
-        A boundary earlier than the next slot takes effect at the next slot;
-        the :class:`SegmentStart` output carries the actual start.
+        The segment begins at the first slot at or after ``start`` not yet
+        filled; the :class:`SegmentStart` output carries the actual start.
 
         Raises:
             ValueError: ``index`` does not exceed the previous one, or ``start``
@@ -119,7 +154,7 @@ class FramePacer:
         self._pending.append(SegmentStart(index, start))
 
     def push(self, frame: Frame) -> list[Output]:
-        """Take a frame (with ``hearing_time``); return the slots it completes.
+        """Take a frame (with ``hearing_time``); return the slots now ``max_delay`` old.
 
         Raises:
             ValueError: the frame has no hearing time.
@@ -128,47 +163,43 @@ class FramePacer:
         if t is None:
             raise ValueError("the pacer needs frames stamped with hearing time")
         self._frames_in += 1
-        previous = self._previous
-        if (
-            previous is not None
-            and previous.hearing_time is not None
-            and t <= previous.hearing_time
-        ):
+        if self._held and t <= self._held[-1].time:
             self._dropped += 1  # out of order or a duplicate stamp
             return []
-        out = self._emit_until(t, inclusive=True, current=frame)
-        if previous is not None and not self._previous_used and self._recorded(previous):
-            self._dropped += 1
-        self._previous, self._previous_used = frame, False
-        if out and any(isinstance(o, Slot) and o.frame is frame for o in out):
-            self._previous_used = True
+        self._held.append(_Held(frame, t))
+        out = self._emit_until(t - self.max_delay, inclusive=True)
+        while len(self._held) > self.max_held:
+            self._thin()
         return out
 
     def advance(self, now: float) -> list[Output]:
-        """Hearing time is ``now``: fill slots older than ``max_delay`` from what is known."""
-        return self._emit_until(now - self.max_delay, inclusive=True, current=None)
+        """Hearing time is ``now``: fill slots ``max_delay`` old from what is held."""
+        return self._emit_until(now - self.max_delay, inclusive=True)
 
     def finish(self, end: float) -> list[Output]:
-        """Fill every slot before ``end`` (exclusive); call before closing."""
-        return self._emit_until(end, inclusive=False, current=None)
+        """Fill every slot before ``end`` (exclusive) at once; call before closing."""
+        return self._emit_until(end, inclusive=False)
 
-    def _recorded(self, frame: Frame) -> bool:
-        """Whether ``frame`` falls inside the recording (not before its first segment)."""
+    def _recorded(self, held: _Held) -> bool:
+        """Whether the frame falls inside the recording (not before its first segment)."""
         first = self._first_start
-        return first is not None and frame.hearing_time is not None and frame.hearing_time >= first
+        return first is not None and held.time >= first
 
     def _next_time(self) -> float | None:
         if self._segment is None:
             return None
         return self._segment.start + self._number / self.fps
 
-    def _emit_until(self, until: float, *, inclusive: bool, current: Frame | None) -> list[Output]:
+    def _emit_until(self, until: float, *, inclusive: bool) -> list[Output]:
         out: list[Output] = []
         while True:
             slot_time = self._next_time()
             pending = self._pending[0] if self._pending else None
-            if pending is not None and (slot_time is None or slot_time >= pending.start):
+            if pending is not None and (
+                slot_time is None or slot_time >= pending.start - _SAME_TIME
+            ):
                 self._pending.pop(0)
+                # A slot a rounding error short of the boundary is the boundary.
                 start = pending.start if slot_time is None else max(pending.start, slot_time)
                 self._segment = SegmentStart(pending.index, start)
                 if self._first_start is None:
@@ -177,26 +208,66 @@ class FramePacer:
                 out.append(self._segment)
                 continue
             if slot_time is None or slot_time > until or (slot_time == until and not inclusive):
-                return out
+                break
             assert self._segment is not None
-            frame = self._nearest(slot_time, current)
+            frame = self._nearest(slot_time)
             repeated = frame is not None and frame is self._last_shown
             self._last_shown = frame
-            if frame is self._previous and frame is not None:
-                self._previous_used = True
             self._slots += 1
             self._repeated += repeated
             self._missing += frame is None
             out.append(Slot(self._segment.index, self._number, slot_time, frame, repeated))
             self._number += 1
+        self._evict(until)
+        return out
 
-    def _nearest(self, slot_time: float, current: Frame | None) -> Frame | None:
-        best: Frame | None = None
+    def _nearest(self, slot_time: float) -> Frame | None:
+        """The held frame nearest ``slot_time`` within ``stale_after``; a tie goes to the later."""
+        best: _Held | None = None
         best_distance = self.stale_after
-        for frame in (self._previous, current):
-            if frame is None or frame.hearing_time is None:
-                continue
-            distance = abs(frame.hearing_time - slot_time)
+        for held in self._held:
+            distance = abs(held.time - slot_time)
             if distance <= best_distance:
-                best, best_distance = frame, distance
-        return best
+                best, best_distance = held, distance
+            elif held.time > slot_time:
+                break  # in time order: the rest are farther still
+        if best is None:
+            return None
+        best.used = True
+        return best.frame
+
+    def _evict(self, until: float) -> None:
+        """Let go of frames no future slot can want.
+
+        A future slot is at or after the next slot time (before the first
+        segment, after ``until``: a first roll in time starts there or later),
+        so a frame followed by another at or before that time is never the
+        nearest one again (ties go to the later frame).
+        """
+        horizon = self._next_time()
+        if horizon is None:
+            horizon = until
+        while len(self._held) >= 2 and self._held[1].time <= horizon:
+            self._release(self._held.pop(0))
+
+    def _thin(self) -> None:
+        """Drop the held frame whose neighbours are closest together (never the ends)."""
+        held = self._held
+        gaps = [held[i + 1].time - held[i - 1].time for i in range(1, len(held) - 1)]
+        self._release(held.pop(1 + gaps.index(min(gaps))))
+
+    def _release(self, held: _Held) -> None:
+        # Frames let go before the first segment starts are not counted: the
+        # pacer cannot tell yet whether they fall inside the recording.
+        if not held.used and self._recorded(held):
+            self._dropped += 1
+
+
+@dataclass(slots=True)
+class _Held:
+    frame: Frame
+    time: float
+    used: bool = False
+
+
+_SAME_TIME = 1e-9  # seconds; slot times are sums of floats

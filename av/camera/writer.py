@@ -8,8 +8,10 @@ offers MPEG-4 part 2 (``mp4v``, several times larger than H.264 for the same
 picture) and writes the ``moov`` index when the file is closed, so a recording
 cut by a crash or a power failure is unreadable. A fragmented file is
 playable up to its last complete fragment — at most one keyframe interval is
-lost — and the encoder runs in its own process, off the event loop and the
-GIL. ffmpeg is told never to overwrite (``-n``).
+lost, plus the ``max_delay`` (0.5 s) of pictures the pacer still holds back so
+that a late segment cut lands on the audio's (:mod:`av.camera.pacer`) — and
+the encoder runs in its own process, off the event loop and the GIL. ffmpeg
+is told never to overwrite (``-n``).
 
 Each frame the encoder receives is a :class:`~av.camera.pacer.Slot`: frame
 ``k`` of a segment shows hearing time ``start + k / fps`` with that time burned

@@ -182,7 +182,7 @@ def test_frame_pacer_constant_rate_repeats_and_drops() -> None:
         out += pacer.push(frame_at(i * 0.2, i))
     for i in range(1, 11):
         out += pacer.push(frame_at(1.0 + i * 0.05, 100 + i))
-    out += pacer.finish(1.5)
+    out += pacer.finish(1.55)
     assert out[0] == SegmentStart(0, 0.0)
     got = slots(out)
     assert [s.number for s in got] == list(range(16))  # 0.0 … 1.5 inclusive
@@ -213,6 +213,7 @@ def test_frame_pacer_roll_switches_at_boundary_time() -> None:
     out: list[SegmentStart | Slot] = []
     for i in range(10):
         out += pacer.push(frame_at(i * 0.1, i))
+    out += pacer.finish(1.0)
     starts = [o for o in out if isinstance(o, SegmentStart)]
     assert starts == [SegmentStart(0, 0.0), SegmentStart(1, 0.5)]
     got = slots(out)
@@ -225,7 +226,7 @@ def test_frame_pacer_ignores_frames_before_first_segment() -> None:
     pacer = FramePacer(fps=10)
     assert pacer.push(frame_at(0.0)) == []
     pacer.roll(3, 0.15)
-    out = pacer.push(frame_at(0.2, 1))
+    out = pacer.push(frame_at(0.2, 1)) + pacer.finish(0.2)
     assert out[0] == SegmentStart(3, 0.15) and slots(out)[0].time == pytest.approx(0.15)
     assert pacer.stats.dropped == 0
 
