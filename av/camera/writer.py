@@ -191,8 +191,10 @@ class CameraRecorder:
         self.segments: list[VideoSegment] = []
         """Closed segments, in order."""
         self.written_until: float | None = None
-        """Hearing time up to which frames have reached the encoder (None before
-        the first): what "is it really recording" watches."""
+        """Hearing time up to which the video is in hand (None before the first
+        frame reaches the encoder): what "is it really recording" watches.
+        Slots have reached the encoder up to about ``max_delay`` before it;
+        the pacer holds those last pictures back by design, not by a stall."""
 
     @property
     def pacer(self) -> FramePacer:
@@ -225,6 +227,8 @@ class CameraRecorder:
         """
         self._last_size = self._last_size or (frame.width, frame.height)
         await self._write(self._pacer.push(frame))
+        if frame.hearing_time is not None:
+            self._caught_up(frame.hearing_time)
 
     async def advance(self, now: float) -> None:
         """Hearing time is ``now``: write slots no frame arrived for.
@@ -233,6 +237,13 @@ class CameraRecorder:
             CameraRecordingError: the encoder failed.
         """
         await self._write(self._pacer.advance(now))
+        self._caught_up(now)
+
+    def _caught_up(self, seen: float) -> None:
+        # What the pacer released for hearing time `seen` has reached the
+        # encoder (a hung encoder blocks before this, a dead one raises).
+        if self.written_until is not None:
+            self.written_until = max(self.written_until, seen)
 
     async def close(self, end: float | None = None) -> None:
         """Fill the open segment up to ``end`` (if given), close it, wait for all closes."""
@@ -271,7 +282,8 @@ class CameraRecorder:
                     f"encoder for {current.path.name} exited ({current.process.returncode})",
                     error_class=ErrorClass.TRANSIENT,
                 ) from exc
-            self.written_until = out.time + 1.0 / self.fps
+            end = out.time + 1.0 / self.fps
+            self.written_until = end if self.written_until is None else max(self.written_until, end)
 
     def _picture(self, slot: Slot, width: int, height: int) -> Image:
         if slot.frame is None:
