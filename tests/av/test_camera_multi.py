@@ -21,7 +21,7 @@ import pytest
 
 from av.recording import check_recording
 from tests.fixtures.camera_stream import MjpegStream
-from tests.fixtures.speech import write_wav
+from tests.fixtures.rooms import tone, wav_room
 
 pytestmark = pytest.mark.slow
 RATE = 16000
@@ -31,34 +31,16 @@ def test_two_cameras_recorded_in_aligned_segments_and_verified(
     tmp_path: Path, camera_stream: Callable[[str], MjpegStream], camera_video_file: Path
 ) -> None:
     stream = camera_stream("testsrc2")
-    t = np.arange(RATE * 5) / RATE
-    tone = (0.25 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
-    write_wav(tmp_path / "room.wav", np.stack([tone, tone // 2], axis=1), RATE)
-    config = tmp_path / "room.toml"
-    config.write_text(
-        f"""
-[courtroom]
-id = "fy-01"
-name = "第一法庭"
-[hub]
-url = "ws://127.0.0.1:9/ws/agent"
-token = "t"
-[audio]
-source = "wav"
-file = "room.wav"
-realtime = true
-roles = ["审判长", "书记员"]
-[[cameras]]
-id = "JUDGE"
-source = "{stream.url}"
-fps = 10
-[[cameras]]
-id = "GALLERY"
-source = "{camera_video_file}"
-fps = 10
-loop = true
-""",
-        encoding="utf-8",
+    sine = tone(5.0, RATE)
+    config = wav_room(
+        tmp_path,
+        np.stack([sine, sine // 2], axis=1),
+        roles=["审判长", "书记员"],
+        rate=RATE,
+        cameras=[
+            {"id": "JUDGE", "source": stream.url, "fps": 10},
+            {"id": "GALLERY", "source": camera_video_file, "fps": 10, "loop": True},
+        ],
     )
     out = tmp_path / "out"
     done = subprocess.run(
