@@ -18,18 +18,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
-from av.audio import AudioBlock, CaptureClock
 from av.recording import AudioRecorder, check_recording
 from courtroom_agent.config import CameraConfig
-from courtroom_agent.hearing_cameras import HearingCameras
 from tests.fixtures.camera_stream import MjpegStream
+from tests.fixtures.hearing_av import silent_hearing
 from tests.fixtures.rooms import tone, wav_room
 
 pytestmark = pytest.mark.slow
@@ -58,51 +55,26 @@ async def test_camera_gaps_open_at_close_and_never_online_are_in_manifest(
     tmp_path: Path, camera_stream: Callable[[str], MjpegStream]
 ) -> None:
     stream = camera_stream("testsrc2")
-    clock = CaptureClock(RATE)
-    cameras: HearingCameras | None = None
-
-    def opened(index: int, first_frame: int) -> None:
-        if cameras is not None:
-            cameras.roll(index, first_frame / RATE)
-
-    recorder = AudioRecorder(
-        root=tmp_path, courtroom="r1", hearing_id="r1-h1", sample_rate=RATE, roles=["审判长"],
-        segment_seconds=2.0, on_segment=opened,
-    )  # fmt: skip
-    recorder.open()
-    cameras = HearingCameras(
-        [
-            CameraConfig(id="CAM-1", source=stream.url, fps=10, no_frame_timeout=1.0),
-            CameraConfig(id="CAM-2", source=unserved_url(), fps=10),
-        ],
-        courtroom="r1",
-        hearing_id="r1-h1",
-        recorder=recorder,
-        epoch=datetime.now(UTC),
-        hearing_clock=clock.now,
-        publish=lambda kind, body: None,
-    )
-    await cameras.__aenter__()
-    stopping: float | None = None
-    lost_at: float | None = None
+    times: dict[str, float] = {}
     during: dict[str, Any] = {}
-    try:
-        for k in range(36):  # 3.6 s of audio at real pace
+    cameras = [
+        CameraConfig(id="CAM-1", source=stream.url, fps=10, no_frame_timeout=1.0),
+        CameraConfig(id="CAM-2", source=unserved_url(), fps=10),
+    ]
+    async with silent_hearing(tmp_path, cameras) as hearing:
+
+        async def happen(k: int) -> None:
             if k == 16:  # CAM-1 loses power at 1.6 s and stays dark
-                stopping = clock.now()
+                times["stopping"] = hearing.clock.now()
                 await asyncio.to_thread(stream.stop)
-                lost_at = clock.now()
+                times["lost_at"] = hearing.clock.now()
             if k == 30:  # while it is dark, the open gap is already listed
-                during = manifest(recorder.directory)
-            audio = AudioBlock(k * BLOCK, np.zeros((BLOCK, 1), np.int16), time.monotonic())
-            await recorder.put(audio)
-            clock.advance(audio)
-            await asyncio.sleep(0.1)
-    finally:
-        end = clock.captured
-        await cameras.close(end=end)
-        await asyncio.to_thread(recorder.close)
-    assert stopping is not None and lost_at is not None
+                during.update(manifest(hearing.recorder.directory))
+
+        await hearing.play(3.6, each=happen)
+        recorder = hearing.recorder
+    end = hearing.clock.captured
+    stopping, lost_at = times["stopping"], times["lost_at"]
 
     open_then = [g for g in gaps_of(during, "CAM-1") if g["end"] is None]
     assert len(open_then) == 1 and open_then[0]["start"] <= lost_at, during["video_gaps"]

@@ -6,23 +6,18 @@ it is started (a crashed ffmpeg) and runs the real ffmpeg afterwards.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
-from av.audio import AudioBlock, CaptureClock
 from av.camera.events import AlarmKind
 from av.camera.recording_watch import RecordingWatch
-from av.recording import AudioRecorder, check_recording
+from av.recording import check_recording
 from courtroom_agent.config import CameraConfig
-from courtroom_agent.hearing_cameras import HearingCameras
+from tests.fixtures.hearing_av import silent_hearing
 
 RATE = 16000
 
@@ -68,42 +63,18 @@ async def test_dead_encoder_alarmed_then_recording_resumes_next_segment(
     tmp_path: Path, camera_video_file: Path, flaky_encoder: Path
 ) -> None:
     events: list[dict[str, Any]] = []
-    clock = CaptureClock(RATE)
-    cameras: HearingCameras | None = None
-
-    def opened(index: int, first_frame: int) -> None:
-        if cameras is not None:
-            cameras.roll(index, first_frame / RATE)
-
-    recorder = AudioRecorder(
-        root=tmp_path, courtroom="r1", hearing_id="r1-h1", sample_rate=RATE, roles=["审判长"],
-        segment_seconds=2.0, on_segment=opened,
-    )  # fmt: skip
-    recorder.open()
-    cameras = HearingCameras(
+    async with silent_hearing(
+        tmp_path,
         [CameraConfig(id="CAM-1", source=str(camera_video_file), fps=10, loop=True)],
-        courtroom="r1",
-        hearing_id="r1-h1",
-        recorder=recorder,
-        epoch=datetime.now(UTC),
-        hearing_clock=clock.now,
-        publish=lambda kind, body: events.append(body),
-        encoder=str(flaky_encoder),
-        stall_after=1.0,
-        check_interval=0.1,
-    )
-    await cameras.__aenter__()
-    try:
-        block = 1600
-        for k in range(55):  # 5.5 s of audio at real pace: segments 1, 2, 3
-            pcm = np.zeros((block, 1), np.int16)
-            audio = AudioBlock(k * block, pcm, time.monotonic())
-            await recorder.put(audio)
-            clock.advance(audio)
-            await asyncio.sleep(0.1)
-    finally:
-        await cameras.close(end=clock.captured)
-        await asyncio.to_thread(recorder.close)
+        camera_options={
+            "publish": lambda kind, body: events.append(body),
+            "encoder": str(flaky_encoder),
+            "stall_after": 1.0,
+            "check_interval": 0.1,
+        },
+    ) as hearing:
+        await hearing.play(5.5)  # segments 1, 2, 3
+    recorder = hearing.recorder
     stalls = [e for e in events if e.get("kind") == "recording_stalled"]
     assert [e["active"] for e in stalls] == [True, False], events
     assert stalls[0]["time"] < 2.0 + 0.5  # within stall_after of the start (+ checks)

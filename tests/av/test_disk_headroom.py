@@ -10,19 +10,15 @@ config's ``[recording]`` thresholds reach the recorder through
 
 from __future__ import annotations
 
-import asyncio
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from av.audio import AudioBlock, CaptureClock
-from av.recording import AlarmKind, AudioRecorder, DiskHeadroom, Severity
+from av.recording import AlarmKind, DiskHeadroom, Severity
 from courtroom_agent.config import CameraConfig, ConfigError, RecordingConfig, load_agent_config
-from courtroom_agent.hearing_cameras import HearingCameras
 from courtroom_agent.hearing_recording import HearingRecording
+from tests.fixtures.hearing_av import silent_hearing
 from tests.fixtures.rooms import room_toml
 
 RATE = 16000
@@ -35,47 +31,25 @@ FREE = round(AUDIO_RATE * 100)  # 100 s of audio alone
 async def test_disk_headroom_counts_measured_video_rate(
     tmp_path: Path, camera_video_file: Path
 ) -> None:
-    clock = CaptureClock(RATE)
-    cameras: HearingCameras | None = None
-
-    def opened(index: int, first_frame: int) -> None:
-        if cameras is not None:
-            cameras.roll(index, first_frame / RATE)
-
-    recorder = AudioRecorder(
-        root=tmp_path, courtroom="r1", hearing_id="r1-h1", sample_rate=RATE, roles=["审判长"],
-        segment_seconds=2.0, on_segment=opened, free_space=lambda path: FREE,
-        # Warn below 98 s: the audio alone leaves 100 s, so only the video can raise it.
-        disk=DiskHeadroom(min_free_bytes=0, warn_seconds=98.0, critical_seconds=0.0),
-        disk_check_interval=0.25,
-    )  # fmt: skip
-    recorder.open()
-    at_open = recorder.take_alarms()
-    cameras = HearingCameras(
-        [CameraConfig(id="CAM-1", source=str(camera_video_file), fps=10, loop=True)],
-        courtroom="r1",
-        hearing_id="r1-h1",
-        recorder=recorder,
-        epoch=datetime.now(UTC),
-        hearing_clock=clock.now,
-        publish=lambda kind, body: None,
-    )
-    await cameras.__aenter__()
     alarms = []
-    began = time.monotonic()
-    try:
-        for k in range(40):  # 4 s at real pace
-            audio = AudioBlock(k * BLOCK, np.zeros((BLOCK, 1), np.int16), time.monotonic())
-            await recorder.put(audio)
-            clock.advance(audio)
-            alarms += recorder.take_alarms()
-            await asyncio.sleep(0.1)
+    async with silent_hearing(
+        tmp_path,
+        [CameraConfig(id="CAM-1", source=str(camera_video_file), fps=10, loop=True)],
+        recorder_options={
+            "free_space": lambda path: FREE,
+            # Warn below 98 s: the audio alone leaves 100 s, so only the video can raise it.
+            "disk": DiskHeadroom(min_free_bytes=0, warn_seconds=98.0, critical_seconds=0.0),
+            "disk_check_interval": 0.25,
+        },
+    ) as hearing:
+        recorder = hearing.recorder
+        at_open = recorder.take_alarms()
+        began = time.monotonic()
+        await hearing.play(4.0, each=lambda k: alarms.extend(recorder.take_alarms()))
+        alarms += recorder.take_alarms()
         state = recorder.state()
         video_bytes = sum(p.stat().st_size for p in recorder.directory.glob("CAM-1-*.mp4"))
         elapsed = time.monotonic() - began
-    finally:
-        await cameras.close(end=clock.captured)
-        await asyncio.to_thread(recorder.close)
 
     assert at_open == []  # before any video: 100 s left, above the 98 s warning
     assert state.free_seconds is not None and state.free_bytes == FREE
