@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -16,6 +15,7 @@ import httpx
 import pytest
 import websockets.sync.client
 
+from tests.fixtures.demo import read_banner, start_demo
 from tests.fixtures.speech import cer
 from transcription.assets import SpeechSample
 
@@ -26,38 +26,14 @@ def test_demo_serves_live_transcript_and_stops_cleanly_on_ctrl_c(
     tmp_path: Path, speech: list[SpeechSample]
 ) -> None:
     data_dir = tmp_path / "demo"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "courtroom_agent.cli",
-            "demo",
-            "--port",
-            "0",
-            "--data-dir",
-            str(data_dir),
-            "--admin-password",
-            "demo-pass-1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    process = start_demo("--data-dir", str(data_dir), "--admin-password", "demo-pass-1")
     try:
-        assert process.stdout is not None
-        url = None
-        mics = None
-        for line in process.stdout:
-            match = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
-            if match:
-                url = match.group(1)
-            if "Mics:" in line:
-                mics = line
-            if "Ctrl-C" in line:
-                break
+        printed = read_banner(process)
+        url = printed.get("url")
         assert url is not None, "demo printed no URL"
         # make setup installs PulseAudio: the microphones take a live room's capture path.
-        assert mics is not None and "PulseAudio courtroom_demo → PyAudio (4" in mics, mics
+        mics = printed.get("mics")
+        assert mics is not None and mics.startswith("PulseAudio courtroom_demo → PyAudio (4"), mics
         token = httpx.post(
             f"{url}/api/login", json={"username": "admin", "password": "demo-pass-1"}
         ).json()["token"]
@@ -131,36 +107,10 @@ def test_demo_generates_a_password_uses_the_user_data_dir_and_stops_after_durati
     xdg = tmp_path / "xdg"
     duration = 15.0
     started = time.monotonic()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "courtroom_agent.cli",
-            "demo",
-            "--port",
-            "0",
-            "--duration",
-            str(duration),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "XDG_DATA_HOME": str(xdg)},
-    )
+    process = start_demo("--duration", str(duration), env={**os.environ, "XDG_DATA_HOME": str(xdg)})
     try:
-        assert process.stdout is not None
-        printed: dict[str, str] = {}
-        for line in process.stdout:
-            for key, pattern in (
-                ("url", r"(http://127\.0\.0\.1:\d+)/"),
-                ("password", r"Password:\s+(\S+)"),
-                ("data", r"Data dir:\s+(\S+)"),
-            ):
-                if match := re.search(pattern, line):
-                    printed[key] = match.group(1)
-            if "Ctrl-C" in line:
-                break
-        assert printed.keys() == {"url", "password", "data"}, printed
+        printed = read_banner(process)
+        assert printed.keys() == {"url", "password", "data", "mics"}, printed
         assert len(printed["password"]) >= 12
         assert Path(printed["data"]) == xdg / "courtroom" / "demo"
         reply = httpx.post(

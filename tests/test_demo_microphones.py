@@ -11,32 +11,23 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.demo import read_banner, start_demo
 
 pytestmark = pytest.mark.slow
 
 
 def demo(tmp_path: Path, capture: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "courtroom_agent.cli",
-            "demo",
-            "--port",
-            "0",
-            "--data-dir",
-            str(tmp_path / "demo"),
-            "--capture",
-            capture,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    return start_demo(
+        "--data-dir",
+        str(tmp_path / "demo"),
+        "--capture",
+        capture,
         env={**os.environ, "PATH": str(tmp_path / "empty-path")},
+        stderr=subprocess.PIPE,
     )
 
 
@@ -56,14 +47,8 @@ def test_demo_capture_pulse_without_pulseaudio_exits_1_naming_what_is_missing(
 def test_demo_capture_auto_without_pulseaudio_plays_the_wav_file(tmp_path: Path) -> None:
     process = demo(tmp_path, "auto")
     try:
-        assert process.stdout is not None
-        mics = None
-        for line in process.stdout:
-            if "Mics:" in line:
-                mics = line
-            if "Ctrl-C" in line:
-                break
-        assert mics is not None and "WAV demo-microphones.wav" in mics, mics
+        mics = read_banner(process).get("mics")
+        assert mics is not None and mics.startswith("WAV demo-microphones.wav"), mics
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
     finally:
