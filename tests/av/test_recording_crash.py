@@ -53,9 +53,10 @@ time.sleep(60)  # captured up to KILL_AT, still recording: now kill -9
 """
 
 
-def _record_and_kill(root: Path) -> None:
+def _kill_9_when_ready(script: str, root: Path) -> str:
+    """Run ``script`` on ``root`` in a child; SIGKILL it after its first line; return the line."""
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(root)],
+        [sys.executable, "-c", script, str(root)],
         cwd=REPO,
         env=os.environ | {"PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,
@@ -63,12 +64,17 @@ def _record_and_kill(root: Path) -> None:
     )
     try:
         assert child.stdout is not None
-        assert child.stdout.readline().strip() == str(KILL_AT)
+        line = child.stdout.readline()
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.kill()
         child.wait(10)
     assert child.returncode == -signal.SIGKILL
+    return line
+
+
+def _record_and_kill(root: Path) -> None:
+    assert _kill_9_when_ready(CHILD, root).strip() == str(KILL_AT)
 
 
 @pytest.mark.timeout(60)
@@ -198,21 +204,7 @@ time.sleep(60)  # the writer is still busy with the queue: now kill -9
 
 @pytest.mark.timeout(60)
 def test_recording_killed_with_audio_queued_loses_at_most_last_second(tmp_path: Path) -> None:
-    child = subprocess.Popen(
-        [sys.executable, "-c", BUSY_CHILD, str(tmp_path)],
-        cwd=REPO,
-        env=os.environ | {"PYTHONPATH": str(REPO)},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        frame, queued, alarms = child.stdout.readline().split(" ", 2)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait(10)
-    assert child.returncode == -signal.SIGKILL
+    frame, queued, alarms = _kill_9_when_ready(BUSY_CHILD, tmp_path).split(" ", 2)
     assert int(frame) == KILL_AT
     # Killed while actively writing: audio was waiting, under the 1 s behind-alarm.
     assert 0 < float(queued) < 1.0 and "writer_behind" not in alarms, (queued, alarms)
