@@ -89,10 +89,7 @@ def _main(args: argparse.Namespace) -> int:
                 capture=args.capture,
             )
         )
-    except HubError as exc:
-        print(f"courtroom demo: {exc}", file=sys.stderr)
-        return 1
-    except DemoEquipmentError as exc:
+    except (HubError, DemoEquipmentError) as exc:
         print(f"courtroom demo: {exc}", file=sys.stderr)
         return 1
     except PulseError as exc:
