@@ -21,6 +21,7 @@ from devices import extron
 from devices.mqtt.contract import AgentTopics, SetCommand
 from devices.mqtt.virtual import MqttDeviceSimulator, SimulatorKind
 from devices.simulate import Simulator, load_device
+from tests.fixtures.rooms import room_toml
 
 if TYPE_CHECKING:
     from tests.fixtures.mosquitto import MosquittoBroker
@@ -94,18 +95,10 @@ def test_describe_reads_like_the_protocol_not_python() -> None:
 
 
 def test_devices_probe_unset_broker_password_is_config_error(tmp_path: Path) -> None:
-    config = tmp_path / "room.toml"
-    config.write_text(
-        """
-[courtroom]
-id = "fy-01"
-name = "第一法庭"
-[hub]
-url = "ws://127.0.0.1:9/ws/agent"
-token = "t"
-[audio]
-roles = ["审判长"]
-[mqtt]
+    config = room_toml(
+        tmp_path / "room.toml",
+        audio={"roles": ["审判长"]},
+        extra="""[mqtt]
 host = "127.0.0.1"
 port = 1
 username = "agent"
@@ -114,7 +107,6 @@ password_env = "COURTROOM_TEST_UNSET_MQTT_PASSWORD"
 name = "lights"
 kind = "mqtt"
 """,
-        encoding="utf-8",
     )
     env = {k: v for k, v in os.environ.items() if k != "COURTROOM_TEST_UNSET_MQTT_PASSWORD"}
     done = subprocess.run(
@@ -197,25 +189,17 @@ async def test_agent_killed_goes_offline_through_its_last_will(
     mosquitto: MosquittoBroker, tmp_path: Path
 ) -> None:
     room = f"kill-{os.getpid()}"
-    config = tmp_path / "room.toml"
-    config.write_text(
-        f"""
-[courtroom]
-id = "{room}"
-name = "第一法庭"
-[hub]
-url = "ws://127.0.0.1:9/ws/agent"
-token = "t"
-[audio]
-roles = ["审判长"]
-[mqtt]
+    config = room_toml(
+        tmp_path / "room.toml",
+        courtroom=room,
+        audio={"roles": ["审判长"]},
+        extra=f"""[mqtt]
 host = "{mosquitto.host}"
 port = {mosquitto.port}
 [[devices]]
 name = "lights"
 kind = "mqtt"
 """,
-        encoding="utf-8",
     )
     topic = AgentTopics(room).availability
     agent = await asyncio.create_subprocess_exec(
