@@ -15,7 +15,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,8 +66,28 @@ def register(subparsers: Any) -> None:
         "mqtt) on a pty or TCP port, with fault modes.",
         add_help=False,
     )
+    # The options belong to each kind's own parser (mqtt's differ), so the
+    # arguments are passed on whole; only a bare --help is answered here.
+    simulate.add_argument("-h", "--help", action=_SimulateHelp, nargs=0)
     simulate.add_argument("rest", nargs=argparse.REMAINDER)
     simulate.set_defaults(func=_simulate_main)
+
+
+class _SimulateHelp(argparse.Action):
+    """``courtroom simulate --help``: the device simulator's help, then mqtt's usage."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        from devices.simulate import build_parser
+
+        build_parser().print_help()
+        print("\n模拟 MQTT 设备 / MQTT relay or display: courtroom simulate mqtt --help")
+        parser.exit(0)
 
 
 @dataclass(slots=True)

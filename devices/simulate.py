@@ -29,13 +29,24 @@ import inspect
 import random
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Coroutine, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from devices.simulator import LineFaults, Simulator
 from devices.virtual import VirtualDevice
 
-__all__ = ["KINDS", "LineFaults", "Simulator", "load_device", "main", "serve"]
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "KINDS",
+    "LineFaults",
+    "Simulator",
+    "build_parser",
+    "load_device",
+    "main",
+    "serve",
+]
 
 
 async def serve(
@@ -102,6 +113,12 @@ KINDS: dict[str, tuple[str, bytes]] = {
     "hyperdeck": ("devices.hyperdeck.virtual", b"\r\n"),
 }
 
+#: Constructor options a kind needs that the command line may leave out: per
+#: kind, option name -> maker, called only when ``--option`` does not give it.
+DEFAULT_OPTIONS: dict[str, dict[str, Callable[[], Any]]] = {
+    "hyperdeck": {"directory": lambda: Path(tempfile.mkdtemp(prefix="courtroom-hyperdeck-"))},
+}
+
 
 def load_device(kind: str, options: dict[str, Any]) -> tuple[VirtualDevice, bytes]:
     """Build the virtual device of ``kind`` with constructor ``options``.
@@ -116,7 +133,8 @@ def load_device(kind: str, options: dict[str, Any]) -> tuple[VirtualDevice, byte
     Raises:
         LookupError: unknown kind, or no single VirtualDevice class in the module.
         ImportError: the module cannot be imported.
-        TypeError, ValueError: the options do not fit the constructor.
+        ValueError: the options do not fit the constructor; the message names
+            the kind and says which ``--option`` is wrong or missing.
     """
     if kind in KINDS:
         module_name, frame_end = KINDS[kind]
@@ -140,7 +158,10 @@ def load_device(kind: str, options: dict[str, Any]) -> tuple[VirtualDevice, byte
         frame_end = b""
     else:
         raise LookupError(f"unknown device kind {kind!r}; choose one of {', '.join(KINDS)}")
-    device: VirtualDevice = factory(**options)
+    try:
+        device: VirtualDevice = factory(**options)
+    except TypeError as exc:  # a missing or unknown keyword: a usage error
+        raise ValueError(f"{kind}: {exc}; give it as --option KEY=VALUE") from exc
     return device, getattr(device, "frame_end", frame_end)
 
 
@@ -154,7 +175,8 @@ def _option(text: str) -> tuple[str, Any]:
     return key.replace("-", "_"), value
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``courtroom simulate KIND`` (all kinds but mqtt)."""
     parser = argparse.ArgumentParser(
         prog="courtroom simulate",
         description="模拟法庭设备 / Run a simulated courtroom device on a pty or a TCP port.",
@@ -162,9 +184,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("kind", help=f"{' | '.join(KINDS)} | package.module:Class")
     parser.add_argument(
         "--port",
-        required=True,
-        help="TCP port number; or a path: serve on a pty and keep this symlink naming it; "
-        "or 'pty' for a bare pty",
+        default="0",
+        help="TCP port number (default 0: any free port, printed once ready); or a path: "
+        "serve on a pty and keep this symlink naming it; or 'pty' for a bare pty",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address for TCP and control ports")
     parser.add_argument("--control-port", type=int, help="open the fault control port (0 = any)")
@@ -188,18 +210,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 when interrupted, 2 for a usage or configuration error, 1 when
         the port cannot be served.
     """
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
+    given = dict(args.option)
+    made = {k: make() for k, make in DEFAULT_OPTIONS.get(args.kind, {}).items() if k not in given}
     try:
-        device, frame_end = load_device(args.kind, dict(args.option))
+        device, frame_end = load_device(args.kind, made | given)
         faults = LineFaults(
             slow_ms=args.slow,
             drop=args.drop,
             garbage=args.garbage,
             disconnect_every=args.disconnect_every,
         )
-    except (ImportError, LookupError, TypeError, ValueError) as exc:
+    except (ImportError, LookupError, ValueError) as exc:
         print(f"courtroom simulate: {exc}", file=sys.stderr)
         return 2
+    for key, value in made.items():
+        print(f"courtroom simulate: {key} = {value} (default; --option {key}=…)", file=sys.stderr)
     tcp_port = int(args.port) if args.port.isdigit() else None
     pty: bool | str | None = None if tcp_port is not None else args.port
     if pty == "pty":

@@ -170,7 +170,7 @@ def test_load_device_by_module_path_with_options() -> None:
         load_device("toaster", {})
     with pytest.raises(LookupError, match="has no Nothing"):
         load_device("tests.devices.test_simulate_echo:Nothing", {})
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match=r"wattage.*--option"):
         load_device(ECHO, {"wattage": 3})
 
 
