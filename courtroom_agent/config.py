@@ -7,8 +7,10 @@ Example ``room.toml``::
     name = "第一法庭"
 
     [hub]
-    url = "ws://hub.court.example:8080/ws/agent"
+    url = "wss://hub.court.example:8443/ws/agent"
     token_env = "COURTROOM_TOKEN"      # or: token = "..."
+    ca_file = "/etc/courtroom/hub-ca.pem"   # optional; default: the system CAs
+    pin_sha256 = "3f9a…"               # optional; SHA-256 of the hub certificate (DER)
 
     [audio]
     source = "pyaudio"                 # or "wav"
@@ -25,11 +27,20 @@ Errors are reported with the file name and the key path of each problem.
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hub.validation import validation_problems
 
@@ -85,15 +96,62 @@ class CourtroomConfig(_Model):
 
 
 class HubConfig(_Model):
+    """``[hub]``: where the hub is, the courtroom's token, and how to trust the hub.
+
+    For a ``wss://`` URL the hub's certificate is verified against the system
+    CAs, or only against ``ca_file`` when given; host names are checked.
+    ``pin_sha256`` further requires that exact certificate
+    (``openssl x509 -in hub.pem -outform DER | sha256sum``).
+    """
+
     url: Annotated[str, Field(pattern=r"^wss?://", description="hub agent websocket URL")]
     token: str | None = Field(default=None, min_length=1, description="courtroom token")
     token_env: str | None = Field(default=None, description="env var holding the token")
+    ca_file: FilePath | None = Field(
+        default=None, description="PEM CA certificate(s) trusted for the hub (wss:// only)"
+    )
+    pin_sha256: str | None = Field(
+        default=None,
+        description="hex SHA-256 of the hub certificate's DER encoding (wss:// only)",
+    )
+
+    @field_validator("pin_sha256")
+    @classmethod
+    def _pin_is_sha256(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = value.replace(":", "").strip().lower()
+        if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
+            raise ValueError("must be 64 hex digits: SHA-256 of the hub certificate (DER)")
+        return digits
 
     @model_validator(mode="after")
     def _one_token(self) -> Self:
         if (self.token is None) == (self.token_env is None):
             raise ValueError("give exactly one of 'token' or 'token_env'")
+        if not self.url.startswith("wss://"):
+            for key in ("ca_file", "pin_sha256"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key}: needs a wss:// url")
+        if self.ca_file is not None:
+            self.ssl_context()
         return self
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The client TLS context trusting ``ca_file``; None means the system CAs.
+
+        Raises:
+            ValueError: ``ca_file`` holds no usable PEM certificate.
+        """
+        if self.ca_file is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_verify_locations(cafile=self.ca_file)
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"ca_file: {self.ca_file} holds no usable certificate: {exc}") from exc
+        return context
 
     def resolve_token(self) -> str:
         """The token, read from the environment if configured so.

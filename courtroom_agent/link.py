@@ -5,7 +5,7 @@
 the link may drop, crash or be cancelled at any moment without losing one.
 Per connection (wire format and guarantee: :mod:`hub.wire`)::
 
-    connect ws://hub/ws/agent ─▶ Hello ─▶ ◀─ Welcome(acked_seq)
+    connect wss://hub/ws/agent ─▶ [pin check] ─▶ Hello ─▶ ◀─ Welcome(acked_seq)
     spool.ack(acked_seq)
     ┌ sender:   spool.pending(after=next, page) ─▶ Event …   (≤ window un-acked)
     └ receiver: ◀─ Ack(seq) ─▶ spool.ack(seq), wake sender
@@ -19,14 +19,35 @@ latest one per channel while the sender is busy, drops them while
 disconnected, and sends each only after every event published before it, so
 a preview never overtakes the final segment it precedes.
 
+Trust. For ``wss://`` the hub's certificate is verified (system CAs, or the
+``ssl`` context built from ``[hub] ca_file``), host name included; with
+``pin_sha256`` the SHA-256 of the hub's leaf certificate (DER) must also
+match, checked after the TLS handshake and before Hello, so the token never
+reaches an unverified peer. A plain ``ws://`` URL to a host that is not
+loopback logs one WARNING: the token crosses the network in clear.
+
+The hub may only acknowledge what this agent sent. A Welcome or Ack beyond
+``claimable`` (the spool's last seq when the link was made, then the highest
+seq sent since) is a forgery or a hub bug: the spool is neither acked nor
+renumbered, the connection closes with 1007, a ``hub_untrusted`` alarm is
+spooled (one per run of violations; the patrol wall shows it once a trusted
+hub takes it) and the link reconnects with backoff. Two cases stay legitimate:
+a Welcome *below* what was acked (archive restored from a backup: the rest is
+resent) and a Welcome beyond a spool that was never acknowledged (a new or
+replaced spool file: its events are renumbered to follow the hub's).
+
 Errors (``error_class`` tells :func:`~courtroom_agent.backoff.classify`)::
 
     HubLinkError                 base; never escapes run(), kept in state
     ├── HubRejectedError         CONFIG: token refused (close 4401, HTTP 401/403)
-    │                            or URL wrong (HTTP 4xx); retried at the maximum
-    │                            interval so a fixed hub config recovers
+    │   │                        or URL wrong (HTTP 4xx); retried at the maximum
+    │   │                        interval so a fixed hub config recovers
+    │   └── HubTrustError        CONFIG: hub certificate not trusted (verification
+    │                            failed, TLS handshake failed, pin mismatch)
     ├── HubProtocolError         TRANSIENT: hub sent an invalid or unexpected frame;
-    │                            the link closes with 1007 and reconnects
+    │   │                        the link closes with 1007 and reconnects
+    │   └── HubViolationError    TRANSIENT: hub claimed events never sent (forged
+    │                            welcome/ack); alarm ``hub_untrusted`` raised
     └── HubDisconnectedError     TRANSIENT: refused, timed out, reset or closed
 
 Anything else raised inside (a :class:`~courtroom_agent.spool.SpoolError`,
@@ -36,8 +57,12 @@ a bug) is FATAL and propagates out of :meth:`HubLink.run`.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import ipaddress
 import logging
 import random as _random
+import ssl as _ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -64,9 +89,15 @@ __all__ = [
     "HubLinkState",
     "HubProtocolError",
     "HubRejectedError",
+    "HubTrustError",
+    "HubViolationError",
+    "parse_pin",
 ]
 
 log = logging.getLogger(__name__)
+
+CLOSE_PIN_MISMATCH = 1008
+"""Close code (policy violation) the agent sends to a hub whose certificate is not the pin."""
 
 DEFAULT_BACKOFF = BackoffPolicy(initial=0.5, maximum=30.0, factor=2.0, jitter=0.2)
 
@@ -81,10 +112,25 @@ class HubRejectedError(HubLinkError):
     """The hub refused this agent: wrong token, or wrong URL."""
 
     error_class = ErrorClass.CONFIG
+    hint = "check url and token"
+
+
+class HubTrustError(HubRejectedError):
+    """The hub's certificate is not trusted; nothing was sent to it.
+
+    The operator fixes ``[hub] ca_file`` / ``pin_sha256`` (or the hub's
+    certificate); retried at the maximum interval like any CONFIG failure.
+    """
+
+    hint = "check the hub's certificate and [hub] ca_file / pin_sha256"
 
 
 class HubProtocolError(HubLinkError):
     """The hub sent a frame that is not a valid message at this point."""
+
+
+class HubViolationError(HubProtocolError):
+    """The hub claimed to hold events this agent never sent (forged welcome or ack)."""
 
 
 class HubDisconnectedError(HubLinkError):
@@ -97,7 +143,10 @@ class HubLinkState:
 
     connected: bool
     rejected: bool
-    """The last attempt failed on the token or URL: a configuration problem."""
+    """The last attempt failed on the token, URL or certificate: a configuration problem."""
+    untrusted: bool
+    """The last attempt failed because the hub is not trusted: certificate,
+    pin, or a welcome/ack claiming events never sent."""
     last_error: str | None
     """The most recent failure, kept after recovery; None if none yet."""
     last_connected_at: float | None
@@ -133,6 +182,9 @@ class HubLink:
         welcome_timeout: float = 10.0,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
+        ssl: _ssl.SSLContext | None = None,
+        pin_sha256: str | None = None,
+        alarm_hearing_id: Callable[[], str] = lambda: "",
     ) -> None:
         """Configure the link; nothing connects until :meth:`run`.
 
@@ -149,20 +201,36 @@ class HubLink:
                 handshake and for the hub's Welcome.
             ping_interval, ping_timeout: websocket keepalive, which detects a
                 silently dead connection.
+            ssl: client TLS context for ``wss://`` (e.g. trusting ``ca_file``);
+                None: the system CAs. Host names are always checked.
+            pin_sha256: hex SHA-256 of the hub certificate's DER encoding
+                (colons allowed); the connection is refused on any other.
+            alarm_hearing_id: the hearing a ``hub_untrusted`` alarm names.
 
         Raises:
             ValueError: ``url`` is not a ws:// or wss:// URL, ``token`` is
-                empty, or ``window``/``page`` < 1.
+                empty, ``window``/``page`` < 1, ``pin_sha256`` is not 64 hex
+                digits, or ``ssl``/``pin_sha256`` is given for a ws:// URL.
         """
         try:
-            parse_uri(url)
+            uri = parse_uri(url)
         except InvalidURI as exc:
             raise ValueError(f"hub url {url!r} is not a ws:// or wss:// URL") from exc
+        if not uri.secure and (ssl is not None or pin_sha256 is not None):
+            raise ValueError("hub ca_file / pin_sha256 need a wss:// url")
+        self._pin = None if pin_sha256 is None else parse_pin(pin_sha256)
         if not token:
             raise ValueError("hub token must not be empty")
         if window < 1 or page < 1:
             raise ValueError("window and page must be >= 1")
         self._url = url
+        self._ssl = ssl
+        self._in_clear = not uri.secure and not _is_loopback(uri.host)
+        self._alarm_hearing_id = alarm_hearing_id
+        self._alarm_raised = False
+        # Highest seq the hub may acknowledge: what the spool held when this
+        # link was made (an earlier run may have sent it), then what was sent.
+        self._claimable = spool.last_seq
         self._hello = wire.encode(wire.Hello(courtroom=spool.courtroom, token=token))
         self._spool = spool
         self._policy = backoff
@@ -185,6 +253,7 @@ class HubLink:
         self._partials: dict[int | tuple[str, str], tuple[int, str]] = {}
         self._last_error: str | None = None
         self._last_class: ErrorClass | None = None
+        self._last_untrusted = False
         self._failing_since: float | None = None
         self._failures = 0
         self._last_connected_at: float | None = None
@@ -255,6 +324,7 @@ class HubLink:
         return HubLinkState(
             connected=self._connected,
             rejected=self._last_class is ErrorClass.CONFIG and not self._connected,
+            untrusted=self._last_untrusted and not self._connected,
             last_error=self._last_error,
             last_connected_at=self._last_connected_at,
             acked_seq=self._spool.acked_seq,
@@ -302,6 +372,12 @@ class HubLink:
             SpoolError: the spool failed; delivery cannot continue safely.
             Exception: any other FATAL error (a bug) propagates unchanged.
         """
+        if self._in_clear:
+            log.warning(
+                "hub url %s is not encrypted: the courtroom token is sent in clear "
+                "令牌明文传输; use wss://",
+                self._url,
+            )
         while True:
             try:
                 await self._session()
@@ -318,6 +394,7 @@ class HubLink:
     async def _session(self) -> NoReturn:
         """One connection, from connect to loss; always raises."""
         try:
+            tls: dict[str, Any] = {} if self._ssl is None else {"ssl": self._ssl}
             async with connect(
                 self._url,
                 max_size=wire.MAX_FRAME_BYTES,
@@ -325,14 +402,17 @@ class HubLink:
                 ping_interval=self._ping_interval,
                 ping_timeout=self._ping_timeout,
                 close_timeout=2.0,
+                **tls,
             ) as ws:
                 self._ws = ws
+                if self._pin is not None:
+                    await self._check_pin(ws, self._pin)
                 await ws.send(self._hello)
                 async with asyncio.timeout(self._welcome_timeout):
                     welcome = await _receive(ws)
                 if not isinstance(welcome, wire.Welcome):
                     await _close_invalid(ws, f"expected welcome, got {type(welcome).__name__}")
-                await self._on_welcome(welcome)
+                await self._on_welcome(ws, welcome)
                 try:
                     async with asyncio.TaskGroup() as group:
                         group.create_task(self._send_loop(ws), name="hub-link-send")
@@ -345,11 +425,30 @@ class HubLink:
             self._connected = False
             self._partials.clear()
 
-    async def _on_welcome(self, welcome: wire.Welcome) -> None:
+    async def _check_pin(self, ws: ClientConnection, pin: bytes) -> None:
+        """Refuse the hub unless its leaf certificate's SHA-256 is ``pin``."""
+        tls = ws.transport.get_extra_info("ssl_object")
+        der = None if tls is None else tls.getpeercert(binary_form=True)
+        digest = b"" if der is None else hashlib.sha256(der).digest()
+        if not hmac.compare_digest(digest, pin):
+            await ws.close(CLOSE_PIN_MISMATCH, "certificate pin mismatch")
+            raise HubTrustError(
+                f"hub certificate not trusted 集控端证书不可信: its SHA-256 {digest.hex() or '-'} "
+                f"is not pin_sha256 {pin.hex()}"
+            )
+
+    async def _on_welcome(self, ws: ClientConnection, welcome: wire.Welcome) -> None:
         spool = self._spool
         hub_acked = welcome.acked_seq
-        if hub_acked > spool.last_seq:
+        if hub_acked > self._claimable and not (
+            hub_acked > spool.last_seq and spool.acked_seq == 0
+        ):
+            await self._violation(
+                ws, f"welcome acked_seq {hub_acked} beyond seq {self._claimable} last sent"
+            )
+        if hub_acked > spool.last_seq:  # a new or replaced spool, never acknowledged
             shift = spool.rebase(hub_acked)
+            self._claimable = spool.acked_seq
             log.warning(
                 "hub already holds seq 1..%d for %s, beyond this spool's last seq; "
                 "spool replaced? %d pending events renumbered by +%d",
@@ -385,6 +484,8 @@ class HubLink:
         self._failing_since = None
         self._failures = 0
         self._last_class = None
+        self._last_untrusted = False
+        self._alarm_raised = False
         self._backoff.reset()
         self._wake.set()
 
@@ -401,6 +502,7 @@ class HubLink:
                     await self._send_partials(ws, before=event.seq)
                     await ws.send(wire.encode(event))
                     self._next_seq = max(self._next_seq, event.seq + 1)
+                    self._claimable = max(self._claimable, event.seq)
                     sent = True
             if not sent:
                 await self._wake.wait()
@@ -418,13 +520,33 @@ class HubLink:
             message = await _receive(ws)
             if not isinstance(message, wire.Ack):
                 await _close_invalid(ws, f"unexpected {type(message).__name__} after welcome")
-            if message.seq > self._spool.last_seq:
-                await _close_invalid(ws, f"ack {message.seq} beyond last seq")
+            if message.seq > self._claimable:
+                await self._violation(
+                    ws, f"ack {message.seq} beyond seq {self._claimable} last sent"
+                )
             if self._spool.ack(message.seq):
                 # The hub may hold events sent on an earlier connection.
                 self._next_seq = max(self._next_seq, message.seq + 1)
                 await self._notify_acked()
                 self._wake.set()
+
+    async def _violation(self, ws: ClientConnection, reason: str) -> NoReturn:
+        """The hub claimed events never sent: alarm, close 1007, raise; the spool stays."""
+        if not self._alarm_raised:
+            self._alarm_raised = True
+            self.publish(
+                "av.alarm",
+                {
+                    "hearing_id": self._alarm_hearing_id(),
+                    "kind": "hub_untrusted",
+                    "active": True,
+                    "severity": "critical",
+                    "message": "集控端不可信 / hub not trusted: " + reason,
+                },
+            )
+        log.error("hub %s not trusted: %s; spool kept, reconnecting", self._url, reason)
+        await ws.close(wire.CLOSE_INVALID, reason[:120])
+        raise HubViolationError(f"invalid frame from hub (hub not trusted): {reason}")
 
     async def _notify_acked(self) -> None:
         async with self._acked:
@@ -438,13 +560,39 @@ class HubLink:
         delay = self._policy.maximum if verdict is ErrorClass.CONFIG else self._backoff.next()
         if verdict is not self._last_class:  # first failure, or a different kind of failure
             if verdict is ErrorClass.CONFIG:
-                log.error("hub %s rejected this agent: %s; check url and token", self._url, message)
+                hint = getattr(error, "hint", HubRejectedError.hint)
+                log.error("hub %s rejected this agent: %s; %s", self._url, message, hint)
             else:
                 log.warning("hub link to %s down: %s; retrying", self._url, message)
         log.debug("hub link attempt failed (%s); next in %.2f s", message, delay)
         self._last_error = message
         self._last_class = verdict
+        self._last_untrusted = isinstance(error, HubTrustError | HubViolationError)
         return delay
+
+
+def parse_pin(text: str) -> bytes:
+    """The 32 bytes of a hex SHA-256 pin (``ab12…`` or ``AB:12:…``).
+
+    Raises:
+        ValueError: not 64 hex digits.
+    """
+    digits = text.replace(":", "").strip()
+    if len(digits) != 64:
+        raise ValueError("pin_sha256 must be 64 hex digits (SHA-256 of the certificate's DER)")
+    try:
+        return bytes.fromhex(digits)
+    except ValueError as exc:
+        raise ValueError("pin_sha256 must be 64 hex digits") from exc
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 async def _receive(ws: ClientConnection) -> wire.Message:
@@ -492,6 +640,11 @@ def _translate(exc: Exception) -> BaseException:
         return HubDisconnectedError(f"hub answered HTTP {status}")
     if isinstance(exc, WebSocketException):
         return HubProtocolError(f"websocket failure: {exc}")
+    if isinstance(exc, _ssl.SSLCertVerificationError):
+        why = exc.verify_message or str(exc)
+        return HubTrustError(f"hub certificate not trusted 集控端证书不可信: {why}")
+    if isinstance(exc, _ssl.SSLError):
+        return HubTrustError(f"hub certificate not trusted: TLS handshake failed: {exc}")
     if isinstance(exc, OSError):  # refused, reset, DNS, timeouts
         return HubDisconnectedError(f"cannot reach hub: {exc or type(exc).__name__}")
     return exc

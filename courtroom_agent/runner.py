@@ -98,7 +98,15 @@ async def run_agent(
         min_level_dbfs=config.transcription.min_level_dbfs,
     )
     with EventSpool.open(spool_path, courtroom=config.courtroom.id) as spool:
-        async with HubLink(url=config.hub.url, token=token, spool=spool) as link:
+        made: list[CourtroomAgent] = []  # the agent, once made: its alarms name its hearing
+        async with HubLink(
+            url=config.hub.url,
+            token=token,
+            spool=spool,
+            ssl=config.hub.ssl_context(),
+            pin_sha256=config.hub.pin_sha256,
+            alarm_hearing_id=lambda: made[0].hearing_id if made else "",
+        ) as link:
             equipment = Equipment(config, publish=link.publish)
             agent = CourtroomAgent(
                 courtroom=config.courtroom.id,
@@ -124,6 +132,7 @@ async def run_agent(
                 overlay_font=config.courtroom.overlay_font,
             )
             equipment.agent = agent
+            made.append(agent)
             async with equipment:
                 link_task = asyncio.create_task(link.run(), name="hub-link")
                 try:

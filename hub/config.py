@@ -15,6 +15,10 @@ Example ``hub.toml``::
     [database]
     url = "postgresql+psycopg://hub@/courtroom"   # optional, default SQLite
 
+    [tls]                                    # optional: serve https:// and wss://
+    cert_file = "/etc/courtroom/hub.pem"     # certificate chain, PEM
+    key_file = "/etc/courtroom/hub.key"      # its private key, PEM, unencrypted
+
     [auth]
     token_lifetime = 43200                   # seconds a clerk login lasts
     admin_password_env = "COURTROOM_ADMIN_PASSWORD"
@@ -36,13 +40,22 @@ the file as well.
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Self
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 from hub.errors import ConfigError
 from hub.validation import validation_problems
@@ -54,6 +67,7 @@ __all__ = [
     "HubConfig",
     "ListenConfig",
     "LiveConfig",
+    "TlsConfig",
     "UserConfig",
     "default_data_dir",
     "load_config",
@@ -119,6 +133,49 @@ class LiveConfig(_Section):
     )
 
 
+class TlsConfig(_Section):
+    """``[tls]``: the hub's certificate; with it the hub serves https:// and wss://.
+
+    The pair is loaded while the configuration is validated, so a missing
+    file, a key that does not match the certificate or an encrypted key is
+    refused at start-up, naming ``tls.cert_file`` / ``tls.key_file``.
+    """
+
+    cert_file: FilePath = Field(description="PEM certificate (chain) the hub presents.")
+    key_file: FilePath = Field(description="PEM private key of cert_file (unencrypted).")
+
+    @model_validator(mode="after")
+    def _pair_loads(self) -> Self:
+        try:
+            self.server_context()
+        except ValueError as exc:
+            raise ValueError(f"key_file: {exc}") from exc
+        return self
+
+    def server_context(self) -> ssl.SSLContext:
+        """A server-side TLS context (TLS 1.2 or later) holding the pair.
+
+        Raises:
+            ValueError: the pair does not load: unreadable, not PEM, the key
+                does not match the certificate, or the key is encrypted.
+        """
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            # An encrypted key would prompt on the terminal: refuse it instead.
+            context.load_cert_chain(self.cert_file, self.key_file, password=_no_password)
+        except (ssl.SSLError, OSError, TypeError) as exc:
+            raise ValueError(
+                f"certificate {self.cert_file} and key {self.key_file} do not load "
+                f"as a pair 证书与私钥不匹配或无法读取: {exc}"
+            ) from exc
+        return context
+
+
+def _no_password() -> str:
+    raise TypeError("the key is encrypted; give an unencrypted key file")
+
+
 class CourtroomConfig(_Section):
     id: _Id
     name: str = Field(min_length=1, max_length=200)
@@ -168,6 +225,7 @@ class HubConfig(_Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
+    tls: TlsConfig | None = Field(default=None, description="Serve https/wss with this pair.")
     courtrooms: tuple[CourtroomConfig, ...] = ()
     users: tuple[UserConfig, ...] = ()
 

@@ -24,7 +24,7 @@ import uvicorn
 
 from hub.app import create_app
 from hub.config import HubConfig
-from hub.errors import HubError
+from hub.errors import ConfigError, HubError
 from hub.security import Clock, utc_now
 
 __all__ = ["HubServer", "serve"]
@@ -67,6 +67,7 @@ class HubServer:
         env: where ``*_env`` settings are read (default ``os.environ``).
 
     Raises:
+        ConfigError: the ``[tls]`` certificate and key no longer load.
         HubError: (from ``__aenter__``) the address cannot be bound.
     """
 
@@ -81,9 +82,16 @@ class HubServer:
         self.config = config
         _install_redaction()
         app = create_app(config, admin_password=admin_password, clock=clock, env=env)
+        # TLS: the context is built from [tls] here, once; a pair that does not
+        # load was already refused when the configuration was validated.
+        try:
+            tls = None if config.tls is None else config.tls.server_context()
+        except ValueError as exc:  # the files changed since the config was validated
+            raise ConfigError("[tls]", [f"tls.key_file: {exc}"]) from exc
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(
                 app,
+                ssl_context_factory=None if tls is None else (lambda _config, _default: tls),
                 log_config=None,
                 access_log=False,
                 lifespan="on",
@@ -105,10 +113,12 @@ class HubServer:
 
     @property
     def url(self) -> str:
+        """Base URL of the hub: ``https://`` when ``[tls]`` is configured."""
         host = self.config.listen.host
         host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.port}"
+        scheme = "http" if self.config.tls is None else "https"
+        return f"{scheme}://{host}:{self.port}"
 
     async def __aenter__(self) -> Self:
         listen = self.config.listen

@@ -4,7 +4,8 @@
 Welcome(highest gap-free seq), stores each (courtroom, seq) once and acks the
 highest gap-free seq. Its store lives in ``HubStore``, outside the server, so
 a "crashed" hub restarts on the same port with what it had persisted. Knobs
-make it misbehave: store only up to a seq, withhold acks, send garbage.
+make it misbehave: store only up to a seq, withhold acks, send garbage, forge
+a welcome or an ack claiming events the agent never sent.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class LoopbackHub:
         self.store_limit: int | None = None  # drop events above this seq
         self.acks = True
         self.garbage: list[str | bytes] = []  # sent after Welcome, one per connection
+        self.forged_welcomes: list[int] = []  # acked_seq claimed instead, one per connection
+        self.forged_ack: tuple[int, int] | None = None  # (after event seq, claimed seq), once
         self.crash_at: int | None = None  # drop the connection right after storing this seq
         self.crashed = asyncio.Event()
         self.port = 0
@@ -94,7 +97,8 @@ class LoopbackHub:
                 await ws.close(wire.CLOSE_UNAUTHORIZED, "bad token")
                 return
             room = hello.courtroom
-            await ws.send(wire.encode(wire.Welcome(acked_seq=self.store.acked(room))))
+            acked = self.forged_welcomes.pop(0) if self.forged_welcomes else self.store.acked(room)
+            await ws.send(wire.encode(wire.Welcome(acked_seq=acked)))
             if self.garbage:
                 await ws.send(self.garbage.pop(0))
             async for frame in ws:
@@ -107,6 +111,10 @@ class LoopbackHub:
                 if message.seq not in held and (limit is None or message.seq <= limit):
                     held[message.seq] = message
                     self.store.stored_order.append(message.seq)
+                if self.forged_ack is not None and message.seq == self.forged_ack[0]:
+                    await ws.send(wire.encode(wire.Ack(seq=self.forged_ack[1])))
+                    self.forged_ack = None
+                    continue
                 if message.seq == self.crash_at:
                     self.crashed.set()
                     ws.transport.abort()  # stored, not acked: the worst moment
@@ -322,7 +330,8 @@ async def test_link_garbage_frame_from_hub_closes_1007_and_reconnects(
         assert "invalid frame" in (link.last_error or "")
     assert store.agent_close_codes[0] == wire.CLOSE_INVALID
     assert store.connections == 2
-    assert stored(store) == published
+    # An ack beyond what was sent also raises the hub_untrusted alarm (test_link_trust.py).
+    assert [e for e in stored(store) if e.kind != "av.alarm"] == published
 
 
 async def test_link_partial_dropped_while_disconnected_and_sent_when_connected(

@@ -1,0 +1,155 @@
+"""The agent trusts no hub blindly (issue 11, finding 7).
+
+A hostile hub (the ``LoopbackHub`` of test_link.py, real websockets on
+loopback) forges a ``welcome`` or an ``ack`` claiming events the agent never
+sent. The agent must neither acknowledge nor renumber its spool, must close
+with 1007, raise one ``hub_untrusted`` alarm and reconnect; a hub that then
+behaves gets every event with its original seq. TLS trust against the real
+hub is in tests/test_tls.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from courtroom_agent.link import HubLink, HubViolationError, parse_pin
+from courtroom_agent.spool import EventSpool
+from hub import wire
+from tests.agent import test_link as loop
+from tests.agent.test_link import (
+    DEADLINE,
+    HubStore,
+    LoopbackHub,
+    eventually,
+    final,
+    make_link,
+    running,
+    stored,
+)
+
+# The fixtures of test_link.py, shared by name.
+store = loop.store
+hub = loop.hub
+spool = loop.spool
+
+
+def snapshot(spool: EventSpool) -> list[wire.Event]:
+    return spool.pending(after_seq=0, limit=1000)
+
+
+def untrusted_alarms(events: list[wire.Event]) -> list[wire.Event]:
+    return [e for e in events if e.kind == "av.alarm" and e.body["kind"] == "hub_untrusted"]
+
+
+async def test_link_forged_welcome_keeps_spool_raises_alarm_and_reconnects(
+    hub: LoopbackHub, store: HubStore, spool: EventSpool, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running(make_link(hub, spool)) as link:
+        first = [link.publish("transcript.final", final(n)) for n in range(3)]
+        async with asyncio.timeout(DEADLINE):
+            await link.wait_delivered()
+        await hub.kill()
+        await eventually(lambda: not link.connected)
+        later = [link.publish("transcript.final", final(n)) for n in range(3, 8)]
+        before = snapshot(spool)
+        assert [e.seq for e in before] == [4, 5, 6, 7, 8]
+        hub.forged_welcomes = [1_000_000_000, 1_000_000_000]  # the finding's forgery, twice
+        await hub.start()
+        await eventually(lambda: store.connections >= 3)  # 1 honest + 2 forged
+        after = snapshot(spool)
+        # Nothing acked, nothing renumbered: the same events plus one alarm.
+        assert after[:5] == before
+        assert untrusted_alarms(after[5:]) == after[5:] and len(after) == 6
+        assert "1000000000" in after[5].body["message"]
+        assert spool.acked_seq == 3
+        async with asyncio.timeout(DEADLINE):
+            await link.wait_delivered()  # the third connection is honest
+        state = link.state
+    assert stored(store)[:8] == first + later
+    assert [e.seq for e in stored(store)] == list(range(1, 10))
+    assert len(untrusted_alarms(stored(store))) == 1  # one alarm for the run of forgeries
+    assert store.agent_close_codes[1:3] == [wire.CLOSE_INVALID, wire.CLOSE_INVALID]
+    assert state.connected and not state.untrusted
+    assert "welcome acked_seq 1000000000" in (state.last_error or "")
+    assert "not trusted" in caplog.text
+
+
+async def test_link_forged_ack_beyond_sent_keeps_spool_and_reconnects(
+    hub: LoopbackHub, store: HubStore, spool: EventSpool
+) -> None:
+    hub.acks = False
+    async with running(make_link(hub, spool, window=2)) as link:
+        published = [link.publish("transcript.final", final(n)) for n in range(6)]
+        # Two events are in flight (window 2); the hub "acks" all six, which it
+        # never received: within the spool's last seq, beyond what was sent.
+        hub.forged_ack = (2, 6)
+        await eventually(lambda: link.state.untrusted)
+        assert snapshot(spool)[:6] == published
+        assert spool.acked_seq == 0
+        hub.acks = True
+        await hub.ack_all()
+        async with asyncio.timeout(DEADLINE):
+            await link.wait_delivered()
+        assert "ack 6 beyond seq 2 last sent" in (link.last_error or "")
+    assert stored(store)[:6] == published
+    assert len(untrusted_alarms(stored(store))) == 1
+    assert store.agent_close_codes[0] == wire.CLOSE_INVALID
+
+
+async def test_link_welcome_below_acked_is_a_restored_archive_not_a_forgery(
+    hub: LoopbackHub, store: HubStore, spool: EventSpool
+) -> None:
+    async with running(make_link(hub, spool)) as link:
+        for n in range(4):
+            link.publish("transcript.final", final(n))
+        async with asyncio.timeout(DEADLINE):
+            await link.wait_delivered()
+        await hub.kill()
+        store.events[loop.ROOM] = {s: e for s, e in store.events[loop.ROOM].items() if s <= 2}
+        await hub.start()
+        await eventually(lambda: store.connections >= 2 and link.connected)
+        assert "restored from an older backup" in (link.last_error or "")
+        assert not link.state.untrusted
+    assert untrusted_alarms(stored(store)) == []
+
+
+def test_link_pin_must_be_sha256_hex_and_needs_wss(spool: EventSpool) -> None:
+    pin = "AB:" * 31 + "CD"
+    assert parse_pin(pin) == bytes.fromhex("ab" * 31 + "cd")
+    with pytest.raises(ValueError, match="64 hex digits"):
+        parse_pin("abc")
+    with pytest.raises(ValueError, match="64 hex digits"):
+        parse_pin("zz" * 32)
+    with pytest.raises(ValueError, match="wss://"):
+        HubLink(url="ws://127.0.0.1:9/ws/agent", token="t", spool=spool, pin_sha256="ab" * 32)
+
+
+async def test_link_plain_ws_to_remote_host_warns_once_loopback_does_not(
+    spool: EventSpool, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="courtroom_agent.link")
+    for url in ("ws://127.0.0.1:9/ws/agent", "ws://[::1]:9/ws/agent", "ws://192.0.2.1:9/x"):
+        attempts = asyncio.Event()
+
+        async def sleep(_delay: float, attempts: asyncio.Event = attempts) -> None:
+            attempts.set()
+            await asyncio.Event().wait()  # one attempt is enough
+
+        link = HubLink(url=url, token="t", spool=spool, sleep=sleep, open_timeout=0.2)
+        task = asyncio.create_task(link.run())
+        async with asyncio.timeout(DEADLINE):
+            await attempts.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    clear = [r for r in caplog.records if "in clear" in r.getMessage()]
+    assert [r.args for r in clear] == [("ws://192.0.2.1:9/x",)]
+
+
+def test_link_violation_is_a_transient_protocol_error() -> None:
+    from courtroom_agent.backoff import ErrorClass, classify
+
+    assert classify(HubViolationError("forged")) is ErrorClass.TRANSIENT
