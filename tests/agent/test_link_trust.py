@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
+import httpx
 import pytest
 
 from courtroom_agent.link import HubLink, HubViolationError, parse_pin
@@ -29,11 +31,14 @@ from tests.agent.test_link import (
     running,
     stored,
 )
+from tests.hub import conftest as hub_fixtures
+from tests.hub.conftest import COURT, COURT_TOKEN, HubFactory
 
-# The fixtures of test_link.py, shared by name.
+# The fixtures of test_link.py and the real hub's, shared by name.
 store = loop.store
 hub = loop.hub
 spool = loop.spool
+hub_factory = hub_fixtures.hub_factory
 
 
 def snapshot(spool: EventSpool) -> list[wire.Event]:
@@ -153,3 +158,46 @@ def test_link_violation_is_a_transient_protocol_error() -> None:
     from courtroom_agent.backoff import ErrorClass, classify
 
     assert classify(HubViolationError("forged")) is ErrorClass.TRANSIENT
+
+
+async def test_link_after_forged_welcome_real_hub_still_acks_everything(
+    hub_factory: HubFactory, store: HubStore, tmp_path: Path
+) -> None:
+    real = await hub_factory()
+    forger = LoopbackHub(store, token=COURT_TOKEN)
+    forger.forged_welcomes = [1_000_000_000] * 100
+    await forger.start()
+
+    def link_to(url: str, spool: EventSpool) -> HubLink:
+        return HubLink(url=url, token=COURT_TOKEN, spool=spool, backoff=loop.FAST)
+
+    def alarm(n: int) -> dict[str, object]:
+        return {"hearing_id": "h1", "kind": "test", "message": str(n)}
+
+    try:
+        with EventSpool.open(tmp_path / "court.db", courtroom=COURT) as spool:
+            async with running(link_to(real.ws("/ws/agent"), spool)) as link:
+                for n in range(3):
+                    link.publish("av.alarm", alarm(n))
+                async with asyncio.timeout(DEADLINE):
+                    await link.wait_delivered()
+            async with running(link_to(forger.url, spool)) as link:
+                for n in range(3, 6):
+                    link.publish("av.alarm", alarm(n))
+                before = snapshot(spool)
+                await eventually(lambda: store.connections >= 2 and link.state.untrusted)
+            assert snapshot(spool)[:3] == before
+            assert spool.acked_seq == 3
+            async with running(link_to(real.ws("/ws/agent"), spool)) as link:
+                async with asyncio.timeout(DEADLINE):
+                    await link.wait_delivered()
+            assert spool.pending_count == 0
+    finally:
+        await forger.kill()
+    async with httpx.AsyncClient(base_url=real.url, timeout=DEADLINE) as http:
+        headers = {"Authorization": f"Bearer {await real.token()}"}
+        reply = await http.get(f"/api/courtrooms/{COURT}/events", headers=headers)
+    archived = reply.json()
+    assert [e["seq"] for e in archived] == list(range(1, 8))
+    assert [e["body"]["message"] for e in archived[:6]] == [str(n) for n in range(6)]
+    assert archived[6]["body"]["kind"] == "hub_untrusted"
