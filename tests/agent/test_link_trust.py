@@ -137,16 +137,21 @@ async def test_link_plain_ws_to_remote_host_warns_once_loopback_does_not(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="courtroom_agent.link")
     for url in ("ws://127.0.0.1:9/ws/agent", "ws://[::1]:9/ws/agent", "ws://192.0.2.1:9/x"):
-        attempts = asyncio.Event()
+        retried = asyncio.Event()
+        waits: list[float] = []
 
-        async def sleep(_delay: float, attempts: asyncio.Event = attempts) -> None:
-            attempts.set()
-            await asyncio.Event().wait()  # one attempt is enough
+        async def sleep(
+            delay: float, waits: list[float] = waits, done: asyncio.Event = retried
+        ) -> None:
+            waits.append(delay)
+            if len(waits) == 2:  # two failed attempts: the warning is not repeated
+                done.set()
+                await asyncio.Event().wait()
 
-        link = HubLink(url=url, token="t", spool=spool, sleep=sleep, open_timeout=0.2)
+        link = HubLink(url=url, token="t", spool=spool, sleep=sleep, open_timeout=0.1)
         task = asyncio.create_task(link.run())
         async with asyncio.timeout(DEADLINE):
-            await attempts.wait()
+            await retried.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
