@@ -532,8 +532,11 @@ class HubLink:
 
     async def _violation(self, ws: ClientConnection, reason: str) -> NoReturn:
         """The hub claimed events never sent: alarm, close 1007, raise; the spool stays."""
-        if not self._alarm_raised:
+        if self._alarm_raised:  # the same run of violations: alarmed and logged once
+            log.debug("hub %s still not trusted: %s", self._url, reason)
+        else:
             self._alarm_raised = True
+            log.error("hub %s not trusted: %s; spool kept, reconnecting", self._url, reason)
             self.publish(
                 "av.alarm",
                 {
@@ -544,7 +547,6 @@ class HubLink:
                     "message": "集控端不可信 / hub not trusted: " + reason,
                 },
             )
-        log.error("hub %s not trusted: %s; spool kept, reconnecting", self._url, reason)
         await ws.close(wire.CLOSE_INVALID, reason[:120])
         raise HubViolationError(f"invalid frame from hub (hub not trusted): {reason}")
 
