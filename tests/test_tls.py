@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import sys
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -222,3 +224,38 @@ def test_tls_agent_config_checks_ca_file_and_pin(tmp_path: Path, tls_files: TlsF
     assert config.pin_sha256 == "ab" * 32
     assert isinstance(config.ssl_context(), ssl.SSLContext)
     assert AgentHubConfig(url=url, token="t").ssl_context() is None  # the system CAs
+
+
+async def test_tls_courtroom_hub_process_serves_https_and_refuses_a_bad_pair(
+    tmp_path: Path, tls_files: TlsFiles
+) -> None:
+    def hub_toml(key: Path) -> Path:
+        path = tmp_path / "hub.toml"
+        path.write_text(
+            f'data_dir = "{tmp_path}"\n[listen]\nport = 0\n'
+            f'[tls]\ncert_file = "{tls_files.cert}"\nkey_file = "{key}"\n',
+            encoding="utf-8",
+        )
+        return path
+
+    command = [sys.executable, "-m", "courtroom_agent.cli", "hub", "--config"]
+    bad = await asyncio.create_subprocess_exec(
+        *command, str(hub_toml(tls_files.ca.with_suffix(".key"))), stderr=PIPE
+    )
+    _, err = await asyncio.wait_for(bad.communicate(), 4 * TIMEOUT)
+    assert bad.returncode == 2
+    assert "tls: key_file: certificate" in err.decode()
+    hub = await asyncio.create_subprocess_exec(*command, str(hub_toml(tls_files.key)), stderr=PIPE)
+    assert hub.stderr is not None
+    try:
+        async with asyncio.timeout(4 * TIMEOUT):
+            while not (line := (await hub.stderr.readline()).decode()).count("hub listening on"):
+                assert line, "the hub exited before listening"
+        url = line.split("hub listening on ")[1].strip()
+        assert url.startswith("https://127.0.0.1:")
+        verify = ssl.create_default_context(cafile=tls_files.ca)
+        async with httpx.AsyncClient(verify=verify, timeout=TIMEOUT) as http:
+            assert (await http.get(url + "/healthz")).status_code == 200
+    finally:
+        hub.terminate()
+        await asyncio.wait_for(hub.wait(), 4 * TIMEOUT)
