@@ -50,6 +50,20 @@ async def tls_hub(hub_factory: HubFactory, tmp_path: Path, tls_files: TlsFiles) 
     return await hub_factory(make_config(tmp_path, tls=tls))
 
 
+async def test_tls_agent_checks_the_host_name(
+    hub_factory: HubFactory, tmp_path: Path, tls_files: TlsFiles, spool: EventSpool
+) -> None:
+    tls = TlsConfig(cert_file=tls_files.elsewhere_cert, key_file=tls_files.key)
+    hub = await hub_factory(make_config(tmp_path, tls=tls))
+    async with link_to(hub, spool, ca=tls_files.ca) as link:
+        link.publish("status", {"state": "ok"})
+        async with asyncio.timeout(2 * TIMEOUT):
+            while not link.state.untrusted:  # noqa: ASYNC110 - the link's state is the signal
+                await asyncio.sleep(0.005)
+    assert "IP address mismatch" in (link.last_error or "")
+    assert spool.pending_count == 1
+
+
 def agent_url(hub: RunningHub) -> str:
     return hub.url.replace("https://", "wss://") + "/ws/agent"
 
@@ -222,7 +236,9 @@ def test_tls_agent_config_checks_ca_file_and_pin(tmp_path: Path, tls_files: TlsF
             AgentHubConfig.model_validate({"url": url, "token": "t", **fields})
     config = AgentHubConfig(url=url, token="t", ca_file=tls_files.ca, pin_sha256="AB" * 32)
     assert config.pin_sha256 == "ab" * 32
-    assert isinstance(config.ssl_context(), ssl.SSLContext)
+    context = config.ssl_context()
+    assert context is not None and context.check_hostname
+    assert context.verify_mode is ssl.CERT_REQUIRED
     assert AgentHubConfig(url=url, token="t").ssl_context() is None  # the system CAs
 
 
