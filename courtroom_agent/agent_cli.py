@@ -1,4 +1,10 @@
-"""``courtroom agent --config room.toml``: run a courtroom's agent."""
+"""``courtroom agent --config room.toml``: run a courtroom's agent.
+
+``--adopt-hub-seq N`` is the operator's one-off answer to the link's refusal
+"hub holds N events of courtroom X but this spool has sent only M": with the
+agent stopped, the spool numbers its events after N, and the agent is then
+started as usual.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,13 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from av.audio import AudioSourceError
-from courtroom_agent.config import ConfigError, load_agent_config
-from courtroom_agent.spool import SpoolError
+from courtroom_agent.config import AgentConfig, ConfigError, load_agent_config
+from courtroom_agent.spool import MAX_SEQ, EventSpool, SpoolError
 from transcription.model import ModelLoadError
 from transcription.models import ModelNotFoundError
 
@@ -31,8 +38,28 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--config", type=Path, required=True, help="courtroom TOML file")
     parser.add_argument("--title", default="", help="hearing title (default: courtroom name)")
     parser.add_argument("--data-dir", type=Path, default=None, help="spool and state directory")
-    parser.add_argument("--check", action="store_true", help="validate the configuration and exit")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--check", action="store_true", help="validate the configuration and exit")
+    action.add_argument(
+        "--adopt-hub-seq",
+        type=_hub_seq,
+        metavar="N",
+        default=None,
+        help="本机缓存已更换、集控端已存有 1..N 号事件时使用 · the hub already holds events "
+        "1..N of this courtroom (PC reinstalled, spool replaced): number this spool's "
+        "events after N, then exit; the agent must be stopped",
+    )
     parser.set_defaults(func=_main)
+
+
+def _hub_seq(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 1 <= value <= MAX_SEQ:
+        raise argparse.ArgumentTypeError(f"{value} is not within 1..{MAX_SEQ}")
+    return value
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -47,6 +74,8 @@ def _main(args: argparse.Namespace) -> int:
     from courtroom_agent.runner import default_data_dir  # heavy: the whole pipeline
 
     data_dir = args.data_dir or default_data_dir()
+    if args.adopt_hub_seq is not None:
+        return _adopt(config, data_dir=data_dir, hub_seq=args.adopt_hub_seq)
     try:
         asyncio.run(_run(config, data_dir=data_dir, title=args.title))
     except (ValueError, ModelNotFoundError, ModelLoadError) as exc:
@@ -68,3 +97,26 @@ async def _run(config: Any, *, data_dir: Path, title: str) -> None:
 
     agent = await run_agent(config, data_dir=data_dir, title=title, stop=stop)
     logger.info("hearing %s closed, %d final segments", agent.hearing_id, agent.finals)
+
+
+def _adopt(config: AgentConfig, *, data_dir: Path, hub_seq: int) -> int:
+    """Make the spool number after the hub's ``hub_seq``; the exit status."""
+    from courtroom_agent.runner import spool_file
+
+    path = spool_file(config, data_dir=data_dir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with EventSpool.open(path, courtroom=config.courtroom.id) as spool:
+            try:
+                spool.adopt_hub_seq(hub_seq, at=time.time())
+            except ValueError as exc:
+                print(f"courtroom agent: {path}: {exc}", file=sys.stderr)
+                return 2
+            print(
+                f"{path}: 事件编号从 {hub_seq + 1} 继续 · events now numbered after hub seq "
+                f"{hub_seq}; {spool.pending_count} pending, first {spool.acked_seq + 1}"
+            )
+    except (OSError, SpoolError) as exc:
+        print(f"courtroom agent: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -31,10 +31,14 @@ The hub may only acknowledge what this agent sent. A Welcome or Ack beyond
 seq sent since) is a forgery or a hub bug: the spool is neither acked nor
 renumbered, the connection closes with 1007, a ``hub_untrusted`` alarm is
 spooled (one per run of violations; the patrol wall shows it once a trusted
-hub takes it) and the link reconnects with backoff. Two cases stay legitimate:
-a Welcome *below* what was acked (archive restored from a backup: the rest is
-resent) and a Welcome beyond a spool that was never acknowledged (a new or
-replaced spool file: its events are renumbered to follow the hub's).
+hub takes it) and the link reconnects with backoff. This holds for a fresh,
+never-acknowledged spool too: over ``ws://`` anyone in the path can forge the
+first Welcome. One case stays legitimate: a Welcome *below* what was acked
+(archive restored from a backup: the rest is resent). A PC reinstalled or a
+spool file replaced while the hub holds events 1..N is refused like a forgery
+until the operator runs ``courtroom agent --adopt-hub-seq N``
+(:meth:`~courtroom_agent.spool.EventSpool.adopt_hub_seq`), after which the
+spool numbers after N and the Welcome is accepted; the link never renumbers.
 
 Errors (``error_class`` tells :func:`~courtroom_agent.backoff.classify`)::
 
@@ -91,6 +95,7 @@ __all__ = [
     "HubRejectedError",
     "HubTrustError",
     "HubViolationError",
+    "adopt_hint",
     "parse_pin",
 ]
 
@@ -440,24 +445,10 @@ class HubLink:
     async def _on_welcome(self, ws: ClientConnection, welcome: wire.Welcome) -> None:
         spool = self._spool
         hub_acked = welcome.acked_seq
-        if hub_acked > self._claimable and not (
-            hub_acked > spool.last_seq and spool.acked_seq == 0
-        ):
-            await self._violation(
-                ws, f"welcome acked_seq {hub_acked} beyond seq {self._claimable} last sent"
-            )
-        if hub_acked > spool.last_seq:  # a new or replaced spool, never acknowledged
-            shift = spool.rebase(hub_acked)
-            self._claimable = spool.acked_seq
-            log.warning(
-                "hub already holds seq 1..%d for %s, beyond this spool's last seq; "
-                "spool replaced? %d pending events renumbered by +%d",
-                hub_acked,
-                spool.courtroom,
-                spool.pending_count,
-                shift,
-            )
-        elif hub_acked < spool.acked_seq:
+        if hub_acked > self._claimable:
+            # A forgery, or a replaced spool: only the operator can tell them apart.
+            await self._violation(ws, adopt_hint(spool.courtroom, hub_acked, self._claimable))
+        if hub_acked < spool.acked_seq:
             self._last_error = (
                 f"hub holds only seq 1..{hub_acked} but acknowledged up to {spool.acked_seq} "
                 "earlier (hub database restored from an older backup?); events "
@@ -571,6 +562,15 @@ class HubLink:
         self._last_class = verdict
         self._last_untrusted = isinstance(error, HubTrustError | HubViolationError)
         return delay
+
+
+def adopt_hint(courtroom: str, hub_seq: int, sent: int) -> str:
+    """The refusal of a Welcome beyond what was sent, and the operator's way out."""
+    return (
+        f"hub holds {hub_seq} events of courtroom {courtroom} but this spool has sent "
+        f"only {sent}: if this PC's spool was replaced, run courtroom agent "
+        f"--adopt-hub-seq {hub_seq}"
+    )
 
 
 def parse_pin(text: str) -> bytes:

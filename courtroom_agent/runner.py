@@ -27,7 +27,7 @@ from transcription.gate import GateConfig
 from transcription.model import load_model
 from transcription.models_cli import resolve_model_arg
 
-__all__ = ["build_source", "default_data_dir", "run_agent"]
+__all__ = ["build_source", "default_data_dir", "run_agent", "spool_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,11 @@ logger = logging.getLogger(__name__)
 def default_data_dir() -> Path:
     """Per-user data directory: spools, recordings, hub database."""
     return Path(platformdirs.user_data_dir("courtroom"))
+
+
+def spool_file(config: AgentConfig, *, data_dir: Path) -> Path:
+    """The courtroom's event spool: ``spool`` from the config, else under ``data_dir``."""
+    return config.spool or data_dir / "agent" / config.courtroom.id / "spool.sqlite"
 
 
 def build_source(config: AgentConfig) -> AudioSource:
@@ -90,7 +95,7 @@ async def run_agent(
     token = config.hub.resolve_token()
     model_dir = resolve_model_arg(config.transcription.model)
     model = await asyncio.to_thread(load_model, model_dir)
-    spool_path = config.spool or data_dir / "agent" / config.courtroom.id / "spool.sqlite"
+    spool_path = spool_file(config, data_dir=data_dir)
     spool_path.parent.mkdir(parents=True, exist_ok=True)
     gate = GateConfig(
         endpoint_ms=config.transcription.endpoint_ms,

@@ -6,7 +6,9 @@ cumulative), so an event survives a hub outage, an agent crash or a power
 cut and is resent on the next connection. Sequence numbers are assigned here,
 per courtroom, strictly increasing from 1 with no gaps and never reused: the
 counter lives in the ``meta`` table, not in ``MAX(seq)``, so it survives the
-deletion of acknowledged rows and restarts of the agent.
+deletion of acknowledged rows and restarts of the agent. Numbering only
+ever jumps by :meth:`EventSpool.adopt_hub_seq`, an operator's explicit action
+recorded in ``meta`` (``courtroom agent --adopt-hub-seq N``).
 
 Durability: WAL journal, ``synchronous=FULL`` by default. Each :meth:`append`
 is one tiny transaction (one UPDATE, one INSERT) and ends with an fsync of the
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -48,7 +51,12 @@ from typing import Any, Literal, Self
 
 from hub import wire
 
-__all__ = ["EventSpool", "SpoolError"]
+__all__ = ["MAX_SEQ", "EventSpool", "SpoolError"]
+
+log = logging.getLogger(__name__)
+
+MAX_SEQ = 2**63 - 1
+"""Highest seq a spool assigns (SQLite's largest INTEGER)."""
 
 _SCHEMA_VERSION = 1
 _VACUUM_PAGES = 512
@@ -241,7 +249,7 @@ class EventSpool:
 
         Raises:
             ValueError: ``seq`` > :attr:`last_seq`; the hub claims an event
-                this spool never produced (see :meth:`rebase`).
+                this spool never produced (see :meth:`adopt_hub_seq`).
             SpoolError: the write failed; the events stay and will be resent.
         """
         if seq > self._last_seq:
@@ -256,32 +264,79 @@ class EventSpool:
         self._reclaim()
         return removed
 
-    def rebase(self, hub_acked_seq: int) -> int:
-        """Renumber pending events to follow ``hub_acked_seq``; return the shift.
+    def adopt_hub_seq(self, after_seq: int, *, at: float) -> int:
+        """Continue numbering after the hub's ``after_seq``; return the shift.
 
-        Used when the hub already holds more events than this spool ever
-        produced (the spool file was lost or replaced): without the shift the
-        hub would take the new events for repeats and drop them. Pending rows
-        keep their order; seqs continue after ``hub_acked_seq``. Does nothing
-        and returns 0 if ``hub_acked_seq <= last_seq``.
+        The operator's answer to "hub holds N events of this courtroom but
+        this spool has sent only M" (the PC was reinstalled or its spool file
+        replaced while the hub kept events 1..N): the link refuses such a
+        Welcome as a possible forgery, so numbering moves only on this
+        explicit, local action. Pending events keep their order and bodies
+        and are renumbered once to follow ``after_seq``; ``acked_seq``
+        becomes ``after_seq``. The change is appended to the ``adoptions``
+        record in the ``meta`` table (``at`` is wall-clock seconds; who ran
+        it is not knowable here).
 
         Raises:
+            ValueError: ``after_seq`` is not above :attr:`acked_seq` (the hub
+                would not hold anything new), or the renumbered events would
+                pass :data:`MAX_SEQ`; nothing was changed.
             SpoolError: the write failed; nothing was changed.
         """
-        if hub_acked_seq <= self._last_seq:
-            return 0
-        shift = hub_acked_seq - self._acked_seq
-        with self._transaction("rebase"):
+        if isinstance(after_seq, bool) or not isinstance(after_seq, int):
+            raise ValueError("after_seq must be an integer")
+        if after_seq <= self._acked_seq:
+            raise ValueError(
+                f"hub seq {after_seq} is not above this spool's acknowledged seq "
+                f"{self._acked_seq}: nothing to adopt"
+            )
+        if after_seq > MAX_SEQ - self.pending_count:
+            raise ValueError(f"hub seq {after_seq} leaves no room below {MAX_SEQ}")
+        shift = after_seq - self._acked_seq
+        record = {
+            "after": after_seq,
+            "acked_was": self._acked_seq,
+            "last_was": self._last_seq,
+            "shift": shift,
+            "pending": self.pending_count,
+            "at": at,
+        }
+        history = [*self.adoptions, record]
+        with self._transaction("adopt"):
             # Two steps through negative keys so no row collides mid-update.
             self._conn.execute("UPDATE events SET seq = -(seq + ?)", (shift,))
             self._conn.execute("UPDATE events SET seq = -seq")
             self._conn.executemany(
-                "UPDATE meta SET value = ? WHERE key = ?",
-                [(str(self._last_seq + shift), "last_seq"), (str(hub_acked_seq), "acked_seq")],
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [
+                    ("last_seq", str(self._last_seq + shift)),
+                    ("acked_seq", str(after_seq)),
+                    ("adoptions", json.dumps(history, separators=(",", ":"))),
+                ],
             )
         self._last_seq += shift
-        self._acked_seq = hub_acked_seq
+        self._acked_seq = after_seq
+        log.warning(
+            "spool %s of courtroom %s now numbers after hub seq %d (was acknowledged up to "
+            "%d, last seq %d); %d pending events renumbered by +%d; recorded in its meta table",
+            self._path,
+            self.courtroom,
+            after_seq,
+            record["acked_was"],
+            record["last_was"],
+            record["pending"],
+            shift,
+        )
         return shift
+
+    @property
+    def adoptions(self) -> list[dict[str, Any]]:
+        """Every :meth:`adopt_hub_seq` done on this spool, oldest first."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'adoptions'").fetchone()
+        if row is None:
+            return []
+        history: list[dict[str, Any]] = json.loads(row[0])
+        return history
 
     def _meta(self, key: str) -> str:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -379,20 +379,6 @@ async def test_link_partials_coalesce_per_channel_and_never_overtake_finals(
     ]
 
 
-async def test_link_renumbers_spool_when_hub_holds_more_than_spool(
-    hub: LoopbackHub, store: HubStore, spool: EventSpool
-) -> None:
-    old = [wire.Event(seq=n, kind="status", body={"state": "old"}) for n in range(1, 11)]
-    store.events[ROOM] = {event.seq: event for event in old}
-    for n in range(3):
-        spool.append("transcript.final", final(n))
-    async with running(make_link(hub, spool)) as link:
-        async with asyncio.timeout(DEADLINE):
-            await link.wait_delivered(13)
-    assert [e.body for e in stored(store)[10:]] == [final(0), final(1), final(2)]
-    assert spool.last_seq == 13
-
-
 async def test_link_logs_first_failure_and_recovery_only(
     hub: LoopbackHub, store: HubStore, spool: EventSpool, caplog: pytest.LogCaptureFixture
 ) -> None:

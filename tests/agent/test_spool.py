@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from courtroom_agent.spool import EventSpool, SpoolError
+from courtroom_agent.spool import MAX_SEQ, EventSpool, SpoolError
 from hub import wire
 
 ROOM = "room-1"
@@ -117,21 +117,31 @@ def test_spool_uses_wal_journal(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_spool_rebase_renumbers_pending_after_hub_acked(tmp_path: Path) -> None:
-    with EventSpool.open(tmp_path / "s.db", courtroom=ROOM) as spool:
+def test_spool_adopt_hub_seq_renumbers_pending_once_and_records_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with EventSpool.open(path, courtroom=ROOM) as spool:
         for n in range(4):
             spool.append("transcript.final", final(n))
         spool.ack(1)
-        assert spool.rebase(3) == 0  # hub is behind: nothing to do
-        assert spool.rebase(100) == 99
+        with pytest.raises(ValueError, match="not above"):
+            spool.adopt_hub_seq(1, at=0.0)  # the hub holds nothing this spool has not acked
+        assert spool.adopt_hub_seq(100, at=1234.5) == 99
         assert (spool.acked_seq, spool.last_seq, spool.pending_count) == (100, 103, 3)
+        assert spool.append("status", {"state": "ok"}).seq == 104
+    with EventSpool.open(path, courtroom=ROOM) as spool:  # durable, with its record
+        assert (spool.acked_seq, spool.last_seq) == (100, 104)
         page = spool.pending(after_seq=0, limit=10)
-        assert [(e.seq, e.body) for e in page] == [
+        assert [(e.seq, e.body) for e in page[:3]] == [
             (101, final(1)),
             (102, final(2)),
             (103, final(3)),
         ]
-        assert spool.append("status", {"state": "ok"}).seq == 104
+        assert spool.adoptions == [
+            {"after": 100, "acked_was": 1, "last_was": 4, "shift": 99, "pending": 3, "at": 1234.5}
+        ]
+        with pytest.raises(ValueError, match="no room"):
+            spool.adopt_hub_seq(MAX_SEQ - 1, at=0.0)
+        assert spool.last_seq == 104 and len(spool.adoptions) == 1
 
 
 def test_spool_file_shrinks_after_backlog_drained(tmp_path: Path) -> None:
