@@ -85,6 +85,33 @@ async def test_link_forged_welcome_keeps_spool_raises_alarm_and_reconnects(
     assert ["not trusted" in r.getMessage() for r in errors] == [True]  # logged once
 
 
+async def test_link_fresh_spool_forged_welcome_refused_spool_intact(
+    hub: LoopbackHub, store: HubStore, spool: EventSpool
+) -> None:
+    # Never acknowledged: the first welcome over ws:// is as forgeable as any other.
+    published = [spool.append("transcript.final", final(n)) for n in range(3)]
+    hub.forged_welcomes = [1_000_000_000] * 1000
+    async with running(make_link(hub, spool)) as link:
+        await eventually(lambda: link.state.failures >= 3)
+        after = snapshot(spool)
+        state = link.state
+        assert after[:3] == published  # same seqs, same bodies
+        assert untrusted_alarms(after) == after[3:] and len(after) == 4
+        assert (spool.acked_seq, spool.last_seq, spool.adoptions) == (0, 4, [])
+        assert store.events == {}  # no event was sent to the forger
+        hub.forged_welcomes.clear()  # the hub behaves from now on
+        async with asyncio.timeout(DEADLINE):
+            await link.wait_delivered()
+    assert store.agent_close_codes[:3] == [wire.CLOSE_INVALID] * 3
+    assert state.untrusted and not state.connected
+    assert (state.last_error or "").endswith(
+        "hub holds 1000000000 events of courtroom room-1 but this spool has sent only 3: "
+        "if this PC's spool was replaced, run courtroom agent --adopt-hub-seq 1000000000"
+    )
+    assert stored(store) == after
+    assert [e.seq for e in stored(store)] == [1, 2, 3, 4]
+
+
 async def test_link_forged_ack_beyond_sent_keeps_spool_and_reconnects(
     hub: LoopbackHub, store: HubStore, spool: EventSpool
 ) -> None:
