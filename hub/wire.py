@@ -81,8 +81,11 @@ Close codes:
 1009   :data:`CLOSE_TOO_BIG` — a frame over :data:`MAX_FRAME_BYTES`
 1011   the archive is unreachable; retry later
 4401   :data:`CLOSE_UNAUTHORIZED` — missing or wrong courtroom token
-4409   :data:`CLOSE_SEQ_CONFLICT` — an event whose seq the hub already
-       holds with a different body (reason names the seq)
+4409   the connection was replaced by a newer one of the same courtroom
+       (:data:`hub.agent_ws.CLOSE_REPLACED`)
+4410   :data:`CLOSE_SEQ_CONFLICT` — an event whose seq the hub already
+       holds with a different kind or body (reason names the seq);
+       nothing is stored, the hub logs a WARNING
 =====  ==========================================================
 """
 
@@ -167,7 +170,7 @@ CLOSE_TOO_BIG: Final = 1009
 """Websocket close code for a frame over MAX_FRAME_BYTES."""
 CLOSE_UNAUTHORIZED: Final = 4401
 """Websocket close code for a missing or wrong courtroom token."""
-CLOSE_SEQ_CONFLICT: Final = 4409
+CLOSE_SEQ_CONFLICT: Final = 4410
 """Websocket close code for a seq the hub holds with a different body."""
 
 
