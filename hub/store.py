@@ -554,7 +554,7 @@ class Archive:
         with self._sessions() as session:
             for row in session.scalars(query):
                 segment = segment_json(row)
-                size += len(json.dumps(segment, ensure_ascii=False, separators=(",", ":")))
+                size += len(json.dumps(segment, ensure_ascii=False, separators=(",", ":")).encode())
                 if len(tail) == limit or (tail and size > max_bytes):
                     return tail[::-1], True
                 tail.append(segment)
