@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import statistics
 import time
 from datetime import UTC, datetime
@@ -16,10 +17,11 @@ import httpx
 import pytest
 import websockets
 
-from hub.agent_ws import PARTIAL_BURST, PARTIALS_PER_SECOND
+from hub.agent_ws import PARTIAL_BURST, PARTIALS_PER_SECOND, PartialGate
 from hub.config import DatabaseConfig
 from hub.db import open_engine
-from hub.live_ws import SNAPSHOT_MAX_BYTES, SNAPSHOT_SEGMENTS
+from hub.live import LiveBroadcaster, LiveSubscriber, StatusBoard, dumps
+from hub.live_ws import SNAPSHOT_MAX_BYTES, SNAPSHOT_SEGMENTS, _patrol_snapshot
 from hub.store import QUARANTINE_KIND, Archive
 from hub.wire import CLOSE_INVALID, CLOSE_SEQ_CONFLICT, Ack, Event, Partial, decode, encode
 from tests.hub.conftest import (
@@ -283,3 +285,35 @@ async def test_wire_hub_snapshot_is_bounded_and_pages(hub: RunningHub, tmp_path:
     assert len(whole) == total and whole[-len(segments) :] == segments
     await ws.close()
     await agent.close()
+
+
+def test_wire_hub_partial_gate_admits_burst_then_rate() -> None:
+    gate = PartialGate(rate=16.0, burst=5)  # binary fractions of a second: exact sums
+    assert [gate.admit(100.0) for _ in range(7)] == [True] * 5 + [False] * 2
+    assert gate.admit(100.03125) is False  # half a token
+    assert gate.admit(100.0625) is True  # one token after 1/16 s at 16/s
+    assert sum(gate.admit(100.0625 + i / 1024) for i in range(1, 1025)) == 16  # one second
+    assert gate.dropped == 3 + 1024 - 16
+
+
+async def test_wire_hub_unencodable_live_message_is_dropped_not_fatal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Defence in depth for finding 6: one bad value costs one message, never an endpoint."""
+    broadcaster = LiveBroadcaster()
+    watcher, patroller = LiveSubscriber(queue_size=4), LiveSubscriber(queue_size=4)
+    broadcaster.watch(watcher, COURT)
+    broadcaster.patrol(patroller)
+    bad = {"type": "status", "courtroom": COURT, "status": {"report": {"lag": math.inf}}}
+    assert broadcaster.publish(COURT, bad) == 0
+    assert "cannot encode" in caplog.text and caplog.records[-1].levelno == logging.ERROR
+    good = {"type": "status", "courtroom": COURT, "status": {"report": {"lag": 0.5}}}
+    assert broadcaster.publish(COURT, good) == 2
+    for subscriber in (watcher, patroller):
+        frame = await asyncio.wait_for(subscriber.next_frame(), TIMEOUT)
+        assert json.loads(frame)["status"]["report"] == {"lag": 0.5}
+        assert not subscriber.overflowed.is_set()
+    board = StatusBoard()
+    board.update(COURT, now=datetime.now(UTC), online=True, report={"lag": math.nan})
+    snapshot = _patrol_snapshot([], {COURT: "第一法庭", OTHER: "第二法庭"}, board)
+    assert json.loads(dumps(snapshot))["courtrooms"][0]["status"]["report"] == {}
