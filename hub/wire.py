@@ -298,7 +298,7 @@ def _iso(where: str, value: Any) -> str:
 
 
 def _roles(where: str, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or len(value) > MAX_CHANNEL + 1:
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_CHANNEL + 1:
         raise WireError(f"{where} must be a list of at most {MAX_CHANNEL + 1} roles")
     return tuple(_name(f"{where}[{i}]", role) for i, role in enumerate(value))
 
@@ -350,6 +350,24 @@ def _parse(
     return known, others
 
 
+def _validate(body: Any, where: str) -> None:
+    """Check a body built in code as :func:`_parse` checks one received.
+
+    Raises:
+        WireError: a field is out of its range; names the field.
+    """
+    for name, (check, _required) in body.SPEC.items():
+        value = getattr(body, name)
+        if value is not None:
+            check(f"{where}.{name}", value)
+    extra = getattr(body, "extra", None)
+    if extra is not None:
+        declared = set(extra) & set(body.SPEC)
+        if declared:
+            raise WireError(f"{where}: {sorted(declared)} are declared fields, not extras")
+        _check_json(where, dict(extra))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Word:
     """One recognised word: ``{"word", "start", "end", "conf"?}`` (conf 0..1, default 1)."""
@@ -366,6 +384,9 @@ class Word:
         "conf": (_unit, False),
     }
 
+    def __post_init__(self) -> None:
+        _validate(self, "word")
+
     @classmethod
     def from_json(cls, data: Any, where: str) -> Word:
         known, _ = _parse(data, where, cls.SPEC, extra=False)
@@ -373,9 +394,12 @@ class Word:
 
 
 def _words(where: str, value: Any) -> tuple[Word, ...]:
-    if not isinstance(value, list) or len(value) > MAX_ITEMS:
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_ITEMS:
         raise WireError(f"{where} must be a list of at most {MAX_ITEMS} words")
-    return tuple(Word.from_json(item, f"{where}[{i}]") for i, item in enumerate(value))
+    return tuple(
+        item if isinstance(item, Word) else Word.from_json(item, f"{where}[{i}]")
+        for i, item in enumerate(value)
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -404,6 +428,9 @@ class Segment:
         "words": (_words, False),
     }
 
+    def __post_init__(self) -> None:
+        _validate(self, "event.body.segment")
+
     @classmethod
     def from_json(cls, data: Any, where: str) -> Segment:
         known, _ = _parse(data, where, cls.SPEC, extra=False)
@@ -431,6 +458,9 @@ class HearingOpened:
     }
     EXTRA: ClassVar[bool] = False
 
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HearingClosed:
@@ -451,6 +481,9 @@ class HearingClosed:
     }
     EXTRA: ClassVar[bool] = False
 
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TranscriptFinal:
@@ -461,9 +494,12 @@ class TranscriptFinal:
 
     SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
         "hearing_id": (_hearing_id, True),
-        "segment": (lambda w, v: Segment.from_json(v, w), True),
+        "segment": (lambda w, v: v if isinstance(v, Segment) else Segment.from_json(v, w), True),
     }
     EXTRA: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -479,6 +515,9 @@ class StatusReport:
         "state": (_name, False),
     }
     EXTRA: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -502,6 +541,9 @@ class DeviceReport:
     }
     EXTRA: ClassVar[bool] = False
 
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AvAlarm:
@@ -519,6 +561,9 @@ class AvAlarm:
     }
     EXTRA: ClassVar[bool] = True
 
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CameraReport:
@@ -535,6 +580,9 @@ class CameraReport:
         "message": (_title, False),
     }
     EXTRA: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
 
 
 EventBody = (

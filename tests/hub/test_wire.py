@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 
 import pytest
 from hypothesis import given
@@ -379,3 +380,17 @@ def test_wire_decode_of_arbitrary_bytes_as_text_raises_only_wire_error(data: byt
         with contextlib.suppress(WireError):
             message = decode(frame)
             assert decode(encode(message)) == message
+
+
+def test_wire_bodies_built_in_code_validate_on_construction() -> None:
+    with pytest.raises(WireError, match=r"event.body.segment.channel must be within 0\.\.1023"):
+        wire.Segment(start=0.0, end=1.0, channel=5000, role="r", text="t")
+    with pytest.raises(WireError, match=r"word\.conf must be a finite number"):
+        wire.Word(word="w", start=0.0, end=1.0, conf=math.nan)
+    with pytest.raises(WireError, match=r"event\.body\.hearing_id must not be empty"):
+        wire.HearingOpened(hearing_id="")
+    with pytest.raises(WireError, match=r"event\.body\.lag must be a finite number"):
+        wire.StatusReport(extra={"lag": math.inf})
+    with pytest.raises(WireError, match="declared fields"):
+        wire.AvAlarm(hearing_id="h", kind="dead_mic", extra={"kind": "x"})
+    assert wire.HearingOpened(hearing_id="h", roles=("审判长",)).roles == ("审判长",)
