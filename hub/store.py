@@ -93,9 +93,18 @@ lists them, and the live alarm ``{"type": "alarm", "kind": "hub.quarantine", "se
 MAX_QUARANTINE_BODY: Final = 512 * 1024
 """Most characters of a quarantined body kept (a frame is at most 256 KiB)."""
 
-_REFUSALS: Final = (sa.exc.DataError, sa.exc.IntegrityError, sa.exc.StatementError)
-"""Database errors that refuse one event's values (quarantine it), as opposed to
-an unreachable database (OperationalError: drop the agent, it retries)."""
+
+def _refuses_values(exc: sa.exc.StatementError) -> bool:
+    """True for a database error that refuses one event's values (quarantine it).
+
+    DataError and IntegrityError, and a StatementError raised before the
+    database was asked (a value the driver cannot bind). Anything else — an
+    unreachable or locked database (OperationalError) and the rest — is not
+    the event's fault: it propagates, the agent is dropped and resends later.
+    """
+    if isinstance(exc, (sa.exc.DataError, sa.exc.IntegrityError)):
+        return True
+    return not isinstance(exc, sa.exc.DBAPIError)
 
 
 class SeqConflict(HubError):
@@ -262,7 +271,9 @@ class Archive:
                     )
                     hearing, segment = self._apply(session, courtroom, event)
                     session.flush()
-            except (Unstorable, *_REFUSALS) as exc:
+            except (Unstorable, sa.exc.StatementError) as exc:
+                if isinstance(exc, sa.exc.StatementError) and not _refuses_values(exc):
+                    raise
                 raw = json.dumps(event.body, ensure_ascii=False)
                 quarantined = self._quarantine(
                     session, room, event.seq, event.kind, raw, _reason(exc), digest, now
