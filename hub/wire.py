@@ -50,6 +50,9 @@ channel             0..:data:`MAX_CHANNEL`
 confidence, conf    0..1
 role, camera, kind  at most :data:`MAX_NAME` characters
 title, error        at most :data:`MAX_TITLE` characters
+device meaning/raw  at most 2000 / 8192 characters (raw is hex)
+token               1-:data:`MAX_TOKEN` characters
+thumbnail.jpeg      base64 of at most :data:`MAX_THUMBNAIL_BYTES` bytes
 ==================  =====================================================
 
 Event kinds and their ``body`` (one frozen dataclass each, :data:`BODY_TYPES`;
