@@ -21,7 +21,7 @@ from hub.agent_ws import PARTIAL_BURST, PARTIALS_PER_SECOND, PartialGate
 from hub.config import DatabaseConfig
 from hub.db import open_engine
 from hub.live import LiveBroadcaster, LiveSubscriber, StatusBoard, dumps
-from hub.live_ws import SNAPSHOT_MAX_BYTES, SNAPSHOT_SEGMENTS, _patrol_snapshot
+from hub.live_ws import SNAPSHOT_MAX_BYTES, SNAPSHOT_SEGMENT_BYTES, _patrol_snapshot
 from hub.store import QUARANTINE_KIND, Archive
 from hub.wire import CLOSE_INVALID, CLOSE_SEQ_CONFLICT, Ack, Event, Partial, decode, encode
 from tests.hub.conftest import (
@@ -263,14 +263,16 @@ async def test_wire_hub_partial_flood_is_rate_limited(hub: RunningHub) -> None:
 
 
 async def test_wire_hub_snapshot_is_bounded_and_pages(hub: RunningHub, tmp_path: Path) -> None:
-    """Finding 10: a live snapshot is at most SNAPSHOT_SEGMENTS segments and a bounded frame."""
+    """Finding 10: a live snapshot is a bounded frame holding the newest segments.
+
+    (The count bound, SNAPSHOT_SEGMENTS, is tested in test_store and test_clerk_page.)"""
     agent, _ = await hub.agent()
     await send_events(agent, [opened(1)])
     engine = open_engine(make_config(tmp_path).database_url())  # the hub's own SQLite file
     archive = Archive(engine)
     now = datetime.now(UTC)
-    total = SNAPSHOT_SEGMENTS + 150
-    for seq in range(2, total + 2):  # ~2.5 MB of transcript
+    total = 320
+    for seq in range(2, total + 2):  # ~1.2 MB of transcript: over the snapshot's byte bound
         archive.store_event(COURT, final(seq, "长" * 1200, float(seq)), now=now)
     engine.dispose()
     ws, _ = await hub.browser(COURT, max_size=None)
@@ -279,7 +281,11 @@ async def test_wire_hub_snapshot_is_bounded_and_pages(hub: RunningHub, tmp_path:
     assert len(frame.encode()) <= SNAPSHOT_MAX_BYTES
     snapshot = json.loads(frame)
     segments = snapshot["segments"]
-    assert snapshot["more_before"] is True and 1 <= len(segments) <= SNAPSHOT_SEGMENTS
+    assert snapshot["more_before"] is True and 1 <= len(segments) < total
+    kept = sum(
+        len(json.dumps(s, ensure_ascii=False, separators=(",", ":")).encode()) for s in segments
+    )
+    assert kept <= SNAPSHOT_SEGMENT_BYTES
     assert segments[-1]["seq"] == total + 1  # the newest are the ones kept
     whole = await rest(hub, "/api/hearings/h-1/transcript")
     assert len(whole) == total and whole[-len(segments) :] == segments
