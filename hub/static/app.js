@@ -193,6 +193,11 @@ function handle(msg) {
   } else if (msg.type === "status") {
     renderStatus(msg.status);
     updateRoom({ online: msg.status.online });
+  } else if (msg.type === "alarm" && msg.kind === "hub.quarantine") {
+    // The hub could not archive one of this courtroom's events (kept aside).
+    const notice = $("hub-alarm");
+    notice.textContent = `⚠ ${msg.body.message}`;
+    notice.hidden = false;
   }
   $("empty").hidden = state.seqs.size + state.partials.size > 0;
   if (state.follow) scrollToEnd();
@@ -289,6 +294,7 @@ async function loadEarlier() {
 
 function clearTranscript() {
   $("earlier").hidden = true;
+  $("hub-alarm").hidden = true;
   $("finals").replaceChildren();
   state.seqs.clear();
   clearPartials();

@@ -144,3 +144,24 @@ async def test_clerk_page_loads_earlier_segments_on_demand(
     await expect(finals).to_have_count(total)
     await expect(finals.first.locator(".text")).to_have_text("第2句")
     await page.screenshot(path=tmp_path / "earlier.png")
+
+
+async def test_clerk_page_shows_a_quarantined_event(
+    hub_factory: HubFactory, browser: Browser
+) -> None:
+    from tests.hub.conftest import OTHER, OTHER_TOKEN
+
+    expect.set_options(timeout=TIMEOUT * 1000 * 2)
+    hub = await hub_factory()
+    page = await browser.new_page(viewport={"width": 1280, "height": 760})
+    await log_in(page, hub.url)
+    other, _ = await hub.agent(OTHER, OTHER_TOKEN)
+    await send_events(other, [opened(1, "h-9")])
+    agent, _ = await hub.agent()
+    await send_events(agent, [opened(1, "h-9")])  # court-2's hearing id: quarantined
+    notice = page.locator("#hub-alarm")
+    await expect(notice).to_be_visible()
+    await expect(notice).to_contain_text("事件 1 无法存档，已隔离")
+    await expect(notice).to_contain_text("belongs to courtroom 'court-2'")
+    await agent.close()
+    await other.close()
