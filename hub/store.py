@@ -20,7 +20,6 @@ stored and applied but not acked.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import secrets
@@ -28,7 +27,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,7 +42,18 @@ from hub.db import (
     UserRow,
     as_utc,
 )
-from hub.errors import HubError
+from hub.quarantine import (
+    MAX_QUARANTINE_BODY,
+    QUARANTINE_KIND,
+    Quarantined,
+    SeqConflict,
+    Unstorable,
+    printable,
+    quarantined_of,
+    raw_digest,
+    refusal_reason,
+    refuses_values,
+)
 from hub.wire import Event, HearingClosed, HearingOpened, TranscriptFinal
 
 __all__ = [
@@ -80,71 +90,6 @@ class HearingInfo:
             "opened_at": _iso(self.opened_at),
             "closed_at": _iso(self.closed_at),
             "duration": self.duration,
-        }
-
-
-QUARANTINE_KIND: Final = "hub.quarantine"
-"""Kind of the ``events`` row standing in for a quarantined event's seq.
-
-Its body is :meth:`Quarantined.summary`; ``GET /api/courtrooms/{id}/events?kind=hub.quarantine``
-lists them, and the live alarm ``{"type": "alarm", "kind": "hub.quarantine", "seq",
-"body": summary}`` carries the same body.
-"""
-MAX_QUARANTINE_BODY: Final = 512 * 1024
-"""Most characters of a quarantined body kept (a frame is at most 256 KiB)."""
-
-
-def _refuses_values(exc: sa.exc.StatementError) -> bool:
-    """True for a database error that refuses one event's values (quarantine it).
-
-    DataError and IntegrityError, and a StatementError raised before the
-    database was asked (a value the driver cannot bind). Anything else — an
-    unreachable or locked database (OperationalError) and the rest — is not
-    the event's fault: it propagates, the agent is dropped and resends later.
-    """
-    if isinstance(exc, (sa.exc.DataError, sa.exc.IntegrityError)):
-        return True
-    return not isinstance(exc, sa.exc.DBAPIError)
-
-
-class SeqConflict(HubError):
-    """An event's seq is already held with a different kind or body.
-
-    Attributes:
-        courtroom: the courtroom id.
-        seq: the conflicting seq.
-    """
-
-    def __init__(self, courtroom: str, seq: int) -> None:
-        super().__init__(f"seq {seq} is already stored with a different body")
-        self.courtroom = courtroom
-        self.seq = seq
-
-
-class Unstorable(HubError):
-    """An event decoded but cannot be applied (say, another courtroom's hearing id)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Quarantined:
-    """One quarantined event (row of the ``quarantine`` table)."""
-
-    id: int
-    courtroom: str
-    seq: int
-    kind: str
-    body: str
-    error: str
-    received_at: datetime
-
-    def summary(self) -> dict[str, Any]:
-        """The body of its ``hub.quarantine`` event and live alarm (the raw body is not in it)."""
-        return {
-            "quarantine_id": self.id,
-            "kind": self.kind,
-            "error": self.error,
-            "message": f"事件 {self.seq} 无法存档，已隔离 / event {self.seq} quarantined: "
-            f"{self.error}"[:500],
         }
 
 
@@ -272,11 +217,11 @@ class Archive:
                     hearing, segment = self._apply(session, courtroom, event)
                     session.flush()
             except (Unstorable, sa.exc.StatementError) as exc:
-                if isinstance(exc, sa.exc.StatementError) and not _refuses_values(exc):
+                if isinstance(exc, sa.exc.StatementError) and not refuses_values(exc):
                     raise
                 raw = json.dumps(event.body, ensure_ascii=False)
                 quarantined = self._quarantine(
-                    session, room, event.seq, event.kind, raw, _reason(exc), digest, now
+                    session, room, event.seq, event.kind, raw, refusal_reason(exc), digest, now
                 )
                 return StoreResult(
                     acked_seq=room.acked_seq, duplicate=False, quarantined=quarantined
@@ -298,7 +243,7 @@ class Archive:
             SeqConflict: the seq is stored with a different kind or body.
             sqlalchemy.exc.SQLAlchemyError: the database failed; nothing stored.
         """
-        digest = _raw_digest(kind, raw)
+        digest = raw_digest(kind, raw)
         with self._sessions.begin() as session:
             room = self._room(session, courtroom)
             held = self._held(session, courtroom, seq, digest, room.acked_seq)
@@ -316,7 +261,7 @@ class Archive:
             .limit(limit)
         )
         with self._sessions() as session:
-            return [_quarantined(row) for row in session.scalars(query)]
+            return [quarantined_of(row) for row in session.scalars(query)]
 
     def _room(self, session: Session, courtroom: str) -> CourtroomRow:
         room = session.get(CourtroomRow, courtroom, with_for_update=True)
@@ -357,13 +302,13 @@ class Archive:
             courtroom=room.id,
             seq=seq,
             kind=kind,
-            body=_printable(raw)[:MAX_QUARANTINE_BODY],
-            error=_printable(error)[:500],
+            body=printable(raw)[:MAX_QUARANTINE_BODY],
+            error=printable(error)[:500],
             received_at=now,
         )
         session.add(row)
         session.flush()
-        quarantined = _quarantined(row)
+        quarantined = quarantined_of(row)
         session.add(
             EventRow(
                 courtroom=room.id,
@@ -689,33 +634,6 @@ def _parse_time(value: str | None) -> datetime | None:
         return None
     parsed = as_utc(datetime.fromisoformat(value))  # checked by hub.wire
     return None if parsed is None else parsed.astimezone(UTC)
-
-
-def _quarantined(row: QuarantineRow) -> Quarantined:
-    return Quarantined(
-        id=row.id,
-        courtroom=row.courtroom,
-        seq=row.seq,
-        kind=row.kind,
-        body=row.body,
-        error=row.error,
-        received_at=as_utc(row.received_at) or row.received_at,
-    )
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, sa.exc.DBAPIError):
-        return f"database refused it: {type(exc.orig).__name__}: {exc.orig}".splitlines()[0]
-    return str(exc)
-
-
-def _raw_digest(kind: str, raw: str) -> str:
-    return hashlib.sha256(json.dumps([kind, raw], ensure_ascii=False).encode()).hexdigest()
-
-
-def _printable(text: str) -> str:
-    """``text`` without NUL, which PostgreSQL text cannot hold (JSON text escapes it anyway)."""
-    return text.replace("\x00", "\\u0000")
 
 
 def _iso(value: datetime | None) -> str | None:
