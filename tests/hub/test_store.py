@@ -197,9 +197,12 @@ def test_archive_repeated_seq_with_other_body_conflicts(archive: Archive) -> Non
     assert [s["text"] for s in archive.transcript("h-1", "c1")] == ["中间", "提前"]
 
 
-def test_archive_database_refusal_is_quarantined_not_fatal(archive: Archive) -> None:
-    if archive.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite stores NUL in text; PostgreSQL refuses it")
+def test_archive_database_refusal_is_quarantined_not_fatal(postgres_url: str) -> None:
+    """PostgreSQL text cannot hold NUL (SQLite stores it): the database refuses one value."""
+    engine = open_engine(postgres_url)
+    migrate(engine)
+    archive = Archive(engine)
+    archive.ensure_courtrooms([("c1", "第一法庭")])
     store(archive, opened(1))
     result = store(archive, final(2, 1.0, "空\x00字符"))
     assert result.quarantined is not None and "database refused" in result.quarantined.error
@@ -207,6 +210,7 @@ def test_archive_database_refusal_is_quarantined_not_fatal(archive: Archive) -> 
     assert "\\u0000" in archive.quarantined("c1")[0].body
     assert store(archive, final(3, 2.0, "继续")).acked_seq == 3
     assert [s["text"] for s in archive.transcript("h-1", "c1")] == ["继续"]
+    engine.dispose()
 
 
 def test_archive_transcript_pages_and_tail_are_bounded(archive: Archive) -> None:
