@@ -6,6 +6,29 @@ they are acknowledged (cumulatively, with the courtroom's watermark) and then
 shown live; partials are only shown live. A bad frame closes that one
 connection with the wire close code and reason, and is logged; everyone else
 keeps being served.
+
+Refusals and what survives them:
+
+- a frame that does not decode: close 1007 naming the field (WARNING);
+- an event whose seq and kind decode but whose body does not: quarantined
+  (kept raw, ERROR, ``hub.quarantine`` alarm), acked, then close 1007 naming
+  the field — the agent's next connection starts after it;
+- an event the archive cannot store or apply (another courtroom's hearing
+  id, a value the database refuses): quarantined, alarmed and acked; the
+  connection stays open;
+- a seq the hub holds with another body: close
+  :data:`hub.wire.CLOSE_SEQ_CONFLICT` naming the seq (WARNING); nothing stored;
+- partials beyond :data:`PARTIALS_PER_SECOND` (burst :data:`PARTIAL_BURST`)
+  per connection are dropped, not forwarded; the connection keeps being read,
+  and the next final replaces whatever partial a browser shows.
+
+The quarantine alarm, published to the courtroom's page and the patrol wall::
+
+    {"type": "alarm", "courtroom": ID, "kind": "hub.quarantine", "seq": SEQ,
+     "body": {"quarantine_id", "kind", "error", "message"}}
+
+and stored as the ``hub.quarantine`` event of that seq, so
+``GET /api/courtrooms/{id}/events?kind=hub.quarantine`` lists past ones.
 """
 
 from __future__ import annotations
@@ -13,6 +36,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -20,13 +45,15 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.errors import AuthError
 from hub.state import HubState
-from hub.store import StoreResult
+from hub.store import QUARANTINE_KIND, SeqConflict, StoreResult
 from hub.wire import (
     CLOSE_INVALID,
+    CLOSE_SEQ_CONFLICT,
     CLOSE_TOO_BIG,
     CLOSE_UNAUTHORIZED,
     MAX_FRAME_BYTES,
     Ack,
+    BodyError,
     Event,
     Hello,
     Message,
@@ -40,7 +67,10 @@ from hub.wire import (
 
 __all__ = [
     "CLOSE_REPLACED",
+    "PARTIALS_PER_SECOND",
+    "PARTIAL_BURST",
     "FrameTooBig",
+    "PartialGate",
     "agent_endpoint",
     "close_quietly",
     "receive_text",
@@ -52,10 +82,41 @@ CLOSE_REPLACED: Final = 4409
 """Close code for an agent connection replaced by a newer one of the same courtroom."""
 CLOSE_INTERNAL: Final = 1011
 HELLO_TIMEOUT: Final = 10.0
+PARTIALS_PER_SECOND: Final = 20.0
+"""Partials forwarded to browsers per courtroom connection, sustained."""
+PARTIAL_BURST: Final = 20
+"""Partials forwarded back to back before :data:`PARTIALS_PER_SECOND` applies."""
 
 
 class FrameTooBig(Exception):
     """A received frame is larger than the endpoint accepts."""
+
+
+class PartialGate:
+    """Token bucket deciding which partials are forwarded (no I/O, time passed in).
+
+    Args:
+        rate: tokens added per second.
+        burst: most tokens held.
+    """
+
+    def __init__(self, *, rate: float = PARTIALS_PER_SECOND, burst: int = PARTIAL_BURST) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._last: float | None = None
+        self.dropped = 0
+
+    def admit(self, now: float) -> bool:
+        """True to forward the partial arriving at monotonic time ``now``; False to drop it."""
+        if self._last is not None:
+            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        self.dropped += 1
+        return False
 
 
 async def receive_text(websocket: WebSocket, *, limit: int) -> str | bytes | None:
@@ -118,19 +179,29 @@ async def agent_endpoint(websocket: WebSocket) -> None:
 
 
 async def _session(
-    websocket: WebSocket, state: HubState, courtroom: str, peer: str, agent: str
+    websocket: WebSocket,
+    state: HubState,
+    courtroom: str,
+    peer: str,
+    agent: str,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> None:
     previous = state.board.attach(courtroom, websocket)
     if isinstance(previous, WebSocket):
         log.info("courtroom %s: agent %s replaces the previous connection", courtroom, peer)
         await close_quietly(previous, CLOSE_REPLACED, "replaced by a newer agent connection")
     _set_status(state, courtroom, online=True)
+    gate = PartialGate()
     try:
         acked = await state.runner.write(state.runner.archive.acked_seq, courtroom)
         await websocket.send_text(encode(Welcome(acked_seq=acked)))
         log.info("courtroom %s: agent %s (%s) online, acked_seq=%d", courtroom, peer, agent, acked)
         while state.board.is_current(courtroom, websocket):
-            message = await _receive_message(websocket)
+            try:
+                message = await _receive_message(websocket)
+            except BodyError as exc:
+                await _quarantine_body(websocket, state, courtroom, exc)
+                raise
             if message is None:
                 break
             state.board.update(courtroom, now=state.clock())
@@ -143,7 +214,8 @@ async def _session(
                     break
                 await websocket.send_text(encode(Ack(seq=result.acked_seq)))
             elif isinstance(message, Partial):
-                state.broadcaster.publish(courtroom, _partial_json(courtroom, message))
+                if gate.admit(monotonic()):
+                    state.broadcaster.publish(courtroom, _partial_json(courtroom, message))
             elif isinstance(message, Thumbnail):
                 state.thumbnails.put(courtroom, message.camera, message.image(), message.time)
                 state.broadcaster.publish(
@@ -160,15 +232,70 @@ async def _session(
                 raise WireError(f"unexpected {type(message).__name__.lower()} from agent")
     except (WireError, FrameTooBig) as exc:
         await _refuse(websocket, peer, exc, courtroom)
+    except SeqConflict as exc:
+        log.warning(
+            "courtroom %s: agent %s refused, close %d: %s", courtroom, peer, CLOSE_SEQ_CONFLICT, exc
+        )
+        await close_quietly(websocket, CLOSE_SEQ_CONFLICT, str(exc))
     except sa.exc.SQLAlchemyError as exc:
         log.error("courtroom %s: archive write failed, dropping agent %s: %s", courtroom, peer, exc)
         await close_quietly(websocket, CLOSE_INTERNAL, "archive unavailable, retry later")
     except WebSocketDisconnect:
         pass
     finally:
+        if gate.dropped:
+            log.info(
+                "courtroom %s: %d partials over the rate limit dropped", courtroom, gate.dropped
+            )
         if state.board.detach(courtroom, websocket):
             _set_status(state, courtroom, online=False)
             log.info("courtroom %s: agent %s offline", courtroom, peer)
+
+
+async def _quarantine_body(
+    websocket: WebSocket, state: HubState, courtroom: str, exc: BodyError
+) -> None:
+    """Quarantine and ack an event whose body did not decode; the caller then closes.
+
+    Raises:
+        SeqConflict: the seq is held with another body.
+        sqlalchemy.exc.SQLAlchemyError: the archive failed.
+    """
+    result = await state.runner.write(
+        state.runner.archive.quarantine,
+        courtroom,
+        seq=exc.seq,
+        kind=exc.kind,
+        raw=exc.raw,
+        error=str(exc),
+        now=state.clock(),
+    )
+    _publish_quarantine(state, courtroom, exc.seq, result)
+    if state.board.is_current(courtroom, websocket):
+        with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
+            await websocket.send_text(encode(Ack(seq=result.acked_seq)))
+
+
+def _publish_quarantine(state: HubState, courtroom: str, seq: int, result: StoreResult) -> None:
+    quarantined = result.quarantined
+    if quarantined is None:
+        return
+    log.error(
+        "courtroom %s: event %d (%s) quarantined (id %d) and acknowledged: %s",
+        courtroom,
+        seq,
+        quarantined.kind,
+        quarantined.id,
+        quarantined.error,
+    )
+    alarm = {
+        "type": "alarm",
+        "courtroom": courtroom,
+        "kind": QUARANTINE_KIND,
+        "seq": seq,
+        "body": quarantined.summary(),
+    }
+    state.broadcaster.publish(courtroom, alarm)
 
 
 async def _receive_message(websocket: WebSocket) -> Message | None:
@@ -208,12 +335,17 @@ def _publish_effects(state: HubState, courtroom: str, event: Event, result: Stor
         {"type": "alarm", "courtroom": ID, "kind": "av.alarm" | "camera",
          "seq": SEQ, "body": {...the event body, unchanged...}}
 
+    A quarantined event publishes only its ``hub.quarantine`` alarm.
+
     ``seq`` is the archive's seq of the event, so a page that also reads
     ``GET /api/courtrooms/{id}/events?kind=…`` can tell which it has seen.
     A ``status`` event's body becomes ``status.report`` of the usual
     ``{"type": "status", "courtroom", "status": {"online", "last_seen", "report"}}``.
     """
     if result.duplicate:
+        return
+    if result.quarantined is not None:
+        _publish_quarantine(state, courtroom, event.seq, result)
         return
     if result.hearing is not None:
         message = {"type": "hearing", "courtroom": courtroom, "hearing": result.hearing.to_json()}

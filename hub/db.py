@@ -9,9 +9,12 @@ Tables::
 
     courtrooms  id, name, acked_seq          acked_seq: highest seq with no gap below
     hearings    id, courtroom, title, opened_seq, opened_at, closed_at, duration
-    events      courtroom, seq, kind, body, received_at     UNIQUE(courtroom, seq)
+    events      courtroom, seq, kind, body, digest, received_at   UNIQUE(courtroom, seq)
+                digest: sha256 of kind+body (hub.wire.digest), NULL before 0003
     segments    courtroom, seq, hearing_id, start, end, channel, role, text,
                 confidence, words                         UNIQUE(courtroom, seq)
+    quarantine  courtroom, seq, kind, body (raw JSON text), error, received_at
+                events the archive could not store or apply (see hub.store)
     users       username, password_hash, created_at
     settings    key, value                                e.g. the token signing key
 """
@@ -34,6 +37,7 @@ __all__ = [
     "CourtroomRow",
     "EventRow",
     "HearingRow",
+    "QuarantineRow",
     "SegmentRow",
     "SettingRow",
     "UserRow",
@@ -83,6 +87,24 @@ class EventRow(Base):
     seq: Mapped[int] = mapped_column(sa.BigInteger)
     kind: Mapped[str] = mapped_column(sa.String(32))
     body: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    received_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    digest: Mapped[str | None] = mapped_column(sa.String(64), default=None)
+
+
+class QuarantineRow(Base):
+    """An event kept raw because the archive could not store or apply it."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (sa.Index("ix_quarantine_courtroom_seq", "courtroom", "seq"),)
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    courtroom: Mapped[str] = mapped_column(sa.ForeignKey("courtrooms.id"))
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    body: Mapped[str] = mapped_column(sa.Text)
+    error: Mapped[str] = mapped_column(sa.Text)
     received_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 

@@ -29,18 +29,23 @@ other frame is a :class:`hub.wire.WireError`::
 
 Browser messages (hub → browser)::
 
-    {"type": "snapshot", "courtroom", "hearing": {...} | null, "segments": [...], "status": {...}}
+    {"type": "snapshot", "courtroom", "hearing": {...} | null, "segments": [...],
+     "more_before": bool, "status": {...}}
     {"type": "patrol-snapshot", "courtrooms": [{"id", "name", "hearing": {...} | null,
                                                 "status": {...}}, ...]}
     {"type": "final",    "courtroom", "hearing_id", "segment": {..., "seq"}}
     {"type": "partial",  "courtroom", "hearing_id", "channel", "role", "start", "text"[, "end"]}
     {"type": "hearing",  "courtroom", "hearing": {...}}
     {"type": "status",   "courtroom", "status": {"online", "last_seen", "report"}}
-    {"type": "alarm",    "courtroom", "kind": "av.alarm" | "camera", "seq", "body": {...}}
+    {"type": "alarm",    "courtroom", "kind": "av.alarm" | "camera" | "hub.quarantine",
+                         "seq", "body": {...}}
     {"type": "thumbnail", "courtroom", "hearing_id", "camera", "time"}
 
-A courtroom subscriber first gets ``snapshot`` (the current hearing, its
-whole transcript, the status), then every other message of its courtroom.
+A courtroom subscriber first gets ``snapshot`` (the current hearing, the
+last segments of its transcript — at most :data:`hub.live_ws.SNAPSHOT_SEGMENTS`
+and about 1 MiB; ``more_before`` is true when older segments exist, which the
+page reads from ``GET /api/hearings/{id}/transcript?before_seq=S&limit=N`` — and
+the status), then every other message of its courtroom.
 A patroller first gets ``patrol-snapshot`` (every configured courtroom, by
 id, with its current hearing and status but no transcript), then
 ``hearing``, ``status``, ``alarm`` and ``thumbnail`` of every courtroom —
@@ -55,6 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -73,7 +79,10 @@ __all__ = [
     "Subscribe",
     "decode_request",
     "dumps",
+    "dumps_safe",
 ]
+
+log = logging.getLogger(__name__)
 
 CLOSE_TOO_SLOW: Final = 4008
 """Close code for a browser that fell ``queue_size`` messages behind."""
@@ -83,8 +92,31 @@ PATROL_TYPES: Final = frozenset({"hearing", "status", "alarm", "thumbnail"})
 
 
 def dumps(message: dict[str, Any]) -> str:
-    """Encode one browser message (compact, UTF-8 Chinese kept readable)."""
+    """Encode one browser message (compact, UTF-8 Chinese kept readable).
+
+    Raises:
+        ValueError: a non-finite number (browsers' ``JSON.parse`` refuses it).
+        TypeError: a value JSON cannot encode.
+    """
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def dumps_safe(message: dict[str, Any]) -> str | None:
+    """:func:`dumps`, or None (logged at ERROR) for a message that cannot be encoded.
+
+    The wire refuses non-finite numbers at decode, so this is defence in
+    depth: one bad value must cost one message, never an endpoint.
+    """
+    try:
+        return dumps(message)
+    except (ValueError, TypeError, RecursionError) as exc:
+        log.error(
+            "live %s message for %s dropped, cannot encode: %s",
+            message.get("type"),
+            message.get("courtroom", "?"),
+            exc,
+        )
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +253,9 @@ class LiveBroadcaster:
         patrollers = self._patrollers if message.get("type") in PATROL_TYPES else set()
         if not watchers and not patrollers:
             return 0
-        frame = dumps(message)
+        frame = dumps_safe(message)
+        if frame is None:
+            return 0
         for subscriber in [*watchers, *patrollers]:
             subscriber.offer(frame)
         return len(watchers) + len(patrollers)

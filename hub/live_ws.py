@@ -11,6 +11,7 @@ later to switch; see :mod:`hub.live` for what each then receives. Close codes:
        request (binary, not JSON, unknown type, missing/extra/mistyped
        key) — a page bug: do not retry blindly
 1009   a frame over :data:`BROWSER_FRAME_LIMIT` bytes
+1011   the snapshot could not be encoded (never expected; logged)
 4008   the browser fell ``live.queue_size`` messages behind;
        reconnect for a fresh snapshot (:data:`hub.live.CLOSE_TOO_SLOW`);
        same policy for courtroom subscribers and patrollers
@@ -35,18 +36,38 @@ from hub.live import (
     Patrol,
     StatusBoard,
     decode_request,
-    dumps,
+    dumps_safe,
 )
 from hub.state import HubState
 from hub.store import Archive, HearingInfo
 from hub.wire import CLOSE_INVALID, CLOSE_TOO_BIG, CLOSE_UNAUTHORIZED, WireError
 
-__all__ = ["BROWSER_FRAME_LIMIT", "CLOSE_UNKNOWN_COURTROOM", "live_endpoint"]
+__all__ = [
+    "BROWSER_FRAME_LIMIT",
+    "CLOSE_UNKNOWN_COURTROOM",
+    "SNAPSHOT_MAX_BYTES",
+    "SNAPSHOT_SEGMENTS",
+    "SNAPSHOT_SEGMENT_BYTES",
+    "live_endpoint",
+]
 
 log = logging.getLogger(__name__)
 
 BROWSER_FRAME_LIMIT: Final = 4096
 CLOSE_UNKNOWN_COURTROOM: Final = 4404
+CLOSE_INTERNAL: Final = 1011
+SNAPSHOT_SEGMENTS: Final = 500
+"""Most transcript segments in a courtroom snapshot (the newest ones)."""
+SNAPSHOT_SEGMENT_BYTES: Final = 1024 * 1024
+"""Most bytes of segment JSON in a snapshot (the newest segment always fits).
+
+The whole snapshot frame is therefore at most this, plus one segment (a
+segment is at most a wire frame, 256 KiB), plus the hearing and the status
+report (at most a wire frame): under :data:`SNAPSHOT_MAX_BYTES`.
+Older segments: ``GET /api/hearings/{id}/transcript?before_seq=S&limit=N``
+with S the ``seq`` of the first segment held (``more_before`` says whether any)."""
+SNAPSHOT_MAX_BYTES: Final = SNAPSHOT_SEGMENT_BYTES + 3 * 256 * 1024
+"""Documented upper bound of a courtroom snapshot frame."""
 
 
 class _Refuse(Exception):
@@ -112,16 +133,22 @@ async def _read(websocket: WebSocket, state: HubState, subscriber: LiveSubscribe
             if courtroom not in state.names:
                 raise _Refuse(CLOSE_UNKNOWN_COURTROOM, f"unknown courtroom {courtroom[:64]!r}")
             generation = state.broadcaster.watch(subscriber, courtroom)
-            hearing, segments = await state.runner.read(_snapshot, state.runner.archive, courtroom)
+            hearing, segments, more = await state.runner.read(
+                _snapshot, state.runner.archive, courtroom
+            )
             snapshot = {
                 "type": "snapshot",
                 "courtroom": courtroom,
                 "hearing": hearing,
                 "segments": segments,
-                "status": state.board.get(courtroom).to_json(),
+                "more_before": more,
+                "status": _status_json(state.board, courtroom),
             }
+        frame = dumps_safe(snapshot)
+        if frame is None:  # pragma: no cover - every part was encodable on its own
+            raise _Refuse(CLOSE_INTERNAL, "snapshot unavailable 快照不可用")
         if subscriber.generation == generation:  # else it switched meanwhile
-            subscriber.offer_first(dumps(snapshot))
+            subscriber.offer_first(frame)
 
 
 async def _send(websocket: WebSocket, subscriber: LiveSubscriber) -> None:
@@ -132,11 +159,23 @@ async def _send(websocket: WebSocket, subscriber: LiveSubscriber) -> None:
 
 def _snapshot(
     archive: Archive, courtroom: str
-) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]], bool]:
+    """(current hearing, the last segments of its transcript, whether older ones exist)."""
     hearing = archive.current_hearing(courtroom)
     if hearing is None:
-        return None, []
-    return hearing.to_json(), archive.transcript(hearing.id, courtroom)
+        return None, [], False
+    segments, more = archive.transcript_tail(
+        hearing.id, courtroom, limit=SNAPSHOT_SEGMENTS, max_bytes=SNAPSHOT_SEGMENT_BYTES
+    )
+    return hearing.to_json(), segments, more
+
+
+def _status_json(board: StatusBoard, courtroom: str) -> dict[str, Any]:
+    """The courtroom's status; a report that cannot be encoded is left out (logged)."""
+    status = board.get(courtroom).to_json()
+    if dumps_safe(status) is None:
+        status["report"] = {}
+    return status
 
 
 def _patrol_snapshot(
@@ -154,7 +193,7 @@ def _patrol_snapshot(
                 "id": room_id,
                 "name": names[room_id],
                 "hearing": None if hearing is None else hearing.to_json(),
-                "status": board.get(room_id).to_json(),
+                "status": _status_json(board, room_id),
             }
         )
     return {"type": "patrol-snapshot", "courtrooms": courtrooms}

@@ -6,16 +6,21 @@
 on a small pool, never on the event loop.
 
 Exactly-once: an event's (courtroom, seq) is inserted in the same transaction
-as its effect (hearing row, segment). A repeat is detected and skipped, so a
-resent event never adds a second segment. The watermark ``acked_seq`` is the
-highest seq with no gap below it; it is kept on the courtroom row and only
-walks forward over the stored seqs just above it, so storing is O(gap) rather
-than O(history). An event beyond a gap is stored and applied but not acked.
+as its effect (hearing row, segment), with a digest of its kind and body. A
+repeat with the same digest is skipped, so a resent event never adds a second
+segment; a repeat with another digest raises :class:`SeqConflict`. An event
+that cannot be stored or applied is quarantined (:meth:`Archive.store_event`)
+and still advances the watermark, so the agent's spool never stalls. The
+watermark ``acked_seq`` is the highest seq with no gap below it; it is kept
+on the courtroom row and only walks forward over the stored seqs just above
+it, so storing is O(gap) rather than O(history). An event beyond a gap is
+stored and applied but not acked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 from collections.abc import Callable, Iterable
@@ -27,10 +32,42 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.db import CourtroomRow, EventRow, HearingRow, SegmentRow, SettingRow, UserRow, as_utc
-from hub.wire import Event
+from hub.db import (
+    CourtroomRow,
+    EventRow,
+    HearingRow,
+    QuarantineRow,
+    SegmentRow,
+    SettingRow,
+    UserRow,
+    as_utc,
+)
+from hub.quarantine import (
+    MAX_QUARANTINE_BODY,
+    QUARANTINE_KIND,
+    Quarantined,
+    SeqConflict,
+    Unstorable,
+    printable,
+    quarantined_of,
+    raw_digest,
+    refusal_reason,
+    refuses_values,
+)
+from hub.wire import Event, HearingClosed, HearingOpened, TranscriptFinal
 
-__all__ = ["Archive", "ArchiveRunner", "HearingInfo", "StoreResult", "segment_json"]
+__all__ = [
+    "MAX_QUARANTINE_BODY",
+    "QUARANTINE_KIND",
+    "Archive",
+    "ArchiveRunner",
+    "HearingInfo",
+    "Quarantined",
+    "SeqConflict",
+    "StoreResult",
+    "Unstorable",
+    "segment_json",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,12 +102,14 @@ class StoreResult:
         duplicate: the (courtroom, seq) was already stored; nothing changed.
         hearing: the hearing row after a hearing.opened/closed event.
         segment: the stored segment (Final.to_json plus ``seq``) of a final.
+        quarantined: the event was quarantined instead of applied.
     """
 
     acked_seq: int
     duplicate: bool
     hearing: HearingInfo | None = None
     segment: dict[str, Any] | None = field(default=None)
+    quarantined: Quarantined | None = None
 
 
 class Archive:
@@ -137,46 +176,152 @@ class Archive:
     def store_event(self, courtroom: str, event: Event, *, now: datetime) -> StoreResult:
         """Store ``event`` once, apply its effect and advance the watermark.
 
-        A body that does not fit its kind (say, a final without text) is still
-        stored, acknowledged and logged, so one bad event cannot stall the
-        agent's spool forever.
+        An event that cannot be stored or applied (its hearing id belongs to
+        another courtroom, the database refuses a value) is quarantined
+        instead: kept raw in the ``quarantine`` table, recorded in ``events``
+        as a ``hub.quarantine`` event (see :data:`QUARANTINE_KIND`) and
+        acknowledged, so one bad event cannot stall the agent's spool.
+
+        Repeats: a seq already stored with the same digest is a duplicate
+        (nothing changes); with another digest it is a :class:`SeqConflict`.
+        A seq at or below the watermark with no stored row was a thinned
+        status report (its body was never kept): it counts as a duplicate.
 
         Raises:
-            sqlalchemy.exc.SQLAlchemyError: the database failed; nothing was
-                stored, the caller must not ack and should drop the connection.
+            SeqConflict: the seq is stored with a different kind or body.
+            sqlalchemy.exc.SQLAlchemyError: the database itself failed
+                (connection, disk); nothing was stored, the caller must not
+                ack and should drop the connection.
         """
+        digest = event.digest()
         with self._sessions.begin() as session:
-            room = session.get(CourtroomRow, courtroom, with_for_update=True)
-            if room is None:
-                raise LookupError(f"unknown courtroom {courtroom!r}")
-            exists = session.scalar(
-                sa.select(EventRow.id).where(
-                    EventRow.courtroom == courtroom, EventRow.seq == event.seq
-                )
-            )
-            if exists is not None or event.seq <= room.acked_seq:
-                return StoreResult(acked_seq=room.acked_seq, duplicate=True)
+            room = self._room(session, courtroom)
+            held = self._held(session, courtroom, event.seq, digest, room.acked_seq)
+            if held is not None:
+                return held
             if event.seq == room.acked_seq + 1 and self._thinned(session, courtroom, event, now):
                 room.acked_seq = self._advance(session, courtroom, event.seq)
                 return StoreResult(acked_seq=room.acked_seq, duplicate=False)
-            session.add(
-                EventRow(
-                    courtroom=courtroom,
-                    seq=event.seq,
-                    kind=event.kind,
-                    body=event.body,
-                    received_at=now,
+            try:
+                with session.begin_nested():
+                    session.add(
+                        EventRow(
+                            courtroom=courtroom,
+                            seq=event.seq,
+                            kind=event.kind,
+                            body=event.body,
+                            digest=digest,
+                            received_at=now,
+                        )
+                    )
+                    hearing, segment = self._apply(session, courtroom, event)
+                    session.flush()
+            except (Unstorable, sa.exc.StatementError) as exc:
+                if isinstance(exc, sa.exc.StatementError) and not refuses_values(exc):
+                    raise
+                raw = json.dumps(event.body, ensure_ascii=False)
+                quarantined = self._quarantine(
+                    session, room, event.seq, event.kind, raw, refusal_reason(exc), digest, now
                 )
-            )
-            result = self._apply(session, courtroom, event)
-            session.flush()
+                return StoreResult(
+                    acked_seq=room.acked_seq, duplicate=False, quarantined=quarantined
+                )
             room.acked_seq = self._advance(session, courtroom, room.acked_seq)
             return StoreResult(
-                acked_seq=room.acked_seq,
-                duplicate=False,
-                hearing=result[0],
-                segment=result[1],
+                acked_seq=room.acked_seq, duplicate=False, hearing=hearing, segment=segment
             )
+
+    def quarantine(
+        self, courtroom: str, *, seq: int, kind: str, raw: str, error: str, now: datetime
+    ) -> StoreResult:
+        """Quarantine an event whose seq and kind are valid but whose body is not.
+
+        ``raw`` is the body as received (JSON text); it is compared by digest
+        like a stored event, so an identical resend is a duplicate.
+
+        Raises:
+            SeqConflict: the seq is stored with a different kind or body.
+            sqlalchemy.exc.SQLAlchemyError: the database failed; nothing stored.
+        """
+        digest = raw_digest(kind, raw)
+        with self._sessions.begin() as session:
+            room = self._room(session, courtroom)
+            held = self._held(session, courtroom, seq, digest, room.acked_seq)
+            if held is not None:
+                return held
+            quarantined = self._quarantine(session, room, seq, kind, raw, error, digest, now)
+            return StoreResult(acked_seq=room.acked_seq, duplicate=False, quarantined=quarantined)
+
+    def quarantined(self, courtroom: str, *, limit: int = 100) -> list[Quarantined]:
+        """The courtroom's newest quarantined events, newest first."""
+        query = (
+            sa.select(QuarantineRow)
+            .where(QuarantineRow.courtroom == courtroom)
+            .order_by(QuarantineRow.id.desc())
+            .limit(limit)
+        )
+        with self._sessions() as session:
+            return [quarantined_of(row) for row in session.scalars(query)]
+
+    def _room(self, session: Session, courtroom: str) -> CourtroomRow:
+        room = session.get(CourtroomRow, courtroom, with_for_update=True)
+        if room is None:
+            raise LookupError(f"unknown courtroom {courtroom!r}")
+        return room
+
+    def _held(
+        self, session: Session, courtroom: str, seq: int, digest: str, acked: int
+    ) -> StoreResult | None:
+        """A duplicate's result, None for a new seq.
+
+        Raises:
+            SeqConflict: the seq is held with another digest.
+        """
+        held = session.execute(
+            sa.select(EventRow.digest).where(EventRow.courtroom == courtroom, EventRow.seq == seq)
+        ).first()
+        if held is None:
+            # At or below the watermark without a row: a thinned status report.
+            return StoreResult(acked_seq=acked, duplicate=True) if seq <= acked else None
+        if held.digest is not None and held.digest != digest:
+            raise SeqConflict(courtroom, seq)
+        return StoreResult(acked_seq=acked, duplicate=True)
+
+    def _quarantine(
+        self,
+        session: Session,
+        room: CourtroomRow,
+        seq: int,
+        kind: str,
+        raw: str,
+        error: str,
+        digest: str,
+        now: datetime,
+    ) -> Quarantined:
+        row = QuarantineRow(
+            courtroom=room.id,
+            seq=seq,
+            kind=kind,
+            body=printable(raw)[:MAX_QUARANTINE_BODY],
+            error=printable(error)[:500],
+            received_at=now,
+        )
+        session.add(row)
+        session.flush()
+        quarantined = quarantined_of(row)
+        session.add(
+            EventRow(
+                courtroom=room.id,
+                seq=seq,
+                kind=QUARANTINE_KIND,
+                body=quarantined.summary(),
+                digest=digest,
+                received_at=now,
+            )
+        )
+        session.flush()
+        room.acked_seq = self._advance(session, room.id, room.acked_seq)
+        return quarantined
 
     def _thinned(self, session: Session, courtroom: str, event: Event, now: datetime) -> bool:
         """A status report close behind the last one kept: acknowledge, don't store.
@@ -212,61 +357,50 @@ class Archive:
     def _apply(
         self, session: Session, courtroom: str, event: Event
     ) -> tuple[HearingInfo | None, dict[str, Any] | None]:
-        # Everything is parsed before anything is changed, so a bad body
-        # leaves no half-applied effect behind.
-        body = event.body
-        try:
-            if len(body.get("hearing_id", "")) > 128:
-                raise ValueError("hearing_id is longer than 128 characters")
-            if event.kind == "hearing.opened":
-                title = str(body.get("title", ""))[:500]
-                opened_at = _parse_time(body.get("opened_at"))
-                hearing = self._hearing(session, courtroom, body["hearing_id"])
-                hearing.title, hearing.opened_at, hearing.opened_seq = title, opened_at, event.seq
-                if body.get("resumed_at") is not None:
-                    # The agent continues a hearing an earlier run of it ended
-                    # with a failure: open again until its 闭庭.
-                    hearing.closed_at = hearing.duration = None
-                return _hearing_info(hearing), None
-            if event.kind == "hearing.closed":
-                closed_at = _parse_time(body.get("closed_at"))
-                duration = None if body.get("duration") is None else float(body["duration"])
-                hearing = self._hearing(session, courtroom, body["hearing_id"])
-                hearing.closed_at, hearing.duration = closed_at, duration
-                return _hearing_info(hearing), None
-            if event.kind == "transcript.final":
-                seg = body["segment"]
-                row = SegmentRow(
-                    hearing_id=body["hearing_id"],
-                    courtroom=courtroom,
-                    seq=event.seq,
-                    start=float(seg["start"]),
-                    end=float(seg["end"]),
-                    channel=int(seg["channel"]),
-                    role=str(seg["role"])[:64],
-                    text=str(seg["text"]),
-                    confidence=float(seg.get("confidence", 1.0)),
-                    words=_words(seg.get("words", [])),
-                )
-                session.add(row)
-                return None, segment_json(row)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning(
-                "courtroom %s event %d (%s) stored but not applied: bad body (%s)",
-                courtroom,
-                event.seq,
-                event.kind,
-                exc,
+        """Apply the event's effect; the body was checked by :mod:`hub.wire`.
+
+        Raises:
+            Unstorable: the body names a hearing of another courtroom.
+        """
+        body = event.data
+        hearing_id = getattr(body, "hearing_id", None)
+        hearing = None if hearing_id is None else session.get(HearingRow, hearing_id)
+        if hearing is not None and hearing.courtroom != courtroom:
+            raise Unstorable(f"hearing {hearing_id!r} belongs to courtroom {hearing.courtroom!r}")
+        if isinstance(body, HearingOpened):
+            hearing = hearing or self._new_hearing(session, courtroom, body.hearing_id)
+            hearing.title, hearing.opened_seq = body.title, event.seq
+            hearing.opened_at = _parse_time(body.opened_at)
+            if body.resumed_at is not None:
+                # The agent continues a hearing an earlier run of it ended
+                # with a failure: open again until its 闭庭.
+                hearing.closed_at = hearing.duration = None
+            return _hearing_info(hearing), None
+        if isinstance(body, HearingClosed):
+            hearing = hearing or self._new_hearing(session, courtroom, body.hearing_id)
+            hearing.closed_at, hearing.duration = _parse_time(body.closed_at), body.duration
+            return _hearing_info(hearing), None
+        if isinstance(body, TranscriptFinal):
+            seg = body.segment
+            row = SegmentRow(
+                hearing_id=body.hearing_id,
+                courtroom=courtroom,
+                seq=event.seq,
+                start=seg.start,
+                end=seg.end,
+                channel=seg.channel,
+                role=seg.role,
+                text=seg.text,
+                confidence=seg.confidence,
+                words=event.body["segment"].get("words") or [],
             )
+            session.add(row)
+            return None, segment_json(row)
         return None, None
 
-    def _hearing(self, session: Session, courtroom: str, hearing_id: str) -> HearingRow:
-        hearing = session.get(HearingRow, hearing_id)
-        if hearing is None:
-            hearing = HearingRow(id=hearing_id, courtroom=courtroom, title="")
-            session.add(hearing)
-        elif hearing.courtroom != courtroom:
-            raise ValueError(f"hearing {hearing_id!r} belongs to courtroom {hearing.courtroom!r}")
+    def _new_hearing(self, session: Session, courtroom: str, hearing_id: str) -> HearingRow:
+        hearing = HearingRow(id=hearing_id, courtroom=courtroom, title="")
+        session.add(hearing)
         return hearing
 
     # -- queries ----------------------------------------------------------
@@ -306,15 +440,81 @@ class Archive:
             row = session.get(HearingRow, hearing_id)
             return None if row is None else _hearing_info(row)
 
-    def transcript(self, hearing_id: str, courtroom: str) -> list[dict[str, Any]]:
-        """Segments of a hearing as Final.to_json plus ``seq``, by start then seq."""
+    def transcript(
+        self,
+        hearing_id: str,
+        courtroom: str,
+        *,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Segments of a hearing as Final.to_json plus ``seq``, by start then seq.
+
+        Paging follows the transcript's order, (start, seq): ``before_seq``
+        keeps the segments ordered before the segment with that seq (the
+        ``limit`` nearest it), ``after_seq`` those after it (the ``limit``
+        nearest it); a seq that is not a segment of the hearing gives ``[]``.
+        Either way the page is returned in transcript order.
+
+        Raises:
+            ValueError: ``limit`` below 1, or both ``before_seq`` and ``after_seq``.
+            sqlalchemy.exc.SQLAlchemyError: the database failed.
+        """
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        if before_seq is not None and after_seq is not None:
+            raise ValueError("give before_seq or after_seq, not both")
+        where = [SegmentRow.hearing_id == hearing_id, SegmentRow.courtroom == courtroom]
+        key = sa.tuple_(SegmentRow.start, SegmentRow.seq)
+        backwards = before_seq is not None
+        with self._sessions() as session:
+            cursor = before_seq if before_seq is not None else after_seq
+            if cursor is not None:
+                start = session.scalar(
+                    sa.select(SegmentRow.start).where(*where, SegmentRow.seq == cursor)
+                )
+                if start is None:
+                    return []
+                where.append(key < (start, cursor) if backwards else key > (start, cursor))
+            order = (
+                (SegmentRow.start.desc(), SegmentRow.seq.desc())
+                if backwards
+                else (SegmentRow.start, SegmentRow.seq)
+            )
+            query = sa.select(SegmentRow).where(*where).order_by(*order)
+            if limit is not None:
+                query = query.limit(limit)
+            rows = [segment_json(row) for row in session.scalars(query)]
+        return rows[::-1] if backwards else rows
+
+    def transcript_tail(
+        self, hearing_id: str, courtroom: str, *, limit: int, max_bytes: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The last segments of a hearing for a live snapshot, and whether older ones exist.
+
+        At most ``limit`` segments and, counting each as its compact JSON, at
+        most ``max_bytes`` (the newest segment is always included).
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the database failed.
+        """
         query = (
             sa.select(SegmentRow)
             .where(SegmentRow.hearing_id == hearing_id, SegmentRow.courtroom == courtroom)
-            .order_by(SegmentRow.start, SegmentRow.seq)
+            .order_by(SegmentRow.start.desc(), SegmentRow.seq.desc())
+            .limit(limit + 1)
         )
+        tail: list[dict[str, Any]] = []
+        size = 0
         with self._sessions() as session:
-            return [segment_json(row) for row in session.scalars(query)]
+            for row in session.scalars(query):
+                segment = segment_json(row)
+                size += len(json.dumps(segment, ensure_ascii=False, separators=(",", ":")).encode())
+                if len(tail) == limit or (tail and size > max_bytes):
+                    return tail[::-1], True
+                tail.append(segment)
+        return tail[::-1], False
 
     def events(
         self,
@@ -429,17 +629,11 @@ def _hearing_info(row: HearingRow) -> HearingInfo:
     )
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
+def _parse_time(value: str | None) -> datetime | None:
+    if value is None:
         return None
-    parsed = as_utc(datetime.fromisoformat(value))
+    parsed = as_utc(datetime.fromisoformat(value))  # checked by hub.wire
     return None if parsed is None else parsed.astimezone(UTC)
-
-
-def _words(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, list) or not all(isinstance(w, dict) for w in value):
-        raise ValueError("segment.words must be a list of objects")
-    return value
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -2,8 +2,10 @@
 
 Both sides call :func:`encode` to turn a message into a text frame and
 :func:`decode` to turn a received frame back into a message. Anything that is
-not one of the messages below raises :class:`WireError`; the receiver closes
-the connection with :data:`CLOSE_INVALID` and the reason, and survives.
+not one of the messages below raises :class:`WireError`, whose text names the
+offending field (``event.body.segment.start must be a finite number``); the
+receiver closes the connection with the close code of the table below and
+that reason, and survives.
 
 Conversation (agent on the left)::
 
@@ -19,53 +21,165 @@ Delivery guarantee: every :class:`Event` carries a per-courtroom sequence
 number, strictly increasing from 1 with no gaps. The agent keeps each event in
 its durable spool until an :class:`Ack` with ``seq >= event.seq`` arrives, and
 resends everything after ``Welcome.acked_seq`` on each reconnect. The hub
-stores each (courtroom, seq) exactly once, ignores a repeat, and acks only the
-highest seq it holds with no gap below it. Partials and camera thumbnails
-are best-effort live previews: never spooled, dropped while disconnected,
-never archived (the hub keeps only each camera's latest thumbnail in memory).
+stores each (courtroom, seq) exactly once together with a digest of its kind
+and body: an identical resend is a silent duplicate, a *different* event under
+a seq already held is refused (close :data:`CLOSE_SEQ_CONFLICT`, logged). The
+hub acks only the highest seq it holds with no gap below it. An event the
+archive cannot store or apply (a hearing id of another courtroom, a database
+refusal) is quarantined — kept raw, logged, alarmed as ``hub.quarantine`` —
+and acknowledged, so a courtroom's archive never stalls. Partials and camera
+thumbnails are best-effort live previews: never spooled, dropped while
+disconnected, never archived; the hub forwards at most a bounded rate of
+partials per courtroom.
 
-Event kinds and their ``body``:
+Values (checked once, at decode, by both sides; the checks and the body
+classes live in :mod:`hub.wire_bodies` and are re-exported here):
 
-``hearing.opened``   ``{"hearing_id", "title", "opened_at"}`` (ISO-8601 wall time)
-``hearing.closed``   ``{"hearing_id", "closed_at", "duration"}`` (hearing-clock seconds)
-``transcript.final`` ``{"hearing_id", "segment"}`` (:meth:`Final.to_json`)
-``status``           ``{"state", ...}`` free-form health report of the agent
-``device``           ``{"time", "device", "direction", "meaning", "raw"}`` one entry of
-                     the equipment audit trail (:class:`devices.events.DeviceEvent`),
-                     plus ``hearing_id`` while a hearing is open
-``av.alarm``         ``{"hearing_id", "kind", "state", "hearing_time", "channel", "role",
-                     "message"}`` a microphone alarm raised or cleared (dead mic,
-                     clipping, all silent) or from the recorder (disk low, writer behind)
-``camera``           ``{"hearing_id", "camera", ...}`` a camera went online/offline or
-                     raised/cleared an alarm (no frames, frozen, black picture)
+==================  =====================================================
+every number        finite (``1e400`` is refused, ``NaN``/``Infinity`` too);
+                    an integer within the signed 64-bit range
+every string        at most :data:`MAX_STRING` characters unless below
+every array/object  at most :data:`MAX_ITEMS` items, keys at most
+                    :data:`MAX_KEY` characters, nesting at most :data:`MAX_DEPTH`
+seq                 ``event.seq`` 1..2^63−1; ``ack.seq``/``welcome.acked_seq``
+                    0..2^63−1
+ids                 courtroom and camera: 1-64 of letters, digits ``-_.``;
+                    hearing_id: 1-:data:`MAX_ID` characters
+times               hearing-clock seconds: finite, within ±:data:`MAX_TIME`;
+                    wall times: ISO-8601 strings of at most 64 characters
+channel             0..:data:`MAX_CHANNEL`
+confidence, conf    0..1
+role, camera, kind  at most :data:`MAX_NAME` characters
+title, error        at most :data:`MAX_TITLE` characters
+device meaning/raw  at most 2000 / 8192 characters (raw is hex)
+token               1-:data:`MAX_TOKEN` characters
+thumbnail.jpeg      base64 of at most :data:`MAX_THUMBNAIL_BYTES` bytes
+==================  =====================================================
+
+Event kinds and their ``body`` (one frozen dataclass each, :data:`BODY_TYPES`;
+fields with ``?`` are optional, ``+`` means further keys are allowed, each a
+bounded JSON value as above):
+
+``hearing.opened``   :class:`HearingOpened` ``{"hearing_id", "title"?, "opened_at"?,
+                     "roles"?, "resumed_at"?, "resumed_from"?}``
+``hearing.closed``   :class:`HearingClosed` ``{"hearing_id", "closed_at"?, "duration"?,
+                     "interrupted"?, "error"?}``
+``transcript.final`` :class:`TranscriptFinal` ``{"hearing_id", "segment"}``, the segment
+                     :meth:`Final.to_json`: ``{"start", "end", "channel", "role", "text",
+                     "confidence"?, "words"?: [{"word", "start", "end", "conf"?}]}``
+``status``           :class:`StatusReport` free-form health report of the agent
+                     (an object: bounded JSON only)
+``device``           :class:`DeviceReport` ``{"time", "device", "direction", "meaning",
+                     "raw"?, "hearing_id"?}`` one entry of the equipment audit trail
+``av.alarm``         :class:`AvAlarm` ``{"hearing_id", "kind", "message"?, +}`` a
+                     microphone or recorder alarm raised or cleared
+``camera``           :class:`CameraReport` ``{"hearing_id", "camera", "message"?, +}``
+                     a camera went online/offline or raised/cleared an alarm
+
+Close codes:
+
+=====  ==========================================================
+1007   :data:`CLOSE_INVALID` — a frame that is not a valid message
+       (reason names the field); an event whose envelope is valid but
+       whose body is not is quarantined and acked before the close
+1009   :data:`CLOSE_TOO_BIG` — a frame over :data:`MAX_FRAME_BYTES`
+1011   the archive is unreachable; retry later
+4401   :data:`CLOSE_UNAUTHORIZED` — missing or wrong courtroom token
+4409   the connection was replaced by a newer one of the same courtroom
+       (:data:`hub.agent_ws.CLOSE_REPLACED`)
+4410   :data:`CLOSE_SEQ_CONFLICT` — an event whose seq the hub already
+       holds with a different kind or body (reason names the seq);
+       nothing is stored, the hub logs a WARNING
+=====  ==========================================================
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from hub.wire_bodies import (
+    BODY_TYPES,
+    EVENT_KINDS,
+    MAX_CHANNEL,
+    MAX_DEPTH,
+    MAX_ID,
+    MAX_ITEMS,
+    MAX_KEY,
+    MAX_NAME,
+    MAX_SEQ,
+    MAX_STRING,
+    MAX_TIME,
+    MAX_TITLE,
+    MAX_TOKEN,
+    AvAlarm,
+    BodyError,
+    CameraReport,
+    DeviceReport,
+    EventBody,
+    HearingClosed,
+    HearingOpened,
+    Segment,
+    StatusReport,
+    TranscriptFinal,
+    WireError,
+    Word,
+    check_hearing_id,
+    check_id,
+    check_integer,
+    check_name,
+    check_string,
+    check_text,
+    check_time,
+    digest,
+    parse_body,
+)
+
 __all__ = [
+    "BODY_TYPES",
     "CLOSE_INVALID",
+    "CLOSE_SEQ_CONFLICT",
     "CLOSE_TOO_BIG",
     "CLOSE_UNAUTHORIZED",
     "EVENT_KINDS",
+    "MAX_CHANNEL",
+    "MAX_DEPTH",
     "MAX_FRAME_BYTES",
+    "MAX_ID",
+    "MAX_ITEMS",
+    "MAX_KEY",
+    "MAX_NAME",
+    "MAX_SEQ",
+    "MAX_STRING",
     "MAX_THUMBNAIL_BYTES",
+    "MAX_TIME",
+    "MAX_TITLE",
+    "MAX_TOKEN",
     "Ack",
     "AgentMessage",
+    "AvAlarm",
+    "BodyError",
+    "CameraReport",
+    "DeviceReport",
     "Event",
+    "EventBody",
+    "HearingClosed",
+    "HearingOpened",
     "Hello",
     "HubMessage",
     "Message",
     "Partial",
+    "Segment",
+    "StatusReport",
     "Thumbnail",
+    "TranscriptFinal",
     "Welcome",
     "WireError",
+    "Word",
     "decode",
+    "digest",
     "encode",
 ]
 
@@ -73,32 +187,17 @@ MAX_FRAME_BYTES: Final = 256 * 1024
 """Largest frame either side accepts; larger frames close with CLOSE_TOO_BIG."""
 MAX_THUMBNAIL_BYTES: Final = 128 * 1024
 """Largest camera thumbnail (JPEG bytes) a Thumbnail message may carry."""
-
 CLOSE_INVALID: Final = 1007
 """Websocket close code for a frame that is not a valid message."""
 CLOSE_TOO_BIG: Final = 1009
 """Websocket close code for a frame over MAX_FRAME_BYTES."""
 CLOSE_UNAUTHORIZED: Final = 4401
 """Websocket close code for a missing or wrong courtroom token."""
-
-EVENT_KINDS: Final = frozenset(
-    {
-        "hearing.opened",
-        "hearing.closed",
-        "transcript.final",
-        "status",
-        "device",
-        "av.alarm",
-        "camera",
-    }
-)
+CLOSE_SEQ_CONFLICT: Final = 4410
+"""Websocket close code for a seq the hub holds with a different body."""
 
 
-_NO_HEARING_KINDS = frozenset({"status", "device"})
-
-
-class WireError(ValueError):
-    """A frame is not a valid message. ``str(err)`` is the close reason."""
+# -- messages ---------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,28 +207,39 @@ class Hello:
     agent: str = "courtroom-agent"
 
     def __post_init__(self) -> None:
-        _require_id(self.courtroom, "courtroom")
-        if not self.token:
-            raise WireError("hello.token must not be empty")
+        check_id(self.courtroom, "hello.courtroom")
+        check_string("hello.token", self.token, MAX_TOKEN, empty=False)
+        check_name("hello.agent", self.agent)
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """One archived event; ``data`` is its body parsed into :data:`BODY_TYPES`.
+
+    Raises:
+        WireError: on construction, for a seq outside 1..MAX_SEQ or an unknown
+            kind; :class:`BodyError` for a body that does not fit its kind.
+    """
+
     seq: int
     kind: str
     body: dict[str, Any] = field(default_factory=dict)
+    data: EventBody = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.seq, bool) or not isinstance(self.seq, int) or self.seq < 1:
-            raise WireError("event.seq must be an integer >= 1")
-        if self.kind not in EVENT_KINDS:
-            raise WireError(f"event.kind {self.kind!r} is not one of {sorted(EVENT_KINDS)}")
-        if not isinstance(self.body, dict):
-            raise WireError("event.body must be an object")
-        if self.kind not in _NO_HEARING_KINDS and not isinstance(self.body.get("hearing_id"), str):
-            raise WireError(f"event.body.hearing_id is required for {self.kind}")
-        if self.kind == "transcript.final" and not isinstance(self.body.get("segment"), dict):
-            raise WireError("event.body.segment must be an object")
+        check_integer("event.seq", self.seq, 1, MAX_SEQ)
+        if self.kind not in BODY_TYPES:
+            raise WireError(f"event.kind {self.kind[:40]!r} is not one of {sorted(EVENT_KINDS)}")
+        try:
+            data = parse_body(self.kind, self.body, "event.body")
+        except WireError as exc:
+            raw = json.dumps(self.body, ensure_ascii=False, default=repr)
+            raise BodyError(str(exc), seq=self.seq, kind=self.kind, raw=raw) from exc
+        object.__setattr__(self, "data", data)
+
+    def digest(self) -> str:
+        """:func:`digest` of this event's kind and body."""
+        return digest(self.kind, self.body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,14 +253,13 @@ class Partial:
     """Hearing-clock time of the last audio sample this hypothesis reflects."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.channel, bool) or not isinstance(self.channel, int):
-            raise WireError("partial.channel must be an integer")
-        if self.end is not None and (
-            not isinstance(self.end, (int, float)) or not math.isfinite(self.end)
-        ):
-            raise WireError("partial.end must be a finite number")
-        if not isinstance(self.start, (int, float)) or not math.isfinite(self.start):
-            raise WireError("partial.start must be a finite number")
+        check_hearing_id("partial.hearing_id", self.hearing_id)
+        check_integer("partial.channel", self.channel, 0, MAX_CHANNEL)
+        check_name("partial.role", self.role)
+        check_time("partial.start", self.start)
+        check_text("partial.text", self.text)
+        if self.end is not None:
+            check_time("partial.end", self.end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,10 +275,10 @@ class Thumbnail:
     jpeg: str
 
     def __post_init__(self) -> None:
-        _require_id(self.camera, "thumbnail.camera")
-        if not isinstance(self.time, (int, float)) or not math.isfinite(self.time):
-            raise WireError("thumbnail.time must be a finite number")
-        if len(self.jpeg) > MAX_THUMBNAIL_BYTES * 4 // 3 + 4:
+        check_hearing_id("thumbnail.hearing_id", self.hearing_id)
+        check_id(self.camera, "thumbnail.camera")
+        check_time("thumbnail.time", self.time)
+        if not isinstance(self.jpeg, str) or len(self.jpeg) > MAX_THUMBNAIL_BYTES * 4 // 3 + 4:
             raise WireError(f"thumbnail.jpeg exceeds {MAX_THUMBNAIL_BYTES} bytes")
 
     def image(self) -> bytes:
@@ -191,10 +300,16 @@ class Thumbnail:
 class Welcome:
     acked_seq: int
 
+    def __post_init__(self) -> None:
+        check_integer("welcome.acked_seq", self.acked_seq, 0, MAX_SEQ)
+
 
 @dataclass(frozen=True, slots=True)
 class Ack:
     seq: int
+
+    def __post_init__(self) -> None:
+        check_integer("ack.seq", self.seq, 0, MAX_SEQ)
 
 
 AgentMessage = Hello | Event | Partial | Thumbnail
@@ -241,37 +356,45 @@ def encode(message: Message) -> str:
         value = getattr(message, name)
         if value is not None or (type(message), name) not in _OPTIONAL:
             payload[name] = value
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError as exc:  # a non-finite float slipped into a body built in code
+        raise WireError(f"{payload['type']}: {exc}") from exc
     if len(text.encode()) > MAX_FRAME_BYTES:
         raise WireError(f"{payload['type']} frame exceeds {MAX_FRAME_BYTES} bytes")
     return text
 
 
 def decode(frame: str | bytes) -> Message:
-    """Parse one received frame.
+    """Parse one received frame, checking every value against the table above.
+
+    JSON numbers too large for a float (``1e400``) parse as infinity and are
+    then refused by name; ``NaN``/``Infinity`` literals are refused outright.
 
     Raises:
         WireError: the frame is binary, too big, not JSON, of an unknown type,
-            or has missing, extra or mistyped fields. The message names which.
+            or has a missing, extra, mistyped or out-of-range field; the
+            message names which. :class:`BodyError` (a WireError) when only
+            an event's body is wrong, so the hub can quarantine it.
     """
     if isinstance(frame, bytes):
         raise WireError("binary frames are not accepted")
-    if len(frame) > MAX_FRAME_BYTES or len(frame.encode()) > MAX_FRAME_BYTES:
+    if len(frame) > MAX_FRAME_BYTES or len(frame.encode(errors="replace")) > MAX_FRAME_BYTES:
         raise WireError(f"frame exceeds {MAX_FRAME_BYTES} bytes")
     try:
         payload = json.loads(frame, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        raise WireError(f"frame is not valid JSON: {exc}") from exc
+        raise WireError(f"frame is not valid JSON: {str(exc)[:80]}") from exc
     if not isinstance(payload, dict):
         raise WireError("frame must be a JSON object")
     kind = payload.pop("type", None)
     cls = _TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise WireError(f"unknown message type {kind!r}")
+        raise WireError(f"unknown message type {str(kind)[:40]!r}")
     fields = _FIELDS[cls]
     extra = set(payload) - set(fields)
     if extra:
-        raise WireError(f"{kind}: unexpected fields {sorted(extra)}")
+        raise WireError(f"{kind}: unexpected fields {sorted(extra)[:8]}")
     for name, typ in fields.items():
         if name not in payload:
             if (cls, name) in _OPTIONAL:
@@ -280,10 +403,8 @@ def decode(frame: str | bytes) -> Message:
         value = payload[name]
         if isinstance(value, bool) or not isinstance(value, typ):
             raise WireError(f"{kind}.{name} has the wrong type")
-    if cls in (Welcome, Ack):
-        seq_name = "acked_seq" if cls is Welcome else "seq"
-        if payload[seq_name] < 0:
-            raise WireError(f"{kind}.{seq_name} must be >= 0")
+    # Each message checks its own fields on construction (ranges, lengths,
+    # finiteness); an event's body is checked by its kind, naming event.body.…
     try:
         message: Message = cls(**payload)
     except TypeError as exc:  # pragma: no cover - fields were checked above
@@ -293,8 +414,3 @@ def decode(frame: str | bytes) -> Message:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
-
-
-def _require_id(value: str, what: str) -> None:
-    if not value or len(value) > 64 or not all(c.isalnum() or c in "-_." for c in value):
-        raise WireError(f"{what} must be 1-64 characters of letters, digits, '-', '_' or '.'")

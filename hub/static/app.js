@@ -4,6 +4,7 @@
 "use strict";
 
 const ROOM_KEY = "courtroom.room";
+const EARLIER_PAGE = 500; // segments per "load earlier" request
 const ROLE_LABELS = {
   judge: "审判长", presiding_judge: "审判长", assessor: "审判员", juror: "陪审员",
   clerk: "书记员", plaintiff: "原告", defendant: "被告", prosecutor: "公诉人",
@@ -170,6 +171,8 @@ function handle(msg) {
     state.hearing = msg.hearing;
     renderHearing(msg.hearing);
     for (const segment of msg.segments) addFinal(segment);
+    // The snapshot holds only the newest segments; older ones on demand.
+    $("earlier").hidden = !msg.more_before;
     renderStatus(msg.status);
   } else if (msg.type === "hearing") {
     if (!state.hearing || msg.hearing.id !== state.hearing.id) {
@@ -190,6 +193,11 @@ function handle(msg) {
   } else if (msg.type === "status") {
     renderStatus(msg.status);
     updateRoom({ online: msg.status.online });
+  } else if (msg.type === "alarm" && msg.kind === "hub.quarantine") {
+    // The hub could not archive one of this courtroom's events (kept aside).
+    const notice = $("hub-alarm");
+    notice.textContent = `⚠ ${msg.body.message}`;
+    notice.hidden = false;
   }
   $("empty").hidden = state.seqs.size + state.partials.size > 0;
   if (state.follow) scrollToEnd();
@@ -257,7 +265,36 @@ function clearPartials() {
   state.partials.clear();
 }
 
+// "加载更早的笔录 Load earlier": the page of segments before the oldest shown,
+// from GET /api/hearings/{id}/transcript?before_seq=S&limit=N (transcript order).
+async function loadEarlier() {
+  const first = $("finals").firstElementChild;
+  if (!state.hearing || !first) return;
+  const button = $("earlier");
+  const hearing = state.hearing.id;
+  const scroller = $("scroller");
+  const fromBottom = scroller.scrollHeight - scroller.scrollTop;
+  button.disabled = true;
+  try {
+    const query = `before_seq=${encodeURIComponent(first.dataset.seq)}&limit=${EARLIER_PAGE}`;
+    const response = await api(`/api/hearings/${encodeURIComponent(hearing)}/transcript?${query}`);
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const page = await response.json();
+    if (!state.hearing || state.hearing.id !== hearing) return;
+    const before = state.seqs.size;
+    for (const segment of page) addFinal(segment);
+    button.hidden = page.length < EARLIER_PAGE || state.seqs.size === before;
+    scroller.scrollTop = scroller.scrollHeight - fromBottom; // keep the reader's place
+  } catch (err) {
+    button.title = `加载失败 · Failed: ${err.message}`;
+  } finally {
+    button.disabled = false;
+  }
+}
+
 function clearTranscript() {
+  $("earlier").hidden = true;
+  $("hub-alarm").hidden = true;
   $("finals").replaceChildren();
   state.seqs.clear();
   clearPartials();
@@ -304,6 +341,7 @@ function start() {
     state.follow = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
     $("jump").hidden = state.follow;
   });
+  $("earlier").addEventListener("click", () => loadEarlier());
   $("jump").addEventListener("click", () => {
     state.follow = true;
     scrollToEnd();

@@ -30,7 +30,7 @@ const RECENT_EVENTS = 200;
 const MAX_FETCHES = 4;
 const MAX_PENDING = 200;
 const SYNC_RETRY_MS = 5000;
-const ALARM_KINDS = ["av.alarm", "camera"];
+const ALARM_KINDS = ["av.alarm", "camera", "hub.quarantine"];
 const AGENT_STATES = { recording: "录音中", idle: "待机", degraded: "降级运行", stopped: "已停止" };
 
 const state = {
@@ -106,7 +106,7 @@ function newRoom(info) {
     online: false,
     hearing: info.hearing,
     report: {},
-    lastSeq: { "av.alarm": 0, camera: 0 }, // newest seq applied, per kind
+    lastSeq: { "av.alarm": 0, camera: 0, "hub.quarantine": 0 }, // newest seq applied, per kind
     synced: false,         // alarms read from the archive since the last snapshot
     syncing: false,
     resync: false,
@@ -252,6 +252,11 @@ function applyStatus(room, status) {
 // What one av.alarm or camera event body changes: {key, raised, message} or null,
 // plus {camera, cameraState} for a camera's online/offline change.
 function alarmChange(kind, body) {
+  if (kind === "hub.quarantine") {
+    // An event the hub could not archive (kept raw, acknowledged): stays until
+    // crowded out by newer alarms; an administrator reads the quarantine.
+    return { key: `hub/quarantine/${body.quarantine_id}`, raised: true, message: body.message };
+  }
   if (kind === "av.alarm") {
     // Microphone alarms say state: raised|cleared; recorder alarms say active: bool.
     const raised = body.state !== undefined ? body.state === "raised" : body.active === true;

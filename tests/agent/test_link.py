@@ -190,7 +190,8 @@ def make_link(
 
 
 def final(n: int, channel: int = 0) -> dict[str, object]:
-    return {"hearing_id": "h1", "segment": {"channel": channel, "text": f"第{n}句"}}
+    segment = {"start": float(n), "end": n + 1.0, "channel": channel, "role": "judge"}
+    return {"hearing_id": "h1", "segment": segment | {"text": f"第{n}句"}}
 
 
 def partial(text: str, channel: int = 0) -> wire.Partial:

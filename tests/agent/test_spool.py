@@ -21,8 +21,9 @@ from hub import wire
 ROOM = "room-1"
 
 
-def final(n: int) -> dict[str, object]:
-    return {"hearing_id": "h1", "segment": {"text": f"第{n}句", "start": float(n)}}
+def final(n: int, text: str | None = None) -> dict[str, object]:
+    segment = {"start": float(n), "end": n + 1.0, "channel": 0, "role": "judge"}
+    return {"hearing_id": "h1", "segment": segment | {"text": text or f"第{n}句"}}
 
 
 def test_spool_append_assigns_gap_free_seq_from_one(tmp_path: Path) -> None:
@@ -147,7 +148,7 @@ def test_spool_adopt_hub_seq_renumbers_pending_once_and_records_it(tmp_path: Pat
 def test_spool_file_shrinks_after_backlog_drained(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     with EventSpool.open(path, courtroom=ROOM) as spool:
-        big = {"hearing_id": "h1", "segment": {"text": "字" * 2000}}
+        big = final(1, "字" * 2000)
         for _ in range(400):
             spool.append("transcript.final", big)
         backlog = spool.disk_bytes
@@ -176,7 +177,8 @@ from courtroom_agent.spool import EventSpool
 spool = EventSpool.open(sys.argv[1], courtroom="room-1")
 out = sys.stdout
 while True:
-    event = spool.append("transcript.final", {"hearing_id": "h1", "segment": {"text": "x"}})
+    segment = {"start": 0.0, "end": 1.0, "channel": 0, "role": "judge", "text": "x"}
+    event = spool.append("transcript.final", {"hearing_id": "h1", "segment": segment})
     out.write(f"{event.seq}\\n")
     out.flush()
     if event.seq % 7 == 0:

@@ -109,3 +109,59 @@ async def test_clerk_page_shows_partial_then_final_and_survives_hub_restart(
     seqs = await finals.evaluate_all("nodes => nodes.map(n => Number(n.dataset.seq))")
     assert seqs == [2, 3, 4]
     await page.screenshot(path=tmp_path / "reconnected.png")
+
+
+async def test_clerk_page_loads_earlier_segments_on_demand(
+    hub_factory: HubFactory, browser: Browser, tmp_path: Path
+) -> None:
+    """The snapshot holds the newest SNAPSHOT_SEGMENTS; 加载更早的笔录 fetches the rest."""
+    from datetime import UTC, datetime
+
+    from hub.db import open_engine
+    from hub.live_ws import SNAPSHOT_SEGMENTS
+    from hub.store import Archive
+
+    expect.set_options(timeout=TIMEOUT * 1000 * 2)
+    hub = await hub_factory()
+    agent, _ = await hub.agent()
+    await send_events(agent, [opened(1)])
+    engine = open_engine(make_config(tmp_path).database_url())  # the hub's own SQLite file
+    archive, now = Archive(engine), datetime.now(UTC)
+    total = SNAPSHOT_SEGMENTS + 40
+    for seq in range(2, total + 2):
+        archive.store_event("court-1", final(seq, f"第{seq}句", float(seq)), now=now)
+    engine.dispose()
+    page = await browser.new_page(viewport={"width": 1280, "height": 760})
+    await log_in(page, hub.url)
+    finals = page.locator("#finals .final")
+    await expect(finals).to_have_count(SNAPSHOT_SEGMENTS)
+    await expect(finals.first.locator(".text")).to_have_text("第42句")
+    earlier = page.locator("#earlier")
+    await expect(earlier).to_contain_text("加载更早的笔录")
+    while await earlier.is_visible():  # one click once the route pages; more until it does
+        await earlier.click()
+        await expect(earlier).to_be_enabled()
+    await expect(finals).to_have_count(total)
+    await expect(finals.first.locator(".text")).to_have_text("第2句")
+    await page.screenshot(path=tmp_path / "earlier.png")
+
+
+async def test_clerk_page_shows_a_quarantined_event(
+    hub_factory: HubFactory, browser: Browser
+) -> None:
+    from tests.hub.conftest import OTHER, OTHER_TOKEN
+
+    expect.set_options(timeout=TIMEOUT * 1000 * 2)
+    hub = await hub_factory()
+    page = await browser.new_page(viewport={"width": 1280, "height": 760})
+    await log_in(page, hub.url)
+    other, _ = await hub.agent(OTHER, OTHER_TOKEN)
+    await send_events(other, [opened(1, "h-9")])
+    agent, _ = await hub.agent()
+    await send_events(agent, [opened(1, "h-9")])  # court-2's hearing id: quarantined
+    notice = page.locator("#hub-alarm")
+    await expect(notice).to_be_visible()
+    await expect(notice).to_contain_text("事件 1 无法存档，已隔离")
+    await expect(notice).to_contain_text("belongs to courtroom 'court-2'")
+    await agent.close()
+    await other.close()

@@ -185,10 +185,10 @@ async def test_patrol_page_follows_pictures_alarms_and_camera_state(
     await expect(tile.locator(".tile-online")).to_contain_text("离线")
     await expect(tile).to_have_class("tile tile-down")
     assert errors == []
-    # One socket for both courtrooms, patrol messages only; two alarm reads per courtroom.
+    # One socket for both courtrooms, patrol messages only; three alarm reads per courtroom.
     assert len(traffic.live_sockets()) == 1
     assert set(traffic.received) <= PATROL_MESSAGES and "alarm" in traffic.received
-    assert len(traffic.events) == 2 * 2 and all("order=desc" in u for u in traffic.events)
+    assert len(traffic.events) == 2 * 3 and all("order=desc" in u for u in traffic.events)
 
 
 async def test_patrol_page_opened_late_shows_raised_alarms_and_pictures(
@@ -254,7 +254,7 @@ async def test_patrol_page_opened_late_shows_raised_alarms_and_pictures(
     await expect(other_tile.locator(".alarms .alarm")).to_have_count(0)
     await expect(tile.locator(".alarms .alarm")).to_have_count(2)  # unaffected
     assert len(traffic.live_sockets()) == 1  # four courtrooms, one socket
-    assert len(traffic.events) == 4 * 2  # one newest-first read per courtroom and kind
+    assert len(traffic.events) == 4 * 3  # one newest-first read per courtroom and kind
 
     # The clerk page and the patrol wall link to each other; the login carries over.
     await page.get_by_role("link", name="庭审笔录").click()
@@ -352,3 +352,28 @@ async def test_patrol_route_serves_the_page(hub: RunningHub) -> None:
         script = await client.get("/static/patrol.js")
     assert response.status_code == 200 and "庭审巡查" in response.text
     assert script.status_code == 200 and "MAX_ALARMS" in script.text
+
+
+async def test_patrol_page_shows_quarantined_events_live_and_after_reload(
+    hub_factory: HubFactory,
+    browser: Browser,  # noqa: F811
+) -> None:
+    """An event the hub had to quarantine is a hub alarm on the wall (issue 11, finding 10)."""
+    expect.set_options(timeout=TIMEOUT * 1000 * 2)
+    hub = await hub_factory()
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    await open_wall(page, hub)
+    agent, _ = await hub.agent()
+    await send_events(agent, [opened(1)])
+    intruder, _ = await hub.agent(OTHER, OTHER_TOKEN)
+    await send_events(intruder, [opened(1)])  # court-1's hearing id: quarantined
+    alarms = page.locator(f'article.tile[data-room="{OTHER}"] .alarms .alarm')
+    await expect(alarms).to_have_count(1)
+    await expect(alarms.locator(".alarm-zh")).to_contain_text("事件 1 无法存档，已隔离")
+    await expect(alarms.locator(".alarm-en")).to_contain_text("belongs to courtroom 'court-1'")
+    await page.reload()  # read back from GET /api/courtrooms/{id}/events?kind=hub.quarantine
+    await expect(page.locator("#conn")).to_have_class("conn conn-live")
+    await expect(alarms).to_have_count(1)
+    await expect(page.locator(f'article.tile[data-room="{COURT}"] .alarms .alarm')).to_have_count(0)
+    await agent.close()
+    await intruder.close()

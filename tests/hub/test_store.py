@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub.db import migrate, open_engine
-from hub.store import Archive
+from hub.store import QUARANTINE_KIND, Archive, SeqConflict
 from hub.wire import Event
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -150,12 +151,86 @@ def test_archive_hearing_lifecycle_and_current_hearing(archive: Archive) -> None
     assert [h.id for h in archive.hearings("c1")] == ["h-2", "h-1"]
 
 
-def test_archive_bad_body_is_stored_and_acked_but_not_applied(archive: Archive) -> None:
+def test_archive_bad_body_is_quarantined_and_acked(archive: Archive) -> None:
     store(archive, opened(1))
-    broken = Event(seq=2, kind="transcript.final", body={"hearing_id": "h-1", "segment": {}})
-    result = store(archive, broken)
-    assert (result.acked_seq, result.duplicate, result.segment) == (2, False, None)
-    assert archive.transcript("h-1", "c1") == []
+    raw = '{"hearing_id":"h-1","segment":{"start":"nan"}}'
+    result = archive.quarantine(
+        "c1", seq=2, kind="transcript.final", raw=raw, error="bad start", now=NOW
+    )
+    assert (result.acked_seq, result.duplicate) == (2, False)
+    assert result.quarantined is not None and result.quarantined.body == raw
+    assert store(archive, final(3, 1.0, "下一句")).acked_seq == 3
+    again = archive.quarantine(
+        "c1", seq=2, kind="transcript.final", raw=raw, error="bad start", now=NOW
+    )
+    assert again.duplicate and again.quarantined is None
+    [row] = archive.quarantined("c1")
+    assert (row.seq, row.kind, row.body, row.error) == (2, "transcript.final", raw, "bad start")
+    [event] = archive.events("c1", kind=QUARANTINE_KIND)
+    assert event["seq"] == 2 and event["body"]["quarantine_id"] == row.id
+    assert [s["text"] for s in archive.transcript("h-1", "c1")] == ["下一句"]
+
+
+def test_archive_hearing_id_of_another_courtroom_is_quarantined(archive: Archive) -> None:
+    store(archive, opened(1, "h-1"), "c1")
+    for seq, event in enumerate([opened(1, "h-1"), final(2, 0.5, "冒名")], start=1):
+        taken = Event(seq=seq, kind=event.kind, body=event.body)
+        result = store(archive, taken, "c2")
+        assert result.quarantined is not None and "belongs to courtroom 'c1'" in (
+            result.quarantined.error
+        )
+        assert result.acked_seq == seq and result.hearing is None and result.segment is None
+    hearing = archive.hearing("h-1")
+    assert hearing is not None and hearing.courtroom == "c1" and hearing.opened_at is not None
+    assert archive.transcript("h-1", "c2") == [] and archive.current_hearing("c2") is None
+    assert [q.seq for q in archive.quarantined("c2")] == [2, 1]
+
+
+def test_archive_repeated_seq_with_other_body_conflicts(archive: Archive) -> None:
+    store(archive, opened(1))
+    store(archive, final(3, 2.0, "提前"))  # ahead of a gap: held, not acked
+    assert store(archive, final(3, 2.0, "提前")).duplicate  # identical: silent duplicate
+    for seq, text in ((3, "真的"), (1, "改写")):
+        with pytest.raises(SeqConflict, match=f"seq {seq} "):
+            store(archive, final(seq, 2.0, text))
+    assert store(archive, final(2, 1.0, "中间")).acked_seq == 3
+    assert [s["text"] for s in archive.transcript("h-1", "c1")] == ["中间", "提前"]
+
+
+def test_archive_database_refusal_is_quarantined_not_fatal(postgres_url: str) -> None:
+    """PostgreSQL text cannot hold NUL (SQLite stores it): the database refuses one value."""
+    engine = open_engine(postgres_url)
+    migrate(engine)
+    archive = Archive(engine)
+    archive.ensure_courtrooms([("c1", "第一法庭")])
+    store(archive, opened(1))
+    result = store(archive, final(2, 1.0, "空\x00字符"))
+    assert result.quarantined is not None and "database refused" in result.quarantined.error
+    assert result.acked_seq == 2
+    assert "\\u0000" in archive.quarantined("c1")[0].body
+    assert store(archive, final(3, 2.0, "继续")).acked_seq == 3
+    assert [s["text"] for s in archive.transcript("h-1", "c1")] == ["继续"]
+    engine.dispose()
+
+
+def test_archive_transcript_pages_and_tail_are_bounded(archive: Archive) -> None:
+    store(archive, opened(1))
+    for seq in range(2, 32):
+        store(archive, final(seq, float(seq % 10) + seq / 100, f"第{seq}句"))
+    whole = archive.transcript("h-1", "c1")
+    assert len(whole) == 30
+    tail, more = archive.transcript_tail("h-1", "c1", limit=10, max_bytes=1 << 20)
+    assert tail == whole[-10:] and more
+    older = archive.transcript("h-1", "c1", before_seq=tail[0]["seq"], limit=10)
+    assert older == whole[-20:-10]
+    assert archive.transcript("h-1", "c1", after_seq=whole[4]["seq"], limit=3) == whole[5:8]
+    assert archive.transcript("h-1", "c1", before_seq=whole[0]["seq"], limit=5) == []
+    assert archive.transcript("h-1", "c1", before_seq=999, limit=5) == []
+    one = len(json.dumps(whole[-1], ensure_ascii=False, separators=(",", ":")))
+    small, more = archive.transcript_tail("h-1", "c1", limit=10, max_bytes=3 * one)
+    assert 1 <= len(small) <= 3 and small == whole[-len(small) :] and more
+    everything, more = archive.transcript_tail("h-1", "c1", limit=100, max_bytes=1 << 20)
+    assert everything == whole and not more
 
 
 def test_archive_transcript_is_ordered_by_start_then_seq(archive: Archive) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 
 import pytest
 from hypothesis import given
@@ -55,8 +56,8 @@ def test_wire_vectors_both_ways(message: wire.Message, frame: str) -> None:
         ('{"type":"ack"}', "ack.seq is missing"),
         ('{"type":"ack","seq":"1"}', "wrong type"),
         ('{"type":"ack","seq":true}', "wrong type"),
-        ('{"type":"ack","seq":-1}', ">= 0"),
-        ('{"type":"event","seq":0,"kind":"status","body":{}}', ">= 1"),
+        ('{"type":"ack","seq":-1}', r"ack.seq must be within 0\.\."),
+        ('{"type":"event","seq":0,"kind":"status","body":{}}', r"event.seq must be within 1\.\."),
         ('{"type":"event","seq":1,"kind":"rm -rf","body":{}}', "event.kind"),
         ('{"type":"event","seq":1,"kind":"transcript.final","body":{}}', "hearing_id"),
         (
@@ -137,3 +138,259 @@ def test_wire_thumbnail_refuses_oversized_and_bad_camera() -> None:
         )
     with pytest.raises(WireError, match="camera"):
         wire.Thumbnail(hearing_id="h", camera="a/b", time=0.0, jpeg="")
+
+
+# -- issue 11: every value checked once, at the wire ---------------------------
+
+SEGMENT = {
+    "start": 1.5,
+    "end": 3.25,
+    "channel": 1,
+    "role": "审判长",
+    "text": "现在开庭",
+    "confidence": 0.93,
+    "words": [{"word": "现在", "start": 1.5, "end": 2.0, "conf": 0.9}],
+}
+BODIES: dict[str, dict[str, object]] = {
+    "hearing.opened": {
+        "hearing_id": "fy-01-20250301",
+        "title": "民事一审",
+        "opened_at": "2025-03-01T09:00:00+08:00",
+        "roles": ["审判长", "原告", "被告"],
+        "resumed_at": "2025-03-01T09:30:00+08:00",
+        "resumed_from": 1800.5,
+    },
+    "hearing.closed": {
+        "hearing_id": "fy-01-20250301",
+        "closed_at": "2025-03-01T11:00:00+08:00",
+        "duration": 7200.0,
+        "interrupted": True,
+        "error": "OSError: disk full",
+    },
+    "transcript.final": {"hearing_id": "fy-01-20250301", "segment": SEGMENT},
+    "status": {
+        "state": "recording",
+        "hearing_id": None,
+        "lag": 0.25,
+        "microphones": [{"channel": 0, "dbfs": -32.5, "ok": True}],
+        "recording": {"free_bytes": 2**40, "gaps": []},
+    },
+    "device": {
+        "time": 12.5,
+        "device": "matrix",
+        "direction": "tx",
+        "meaning": "切换 1→2",
+        "raw": "0d0a",
+    },
+    "av.alarm": {
+        "hearing_id": "fy-01-20250301",
+        "kind": "dead_mic",
+        "state": "raised",
+        "hearing_time": 61.0,
+        "channel": 2,
+        "role": "被告",
+        "message": "被告麦克风无信号",
+    },
+    "camera": {
+        "hearing_id": "fy-01-20250301",
+        "camera": "CAM-1",
+        "type": "alarm",
+        "kind": "no_frames",
+        "active": True,
+        "time": 30.0,
+        "since": 25.0,
+        "message": "摄像机 CAM-1 无画面",
+    },
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BODIES))
+def test_wire_every_body_kind_both_ways(kind: str) -> None:
+    body = BODIES[kind]
+    event = Event(seq=7, kind=kind, body=body)
+    frame = encode(event)
+    assert frame == json.dumps(
+        {"type": "event", "seq": 7, "kind": kind, "body": body},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    decoded = decode(frame)
+    assert decoded == event and isinstance(decoded, Event)
+    assert isinstance(decoded.data, wire.BODY_TYPES[kind])
+
+
+def test_wire_final_body_is_typed() -> None:
+    event = Event(seq=1, kind="transcript.final", body=BODIES["transcript.final"])
+    data = event.data
+    assert isinstance(data, wire.TranscriptFinal)
+    assert data.segment == wire.Segment(
+        start=1.5,
+        end=3.25,
+        channel=1,
+        role="审判长",
+        text="现在开庭",
+        confidence=0.93,
+        words=(wire.Word(word="现在", start=1.5, end=2.0, conf=0.9),),
+    )
+
+
+def event_frame(kind: str, body: object, seq: str = "1") -> str:
+    return f'{{"type":"event","seq":{seq},"kind":"{kind}","body":{json.dumps(body)}}}'
+
+
+def final_frame(**segment: object) -> str:
+    return event_frame("transcript.final", {"hearing_id": "h", "segment": SEGMENT | segment})
+
+
+def deep(levels: int) -> object:
+    value: object = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        (final_frame(start="nan"), "event.body.segment.start must be a finite number"),
+        (final_frame(channel=1e20), "event.body.segment.channel must be an integer"),
+        (final_frame(channel=2000), r"event.body.segment.channel must be within 0\.\.1023"),
+        (final_frame(channel=10**20), "event.body.segment.channel must be within the signed 64"),
+        (final_frame(confidence=1.5), r"event.body.segment.confidence must be within 0\.\.1"),
+        (final_frame(end=1e10), "event.body.segment.end must be within"),
+        (
+            final_frame(words=[{"word": "x", "start": 0, "end": 1, "conf": 2}]),
+            r"event.body.segment.words\[0\].conf must be within",
+        ),
+        (final_frame(text="字" * (wire.MAX_STRING + 1)), "segment.text exceeds 16384"),
+        (final_frame(role="r" * 65), "segment.role exceeds 64"),
+        (final_frame(speaker="x"), "unexpected fields"),
+        (
+            final_frame().replace('"confidence": 0.93', '"confidence": 1e400'),
+            "event.body.segment.confidence must be a finite number",
+        ),
+        (
+            event_frame("status", {"state": "ok"}).replace('"ok"}', '"ok","lag":1e400}'),
+            "event.body.lag must be a finite number",
+        ),
+        (event_frame("status", {"n": 2**63}), "event.body.n must be within the signed 64-bit"),
+        (event_frame("status", {"n": deep(20)}), "nested deeper than 16"),
+        (event_frame("status", {"k" * 65: 1}), "key longer than 64"),
+        (event_frame("status", {"list": [0] * 4097}), "more than 4096 items"),
+        (event_frame("status", {"state": "s" * 65}), "event.body.state exceeds 64"),
+        (event_frame("hearing.opened", {"hearing_id": "h" * 129}), "hearing_id exceeds 128"),
+        (event_frame("hearing.opened", {"hearing_id": ""}), "hearing_id must not be empty"),
+        (
+            event_frame("hearing.opened", {"hearing_id": "h", "opened_at": "yesterday"}),
+            "opened_at must be an ISO-8601 time",
+        ),
+        (event_frame("hearing.closed", {"hearing_id": "h", "duration": -1}), "duration"),
+        (event_frame("av.alarm", {"hearing_id": "h"}), "event.body.kind is missing"),
+        (event_frame("camera", {"hearing_id": "h", "camera": "a/b"}), "camera must be"),
+        (event_frame("device", {"time": 1}), "event.body.device is missing"),
+        (event_frame("status", {}, seq=str(2**63)), r"event.seq must be within 1\.\."),
+        (event_frame("status", {}, seq="1e3"), "event.seq has the wrong type"),
+        ('{"type":"welcome","acked_seq":9223372036854775808}', "welcome.acked_seq must be"),
+        ('{"type":"ack","seq":9223372036854775808}', "ack.seq must be within"),
+        ('{"type":"ack","seq":1' + "0" * 5000 + "}", "not valid JSON"),
+        ('{"type":"hello","courtroom":"c","token":"' + "t" * 1025 + '"}', "token exceeds"),
+        (
+            '{"type":"partial","hearing_id":"h","channel":0,"role":"r","start":1e400,"text":""}',
+            "partial.start must be a finite number",
+        ),
+        (
+            '{"type":"partial","hearing_id":"h","channel":-1,"role":"r","start":0,"text":""}',
+            "partial.channel must be within",
+        ),
+        ('{"type":"thumbnail","hearing_id":"h","camera":"c","time":1e400,"jpeg":""}', "time"),
+        ("[" * 5000 + "]" * 5000, "not valid JSON|JSON object"),
+    ],
+)
+def test_wire_decode_refuses_out_of_range_naming_the_field(frame: str, reason: str) -> None:
+    with pytest.raises(WireError, match=reason):
+        decode(frame)
+
+
+def test_wire_body_error_carries_seq_kind_and_raw_body() -> None:
+    with pytest.raises(wire.BodyError) as info:
+        decode(final_frame(start="nan").replace('"seq":1', '"seq":42'))
+    assert (info.value.seq, info.value.kind) == (42, "transcript.final")
+    assert json.loads(info.value.raw)["segment"]["start"] == "nan"
+
+
+def test_wire_every_prefix_of_a_frame_is_refused() -> None:
+    frame = encode(Event(seq=3, kind="transcript.final", body=BODIES["transcript.final"]))
+    for end in range(len(frame)):
+        with pytest.raises(WireError):
+            decode(frame[:end])
+
+
+def test_wire_digest_ignores_key_order_but_not_values() -> None:
+    body = BODIES["av.alarm"]
+    reordered = dict(reversed(list(body.items())))
+    assert wire.digest("av.alarm", body) == wire.digest("av.alarm", reordered)
+    assert wire.digest("av.alarm", body) != wire.digest("camera", body)
+    assert wire.digest("av.alarm", body) != wire.digest("av.alarm", body | {"channel": 3})
+
+
+def _mutations(value: object) -> st.SearchStrategy[object]:
+    """``value`` with one leaf replaced by an arbitrary (possibly hostile) JSON value."""
+    hostile = (
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**70), max_value=2**70)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=20)
+        | st.lists(st.integers(), max_size=3)
+    )
+    if isinstance(value, dict) and value:
+        return st.sampled_from(sorted(value)).flatmap(
+            lambda key: _mutations(value[key]).map(lambda new: {**value, key: new})
+        ) | hostile.map(lambda new: {**value, "extra": new})
+    if isinstance(value, list) and value:
+        return _mutations(value[0]).map(lambda new: [new, *value[1:]])
+    return hostile
+
+
+NEAR_VALID: list[object] = [
+    *({"type": "event", "seq": 5, "kind": kind, "body": body} for kind, body in BODIES.items()),
+    {"type": "welcome", "acked_seq": 5},
+    {"type": "ack", "seq": 5},
+    {"type": "hello", "courtroom": "fy-01", "token": "t", "agent": "courtroom-agent"},
+    {"type": "partial", "hearing_id": "h", "channel": 0, "role": "r", "start": 0.5, "text": "开"},
+    {"type": "thumbnail", "hearing_id": "h", "camera": "C", "time": 1.0, "jpeg": "/9j/"},
+]
+
+
+@given(st.sampled_from(NEAR_VALID).flatmap(_mutations))
+def test_wire_near_valid_frames_decode_or_raise_wire_error_and_round_trip(
+    payload: object,
+) -> None:
+    """Both sides' decode: only WireError, and whatever decodes re-encodes to itself."""
+    try:
+        message = decode(json.dumps(payload, ensure_ascii=False))
+    except WireError:
+        return
+    assert decode(encode(message)) == message
+
+
+@given(st.binary(max_size=300))
+def test_wire_decode_of_arbitrary_bytes_as_text_raises_only_wire_error(data: bytes) -> None:
+    for frame in (data, data.decode("utf-8", errors="surrogateescape")):
+        with contextlib.suppress(WireError):
+            message = decode(frame)
+            assert decode(encode(message)) == message
+
+
+def test_wire_bodies_built_in_code_validate_on_construction() -> None:
+    with pytest.raises(WireError, match=r"event.body.segment.channel must be within 0\.\.1023"):
+        wire.Segment(start=0.0, end=1.0, channel=5000, role="r", text="t")
+    with pytest.raises(WireError, match=r"word\.conf must be a finite number"):
+        wire.Word(word="w", start=0.0, end=1.0, conf=math.nan)
+    with pytest.raises(WireError, match=r"event\.body\.hearing_id must not be empty"):
+        wire.HearingOpened(hearing_id="")
+    with pytest.raises(WireError, match=r"event\.body\.lag must be a finite number"):
+        wire.StatusReport(extra={"lag": math.inf})
+    with pytest.raises(WireError, match="declared fields"):
+        wire.AvAlarm(hearing_id="h", kind="dead_mic", extra={"kind": "x"})
+    assert wire.HearingOpened(hearing_id="h", roles=("审判长",)).roles == ("审判长",)
