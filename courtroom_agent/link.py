@@ -528,16 +528,16 @@ class HubLink:
         else:
             self._alarm_raised = True
             log.error("hub %s not trusted: %s; spool kept, reconnecting", self._url, reason)
-            self.publish(
-                "av.alarm",
-                {
-                    "hearing_id": self._alarm_hearing_id(),
-                    "kind": "hub_untrusted",
-                    "active": True,
-                    "severity": "critical",
-                    "message": "集控端不可信 / hub not trusted: " + reason,
-                },
-            )
+            alarm: dict[str, Any] = {
+                "kind": "hub_untrusted",
+                "active": True,
+                "severity": "critical",
+                "message": "集控端不可信 / hub not trusted: " + reason,
+            }
+            hearing_id = self._alarm_hearing_id()
+            if hearing_id:  # idle (no hearing open): an agent-level alarm
+                alarm["hearing_id"] = hearing_id
+            self.publish("av.alarm", alarm)
         await ws.close(wire.CLOSE_INVALID, reason[:120])
         raise HubViolationError(f"invalid frame from hub (hub not trusted): {reason}")
 

@@ -55,7 +55,7 @@ __all__ = ["MAX_SEQ", "EventSpool", "SpoolError"]
 
 log = logging.getLogger(__name__)
 
-MAX_SEQ = 2**63 - 1
+MAX_SEQ = wire.MAX_SEQ
 """Highest seq a spool assigns (SQLite's largest INTEGER)."""
 
 _SCHEMA_VERSION = 1

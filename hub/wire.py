@@ -71,7 +71,7 @@ bounded JSON value as above):
                      (an object: bounded JSON only)
 ``device``           :class:`DeviceReport` ``{"time", "device", "direction", "meaning",
                      "raw"?, "hearing_id"?}`` one entry of the equipment audit trail
-``av.alarm``         :class:`AvAlarm` ``{"hearing_id", "kind", "message"?, +}`` a
+``av.alarm``         :class:`AvAlarm` ``{"hearing_id"?, "kind", "message"?, +}`` a
                      microphone or recorder alarm raised or cleared
 ``camera``           :class:`CameraReport` ``{"hearing_id", "camera", "message"?, +}``
                      a camera went online/offline or raised/cleared an alarm

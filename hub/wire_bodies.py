@@ -458,15 +458,17 @@ class DeviceReport:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AvAlarm:
-    """``av.alarm``: a microphone or recorder alarm; further keys are bounded JSON."""
+    """``av.alarm``: a microphone or recorder alarm, or one of the agent itself
+    (``hub_untrusted``); further keys are bounded JSON. ``hearing_id`` is left
+    out when no hearing is open (an agent-level alarm)."""
 
-    hearing_id: str
     kind: str
+    hearing_id: str | None = None
     message: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
-        "hearing_id": (check_hearing_id, True),
+        "hearing_id": (check_hearing_id, False),
         "kind": (check_name, True),
         "message": (_title, False),
     }
