@@ -43,7 +43,9 @@ spool numbers after N and the Welcome is accepted; the link never renumbers.
 Errors (``error_class`` tells :func:`~courtroom_agent.backoff.classify`)::
 
     HubLinkError                 base; never escapes run(), kept in state
-    ├── HubRejectedError         CONFIG: token refused (close 4401, HTTP 401/403)
+    ├── HubRejectedError         CONFIG: token refused (close 4401, HTTP 401/403),
+    │   │                        a seq conflict (close 4410: the hub holds another
+    │   │                        event under one of ours; a person must decide)
     │   │                        or URL wrong (HTTP 4xx); retried at the maximum
     │   │                        interval so a fixed hub config recovers
     │   └── HubTrustError        CONFIG: hub certificate not trusted (verification
@@ -629,6 +631,13 @@ def _translate(exc: Exception) -> BaseException:
         close = exc.rcvd
         if close is not None and close.code == wire.CLOSE_UNAUTHORIZED:
             return HubRejectedError(f"hub refused the token (close {close.code}: {close.reason})")
+        if close is not None and close.code == wire.CLOSE_SEQ_CONFLICT:
+            # The hub holds another event under one of ours: resending will not
+            # help, and neither side may overwrite the record. A person decides.
+            return HubRejectedError(
+                f"hub holds a different event under the same seq 序号冲突 "
+                f"(close {close.code}: {close.reason}); ask the hub administrator"
+            )
         if close is None and exc.sent is not None:
             sent = exc.sent
             return HubDisconnectedError(f"connection closed by agent ({sent.code} {sent.reason})")

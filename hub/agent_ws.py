@@ -45,7 +45,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.errors import AuthError
 from hub.state import HubState
-from hub.store import QUARANTINE_KIND, SeqConflict, StoreResult
+from hub.store import QUARANTINE_KIND, SeqConflict, SeqGap, StoreResult
 from hub.wire import (
     CLOSE_INVALID,
     CLOSE_SEQ_CONFLICT,
@@ -232,6 +232,11 @@ async def _session(
                 raise WireError(f"unexpected {type(message).__name__.lower()} from agent")
     except (WireError, FrameTooBig) as exc:
         await _refuse(websocket, peer, exc, courtroom)
+    except SeqGap as exc:
+        log.warning(
+            "courtroom %s: agent %s refused, close %d: %s", courtroom, peer, CLOSE_INVALID, exc
+        )
+        await close_quietly(websocket, CLOSE_INVALID, str(exc))
     except SeqConflict as exc:
         log.warning(
             "courtroom %s: agent %s refused, close %d: %s", courtroom, peer, CLOSE_SEQ_CONFLICT, exc
@@ -259,6 +264,7 @@ async def _quarantine_body(
 
     Raises:
         SeqConflict: the seq is held with another body.
+        SeqGap: the seq skips ahead of the next one in order.
         sqlalchemy.exc.SQLAlchemyError: the archive failed.
     """
     result = await state.runner.write(

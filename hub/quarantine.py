@@ -25,6 +25,7 @@ __all__ = [
     "QUARANTINE_KIND",
     "Quarantined",
     "SeqConflict",
+    "SeqGap",
     "Unstorable",
     "printable",
     "quarantined_of",
@@ -70,6 +71,27 @@ class SeqConflict(HubError):
         super().__init__(f"seq {seq} is already stored with a different body")
         self.courtroom = courtroom
         self.seq = seq
+
+
+class SeqGap(HubError):
+    """An event skips ahead of the next seq the courtroom's archive expects.
+
+    An agent sends its events strictly in order from ``acked_seq + 1``, so a
+    gap is never legitimate. Storing an early event would let whoever sent it
+    take that seq from the genuine event (the watermark would walk over it and
+    the agent would never resend the real one), so it is refused unstored.
+
+    Attributes:
+        courtroom: the courtroom id.
+        seq: the seq received.
+        expected: the next seq in order.
+    """
+
+    def __init__(self, courtroom: str, seq: int, expected: int) -> None:
+        super().__init__(f"event.seq {seq} skips ahead of seq {expected}: events arrive in order")
+        self.courtroom = courtroom
+        self.seq = seq
+        self.expected = expected
 
 
 class Unstorable(HubError):

@@ -14,7 +14,8 @@ and still advances the watermark, so the agent's spool never stalls. The
 watermark ``acked_seq`` is the highest seq with no gap below it; it is kept
 on the courtroom row and only walks forward over the stored seqs just above
 it, so storing is O(gap) rather than O(history). An event beyond a gap is
-stored and applied but not acked.
+refused unstored (:class:`SeqGap`): agents send strictly in order, and an
+early event would otherwise take its seq from the genuine one.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from hub.quarantine import (
     QUARANTINE_KIND,
     Quarantined,
     SeqConflict,
+    SeqGap,
     Unstorable,
     printable,
     quarantined_of,
@@ -64,6 +66,7 @@ __all__ = [
     "HearingInfo",
     "Quarantined",
     "SeqConflict",
+    "SeqGap",
     "StoreResult",
     "Unstorable",
     "segment_json",
@@ -189,6 +192,7 @@ class Archive:
 
         Raises:
             SeqConflict: the seq is stored with a different kind or body.
+            SeqGap: the seq is beyond the watermark + 1; nothing was stored.
             sqlalchemy.exc.SQLAlchemyError: the database itself failed
                 (connection, disk); nothing was stored, the caller must not
                 ack and should drop the connection.
@@ -199,7 +203,9 @@ class Archive:
             held = self._held(session, courtroom, event.seq, digest, room.acked_seq)
             if held is not None:
                 return held
-            if event.seq == room.acked_seq + 1 and self._thinned(session, courtroom, event, now):
+            if event.seq > room.acked_seq + 1:
+                raise SeqGap(courtroom, event.seq, room.acked_seq + 1)
+            if self._thinned(session, courtroom, event, now):
                 room.acked_seq = self._advance(session, courtroom, event.seq)
                 return StoreResult(acked_seq=room.acked_seq, duplicate=False)
             try:
@@ -241,6 +247,7 @@ class Archive:
 
         Raises:
             SeqConflict: the seq is stored with a different kind or body.
+            SeqGap: the seq is beyond the watermark + 1; nothing was stored.
             sqlalchemy.exc.SQLAlchemyError: the database failed; nothing stored.
         """
         digest = raw_digest(kind, raw)
@@ -249,6 +256,8 @@ class Archive:
             held = self._held(session, courtroom, seq, digest, room.acked_seq)
             if held is not None:
                 return held
+            if seq > room.acked_seq + 1:
+                raise SeqGap(courtroom, seq, room.acked_seq + 1)
             quarantined = self._quarantine(session, room, seq, kind, raw, error, digest, now)
             return StoreResult(acked_seq=room.acked_seq, duplicate=False, quarantined=quarantined)
 

@@ -23,8 +23,10 @@ its durable spool until an :class:`Ack` with ``seq >= event.seq`` arrives, and
 resends everything after ``Welcome.acked_seq`` on each reconnect. The hub
 stores each (courtroom, seq) exactly once together with a digest of its kind
 and body: an identical resend is a silent duplicate, a *different* event under
-a seq already held is refused (close :data:`CLOSE_SEQ_CONFLICT`, logged). The
-hub acks only the highest seq it holds with no gap below it. An event the
+a seq already held is refused (close :data:`CLOSE_SEQ_CONFLICT`, logged). An
+event that skips ahead of ``acked_seq + 1`` is refused unstored (close
+:data:`CLOSE_INVALID`, logged): storing it would let an early sender take that
+seq from the genuine event. The hub acks the highest seq it holds. An event the
 archive cannot store or apply (a hearing id of another courtroom, a database
 refusal) is quarantined — kept raw, logged, alarmed as ``hub.quarantine`` —
 and acknowledged, so a courtroom's archive never stalls. Partials and camera

@@ -60,6 +60,7 @@ class LoopbackHub:
         self.forged_welcomes: list[int] = []  # acked_seq claimed instead, one per connection
         self.forged_ack: tuple[int, int] | None = None  # (after event seq, claimed seq), once
         self.crash_at: int | None = None  # drop the connection right after storing this seq
+        self.close_on: tuple[int, int, str] | None = None  # (seq, close code, reason) on receipt
         self.crashed = asyncio.Event()
         self.port = 0
         self._server: Server | None = None
@@ -106,6 +107,9 @@ class LoopbackHub:
                 self.store.frames.append(message)
                 if not isinstance(message, wire.Event):
                     continue
+                if self.close_on is not None and message.seq == self.close_on[0]:
+                    await ws.close(self.close_on[1], self.close_on[2])
+                    return
                 held = self.store.events.setdefault(room, {})
                 limit = self.store_limit
                 if message.seq not in held and (limit is None or message.seq <= limit):

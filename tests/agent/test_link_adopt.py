@@ -174,3 +174,19 @@ async def test_adopt_then_real_hub_holding_n_events_archives_new_events_after_n(
     assert messages[:5] == ["0", "1", "2", "3", "4"] and messages[6] == "5"
     assert archived[5]["body"]["kind"] == "hub_untrusted"
     assert "--adopt-hub-seq 3" in messages[5]
+
+
+async def test_link_seq_conflict_is_a_config_failure_spool_kept(
+    hub: LoopbackHub, store: HubStore, tmp_path: Path
+) -> None:
+    """The hub holds another event under one of the agent's seqs (close 4410):
+    resending cannot help and neither side may overwrite the record, so the link
+    reports a rejection for a person to resolve, retried at the maximum interval."""
+    hub.close_on = (1, wire.CLOSE_SEQ_CONFLICT, "seq 1 is already stored with a different body")
+    with EventSpool.open(tmp_path / "spool.db", courtroom=ROOM) as spool:
+        spool.append("transcript.final", final(0))
+        async with running(make_link(hub, spool)) as link:
+            await eventually(lambda: link.state.rejected)
+            error = link.last_error or ""
+        assert spool.acked_seq == 0 and spool.pending_count == 1  # kept, never dropped
+    assert "4410" in error and "序号冲突" in error and "seq 1" in error

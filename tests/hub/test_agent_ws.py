@@ -122,25 +122,31 @@ async def test_agent_resent_events_are_stored_once(hub: RunningHub) -> None:
     assert segments[0]["words"] == SEGMENT["words"]
 
 
-async def test_agent_gap_is_stored_but_not_acked_until_filled(hub: RunningHub) -> None:
+async def test_agent_gap_is_refused_unstored(hub: RunningHub) -> None:
+    """An event ahead of the next seq is never stored: it could take that seq from
+    the genuine event (issue 11, finding 8). The agent resends in order."""
     ws, _ = await hub.agent()
-    acks = await send_events(ws, [opened(1), final(3, "三", 3.0), final(4, "四", 4.0)])
-    assert acks == [1, 1, 1]
-    assert await send_events(ws, [final(2, "二", 2.0)]) == [4]
-    assert [s["seq"] for s in await transcript(hub)] == [2, 3, 4]
+    assert await send_events(ws, [opened(1)]) == [1]
+    await ws.send(encode(final(3, "三", 3.0)))
+    code, reason = await close_code(ws)
+    assert code == CLOSE_INVALID and "event.seq 3 skips ahead of seq 2" in reason
+    ws, welcome = await hub.agent()
+    assert welcome.acked_seq == 1
+    assert await send_events(ws, [final(2, "二", 2.0), final(3, "三", 3.0)]) == [2, 3]
+    assert [s["seq"] for s in await transcript(hub)] == [2, 3]
 
 
-async def test_agent_out_of_order_resend_keeps_exactly_once(hub: RunningHub) -> None:
+async def test_agent_resend_keeps_exactly_once(hub: RunningHub) -> None:
     ws, _ = await hub.agent()
-    order = [final(3, "三", 3.0), opened(1), final(3, "三", 3.0), final(2, "二", 2.0), opened(1)]
-    assert await send_events(ws, order) == [0, 1, 1, 3, 3]
+    order = [opened(1), final(2, "二", 2.0), opened(1), final(3, "三", 3.0), final(2, "二", 2.0)]
+    assert await send_events(ws, order) == [1, 2, 2, 3, 3]
     assert [s["seq"] for s in await transcript(hub)] == [2, 3]
 
 
 async def test_agent_welcome_survives_hub_restart(hub_factory: HubFactory) -> None:
     hub = await hub_factory()
     ws, _ = await hub.agent()
-    await send_events(ws, [opened(1), final(2), final(4, "四", 4.0)])
+    await send_events(ws, [opened(1), final(2)])
     await hub.stop()
     with pytest.raises(ConnectionClosed):
         await asyncio.wait_for(ws.recv(), TIMEOUT)
@@ -148,7 +154,7 @@ async def test_agent_welcome_survives_hub_restart(hub_factory: HubFactory) -> No
     assert restarted.url != "" and restarted.server.config == hub.server.config
     ws, welcome = await restarted.agent()
     assert welcome.acked_seq == 2
-    assert await send_events(ws, [final(3, "三", 3.0), final(4, "四", 4.0)]) == [4, 4]
+    assert await send_events(ws, [final(2), final(3, "三", 3.0), final(4, "四", 4.0)]) == [2, 3, 4]
     assert [s["seq"] for s in await transcript(restarted)] == [2, 3, 4]
 
 

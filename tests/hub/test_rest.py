@@ -58,7 +58,7 @@ async def test_rest_login_returns_token_and_expiry(hub: RunningHub) -> None:
 
 async def test_rest_courtrooms_hearings_and_transcript(hub: RunningHub) -> None:
     agent, _ = await hub.agent()
-    await send_events(agent, [opened(1), final(3, "后", 5.0), final(2, "先", 1.0)])
+    await send_events(agent, [opened(1), final(2, "后", 5.0), final(3, "先", 1.0)])
     async with client(hub, await hub.token()) as http:
         rooms = (await http.get("/api/courtrooms")).json()
         hearings = (await http.get("/api/hearings", params={"courtroom": COURT})).json()
@@ -71,7 +71,7 @@ async def test_rest_courtrooms_hearings_and_transcript(hub: RunningHub) -> None:
     assert by_id["court-2"]["online"] is False and by_id["court-2"]["hearing"] is None
     assert [h["id"] for h in hearings] == ["h-1"] and none == []
     assert hearings[0]["opened_at"].startswith("2025-03-01T01:00:00")
-    assert [(s["seq"], s["text"]) for s in segments] == [(2, "先"), (3, "后")]
+    assert [(s["seq"], s["text"]) for s in segments] == [(3, "先"), (2, "后")]  # by start
     assert set(segments[0]) == {
         "seq",
         "start",

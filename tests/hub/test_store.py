@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub.db import migrate, open_engine
-from hub.store import QUARANTINE_KIND, Archive, SeqConflict
+from hub.store import QUARANTINE_KIND, Archive, SeqConflict, SeqGap
 from hub.wire import Event
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -109,20 +109,19 @@ def test_archive_resent_events_are_stored_once(archive: Archive) -> None:
     assert [s["text"] for s in archive.transcript("h-1", "c1")] == ["开庭", "请坐"]
 
 
-def test_archive_gap_holds_the_ack_until_filled(archive: Archive) -> None:
+def test_archive_gap_is_refused_unstored(archive: Archive) -> None:
     assert store(archive, opened(1)).acked_seq == 1
-    assert store(archive, final(3, 3.0, "三")).acked_seq == 1
-    assert store(archive, final(5, 5.0, "五")).acked_seq == 1
-    assert archive.acked_seq("c1") == 1
-    assert store(archive, final(2, 2.0, "二")).acked_seq == 3
-    assert store(archive, final(4, 4.0, "四")).acked_seq == 5
-    segments = archive.transcript("h-1", "c1")
-    assert [s["seq"] for s in segments] == [2, 3, 4, 5]
-    assert archive.event_count("c1") == 5
+    for seq in (3, 5):
+        with pytest.raises(SeqGap, match=f"event.seq {seq} skips ahead of seq 2"):
+            store(archive, final(seq, float(seq), "早"))
+    assert archive.event_count("c1") == 1 and archive.acked_seq("c1") == 1
+    assert store(archive, final(2, 2.0, "二")).acked_seq == 2
+    assert store(archive, final(3, 3.0, "三")).acked_seq == 3
+    assert [s["text"] for s in archive.transcript("h-1", "c1")] == ["二", "三"]
 
 
-def test_archive_out_of_order_resend_keeps_one_segment_per_seq(archive: Archive) -> None:
-    for seq in (4, 2, 1, 3, 2, 4, 1):
+def test_archive_resend_keeps_one_segment_per_seq(archive: Archive) -> None:
+    for seq in (1, 2, 1, 3, 2, 4, 1, 4):
         event = opened(1) if seq == 1 else final(seq, float(seq), f"s{seq}")
         store(archive, event)
     assert archive.acked_seq("c1") == 4
@@ -188,13 +187,13 @@ def test_archive_hearing_id_of_another_courtroom_is_quarantined(archive: Archive
 
 def test_archive_repeated_seq_with_other_body_conflicts(archive: Archive) -> None:
     store(archive, opened(1))
-    store(archive, final(3, 2.0, "提前"))  # ahead of a gap: held, not acked
-    assert store(archive, final(3, 2.0, "提前")).duplicate  # identical: silent duplicate
-    for seq, text in ((3, "真的"), (1, "改写")):
+    store(archive, final(2, 1.0, "中间"))
+    assert store(archive, final(2, 1.0, "中间")).duplicate  # identical: silent duplicate
+    for seq, text in ((2, "改写"), (1, "改写")):
         with pytest.raises(SeqConflict, match=f"seq {seq} "):
             store(archive, final(seq, 2.0, text))
-    assert store(archive, final(2, 1.0, "中间")).acked_seq == 3
-    assert [s["text"] for s in archive.transcript("h-1", "c1")] == ["中间", "提前"]
+    assert store(archive, final(3, 2.0, "之后")).acked_seq == 3
+    assert [s["text"] for s in archive.transcript("h-1", "c1")] == ["中间", "之后"]
 
 
 def test_archive_database_refusal_is_quarantined_not_fatal(postgres_url: str) -> None:
@@ -253,7 +252,7 @@ def test_archive_events_newest_first_pages_with_before_seq(archive: Archive) -> 
     store(archive, opened(1))
     for seq in range(2, 7):
         store(archive, final(seq, float(seq), f"s{seq}"))
-    store(archive, opened(3, "h-other"), "c2")  # another courtroom's seqs never mix in
+    store(archive, opened(1, "h-other"), "c2")  # another courtroom's seqs never mix in
 
     def seqs(**options: Any) -> list[int]:
         return [event["seq"] for event in archive.events("c1", **options)]
@@ -292,18 +291,3 @@ def test_archive_keeps_one_status_per_interval_but_acks_all(archive: Archive) ->
     assert not archive.store_event("c1", alarm, now=NOW + timedelta(seconds=131)).duplicate
     assert archive.store_event("c1", status(2), now=NOW + timedelta(seconds=132)).duplicate
     assert [e["seq"] for e in archive.events("c1", kind="av.alarm")] == [131]
-
-
-def test_archive_status_out_of_order_is_stored_for_the_watermark(archive: Archive) -> None:
-    # Only the next seq in order may go unstored: a report after a gap is kept,
-    # so the watermark can move past it once the gap is filled.
-    from datetime import timedelta
-
-    status = {"state": "recording"}
-    archive.store_event("c1", Event(seq=1, kind="status", body=status), now=NOW)
-    later = NOW + timedelta(seconds=1)
-    gap = archive.store_event("c1", Event(seq=3, kind="status", body=status), now=later)
-    assert gap.acked_seq == 1
-    filled = archive.store_event("c1", final(2, 1.0, "开庭"), now=later)
-    assert filled.acked_seq == 3
-    assert [e["seq"] for e in archive.events("c1", kind="status")] == [1, 3]

@@ -162,23 +162,30 @@ async def test_wire_hub_infinite_status_breaks_no_page(
 async def test_wire_hub_repeated_seq_with_other_body_is_refused(
     hub: RunningHub, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Finding 8: an event sent ahead of a gap does not silently win over the genuine one."""
+    """Finding 8: an early or replayed seq never wins silently. An event ahead of a
+    gap is refused unstored (it would take its seq from the genuine one); a
+    different body under a seq already held is refused and logged."""
     caplog.set_level(logging.INFO, logger="hub.agent_ws")
     agent, _ = await hub.agent()
-    assert await send_events(agent, [opened(1), final(3, "抢先", 2.0)]) == [1, 1]
-    assert await send_events(agent, [final(3, "抢先", 2.0)]) == [1]  # identical: silent
-    assert not [line for line in logged(caplog, "hub.agent_ws") if "seq 3" in line]
-    await agent.send(encode(final(3, "真正的第三句", 2.0)))
+    assert await send_events(agent, [opened(1)]) == [1]
+    await agent.send(encode(final(3, "抢先", 2.0)))
+    code, reason = await close_code(agent)
+    assert code == CLOSE_INVALID and "event.seq 3 skips ahead of seq 2" in reason
+    agent, welcome = await hub.agent()
+    assert welcome.acked_seq == 1
+    assert await send_events(agent, [final(2, "第二句", 1.0), final(3, "真正的第三句", 2.0)]) == [
+        2,
+        3,
+    ]
+    assert await send_events(agent, [final(3, "真正的第三句", 2.0)]) == [3]  # identical: silent
+    assert not [line for line in logged(caplog, "hub.agent_ws") if "seq 3 is" in line]
+    await agent.send(encode(final(3, "改写的第三句", 2.0)))
     code, reason = await close_code(agent)
     assert code == CLOSE_SEQ_CONFLICT and "seq 3" in reason
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "seq 3" in r.message]
-    assert len(warnings) == 1
-    agent, welcome = await hub.agent()
-    assert welcome.acked_seq == 1
-    assert await send_events(agent, [final(2, "第二句", 1.0)]) == [3]
+    assert len(warnings) == 2  # the gap and the conflict, one line each
     texts = [s["text"] for s in await rest(hub, "/api/hearings/h-1/transcript")]
-    assert texts == ["第二句", "抢先"]
-    await agent.close()
+    assert texts == ["第二句", "真正的第三句"]
 
 
 async def test_wire_hub_hearing_id_of_another_courtroom_is_quarantined(hub: RunningHub) -> None:
