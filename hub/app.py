@@ -7,18 +7,31 @@ the archive (off the event loop) and closes it on shutdown. Routes:
 ``GET /``                                   the clerk page (``hub/static``)
 ``GET /patrol``                             the patrol wall 庭审巡查 (``hub/static``)
 ``GET /healthz``                            liveness, no auth
-``POST /api/login``                         {"username", "password"} → {"token", "expires_at"}
+``GET /admin``                              the admin page 系统管理 (``hub/static``)
+``POST /api/login``                         {"username", "password"} → {"token", "expires_at"};
+                                            throttled: 429 + Retry-After
+``POST /api/logout``                        revoke this token's session
+``GET /api/me``                             who the token speaks for
 ``GET /api/courtrooms``                     id, name, online, current hearing
 ``GET /api/hearings?courtroom=ID``          hearings, newest first
 ``GET /api/hearings/{id}/transcript``       segments (Final.to_json + seq)
 ``GET /api/courtrooms/{id}/events``         stored events by seq, asc or desc, paged
 ``GET /api/courtrooms/{id}/cameras``        cameras with a thumbnail, and its time
 ``GET /api/courtrooms/{id}/cameras/{cam}/thumbnail``  that camera's latest JPEG
+``GET|POST /api/users``, ``PATCH /api/users/{name}``   users (admin)
+``POST /api/courtrooms/{id}/agent-token``   rotate an agent token (admin)
+``GET /api/audit``                          the audit log, newest first (admin)
+``GET /openapi.json``                       the API schema (any valid token)
 ``WS /ws/agent``                            agents (:mod:`hub.agent_ws`)
 ``WS /ws/live?token=…``                     browsers (:mod:`hub.live_ws`)
 ==========================================  =====================================
 
-Every ``/api`` route but login needs ``Authorization: Bearer <token>``.
+Every ``/api`` route but login needs ``Authorization: Bearer <token>`` of an
+open session (401 otherwise). Roles and courtrooms (:mod:`hub.users`): a
+courtroom outside the caller's scope is **403** everywhere (also for a
+courtroom that does not exist, so scope never reveals existence); admin
+routes are 403 for every other role. Every 401/403 is audited. ``/docs``
+and ``/redoc`` are off (Swagger UI would load from a CDN).
 """
 
 from __future__ import annotations
@@ -30,18 +43,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hub.agent_ws import agent_endpoint
+from hub.audit import AUDIT_PAGE_LIMIT, Action, AuditQueue
 from hub.config import HubConfig
 from hub.errors import AuthError
 from hub.live_ws import live_endpoint
 from hub.security import Clock, utc_now
 from hub.state import HubState, open_hub_state
+from hub.throttle import HashPoolBusy, LoginThrottled
+from hub.users import Principal, Role, UserExistsError, UserInfo, UserNotFoundError
 
 __all__ = ["create_app"]
 
@@ -58,10 +74,73 @@ class LoginRequest(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
+_Username = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")]
+_CourtroomId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+_NewPassword = Annotated[str, Field(min_length=8, max_length=1024)]
+
+_AUTH: Final[dict[int | str, dict[str, Any]]] = {
+    401: {"description": "Missing, expired or revoked token 未登录"},
+    403: {"description": "Not allowed for this role or courtroom 无权访问"},
+}
+_LOGIN: Final[dict[int | str, dict[str, Any]]] = {
+    401: {"description": "Wrong credentials"},
+    429: {"description": "Too many attempts; see Retry-After 登录尝试过多"},
+    503: {"description": "Password checks busy; see Retry-After 登录繁忙"},
+}
+
+
 class LoginResponse(BaseModel):
     token: str
     expires_at: datetime
     username: str
+
+
+class MeOut(BaseModel):
+    username: str
+    role: Role
+    courtrooms: list[str]
+    expires_at: datetime
+
+
+class UserOut(BaseModel):
+    username: str
+    role: Role
+    courtrooms: list[str]
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime | None
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: _Username
+    password: _NewPassword
+    role: Role
+    courtrooms: list[_CourtroomId] = Field(default_factory=list, max_length=256)
+
+
+class UserPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: _NewPassword | None = None
+    role: Role | None = None
+    courtrooms: list[_CourtroomId] | None = Field(default=None, max_length=256)
+    enabled: bool | None = None
+
+
+class AgentTokenOut(BaseModel):
+    courtroom: str
+    token: str = Field(description="shown once; only its hash is kept")
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str | None
+    action: str
+    target: str
+    client: str
+    status: int | None
+    detail: dict[str, Any]
 
 
 class HearingOut(BaseModel):
@@ -135,10 +214,19 @@ def create_app(
         state = await asyncio.to_thread(
             open_hub_state, config, clock=clock, admin_password=admin_password, env=env
         )
+        state.audit = AuditQueue(state.audit_log, state.runner)
         app.state.hub = state
+        tasks = [
+            asyncio.create_task(state.audit.run(), name="hub-audit"),
+            asyncio.create_task(state.watch_agent_tokens(), name="hub-agent-tokens"),
+        ]
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.to_thread(state.hash_pool.close)
             await asyncio.to_thread(state.runner.close)
 
     app = FastAPI(
@@ -146,30 +234,65 @@ def create_app(
         version="0.1.0",
         description="Archive and live transcript of digital courtrooms.",
         lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_api_websocket_route("/ws/agent", agent_endpoint)
     app.add_api_websocket_route("/ws/live", live_endpoint)
+    api = APIRouter(responses=_AUTH)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/api/login", tags=["auth"], responses={401: {"description": "Wrong credentials"}})
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(_user: _User) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.post("/api/login", tags=["auth"], responses=_LOGIN)
     async def login(body: LoginRequest, request: Request) -> LoginResponse:
         state = _state(request)
         try:
-            username = await state.login(body.username, body.password)
+            issued = await state.login(body.username, body.password, client=_client(request))
+        except LoginThrottled as exc:
+            raise HTTPException(
+                429, str(exc), headers={"Retry-After": str(exc.retry_after)}
+            ) from exc
+        except HashPoolBusy as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
         except AuthError as exc:
             raise HTTPException(401, str(exc)) from exc
-        issued = state.signer.issue(username)
-        return LoginResponse(token=issued.token, expires_at=issued.expires_at, username=username)
+        return LoginResponse(
+            token=issued.token, expires_at=issued.expires_at, username=issued.username
+        )
 
-    @app.get("/api/courtrooms", tags=["archive"])
-    async def courtrooms(request: Request, _user: _User) -> list[CourtroomOut]:
+    @api.post("/api/logout", tags=["auth"], status_code=204)
+    async def logout(request: Request, user: _User) -> Response:
+        """End this token's session: the token and its live sockets stop working."""
+        state = _state(request)
+        await state.runner.write(state.users.revoke_session, user.jti, now=state.clock())
+        state.record(Action.LOGOUT, actor=user.username, client=_client(request))
+        return Response(status_code=204)
+
+    @api.get("/api/me", tags=["auth"])
+    async def me(user: _User) -> MeOut:
+        return MeOut(
+            username=user.username,
+            role=user.role,
+            courtrooms=sorted(user.courtrooms),
+            expires_at=user.expires_at,
+        )
+
+    @api.get("/api/courtrooms", tags=["archive"])
+    async def courtrooms(request: Request, user: _User) -> list[CourtroomOut]:
+        """The courtrooms this user may see (clerk, judge: their own)."""
         state = _state(request)
         rows = await state.runner.read(state.runner.archive.courtrooms)
         out = []
         for courtroom_id, name, hearing in rows:
+            if not user.sees(courtroom_id):
+                continue
             status = state.board.get(courtroom_id)
             out.append(
                 CourtroomOut(
@@ -182,30 +305,42 @@ def create_app(
             )
         return out
 
-    @app.get("/api/hearings", tags=["archive"])
+    @api.get("/api/hearings", tags=["archive"])
     async def hearings(
-        request: Request, _user: _User, courtroom: Annotated[str | None, Query()] = None
+        request: Request,
+        user: _User,
+        courtroom: Annotated[str | None, Query(max_length=64)] = None,
     ) -> list[HearingOut]:
         state = _state(request)
+        if courtroom is not None:
+            _require_scope(request, user, courtroom)
         rows = await state.runner.read(state.runner.archive.hearings, courtroom)
-        return [HearingOut(**row.to_json()) for row in rows]
+        return [HearingOut(**row.to_json()) for row in rows if user.sees(row.courtroom)]
 
-    @app.get(
+    @api.get(
         "/api/hearings/{hearing_id}/transcript",
         tags=["archive"],
         responses={404: {"description": "No such hearing"}},
     )
-    async def transcript(hearing_id: str, request: Request, _user: _User) -> list[SegmentOut]:
+    async def transcript(hearing_id: str, request: Request, user: _User) -> list[SegmentOut]:
         state = _state(request)
         hearing = await state.runner.read(state.runner.archive.hearing, hearing_id)
         if hearing is None:
-            raise HTTPException(404, f"no hearing {hearing_id!r} 无此庭审")
+            raise HTTPException(404, f"no hearing {hearing_id[:128]!r} 无此庭审")
+        _require_scope(request, user, hearing.courtroom)
         rows = await state.runner.read(
             state.runner.archive.transcript, hearing_id, hearing.courtroom
         )
+        state.record(
+            Action.ARCHIVE_READ,
+            actor=user.username,
+            target=hearing_id,
+            client=_client(request),
+            detail={"courtroom": hearing.courtroom},
+        )
         return [SegmentOut.model_validate(row) for row in rows]
 
-    @app.get(
+    @api.get(
         "/api/courtrooms/{courtroom}/events",
         tags=["archive"],
         responses={404: {"description": "No such courtroom"}},
@@ -213,7 +348,7 @@ def create_app(
     async def events(
         courtroom: str,
         request: Request,
-        _user: _User,
+        user: _User,
         kind: Annotated[str | None, Query(max_length=32, description="only this kind")] = None,
         order: Annotated[
             Literal["asc", "desc"], Query(description="seq order: asc (default) or desc")
@@ -230,6 +365,7 @@ def create_app(
         latest alarms this way): page with ``before`` = the last seq received.
         Both bounds may be combined in either order; out-of-range values are 422."""
         state = _state(request)
+        _require_scope(request, user, courtroom)
         if courtroom not in state.names:  # configured ones skip a query per courtroom
             known = await state.runner.read(state.runner.archive.courtrooms)
             if courtroom not in {row[0] for row in known}:
@@ -245,14 +381,15 @@ def create_app(
         )
         return [EventOut.model_validate(row) for row in rows]
 
-    @app.get(
+    @api.get(
         "/api/courtrooms/{courtroom}/cameras",
         tags=["patrol"],
         responses={404: {"description": "No such courtroom"}},
     )
-    async def cameras(courtroom: str, request: Request, _user: _User) -> list[CameraOut]:
+    async def cameras(courtroom: str, request: Request, user: _User) -> list[CameraOut]:
         """The courtroom's cameras that have sent a thumbnail since the hub started."""
         state = _state(request)
+        _require_scope(request, user, courtroom)
         if courtroom not in state.names:
             raise HTTPException(404, f"no courtroom {courtroom!r} 无此法庭")
         out = []
@@ -262,7 +399,7 @@ def create_app(
                 out.append(CameraOut(camera=camera, hearing_time=latest[1]))
         return out
 
-    @app.get(
+    @api.get(
         "/api/courtrooms/{courtroom}/cameras/{camera}/thumbnail",
         tags=["patrol"],
         response_class=Response,
@@ -271,8 +408,9 @@ def create_app(
             404: {"description": "No picture from this camera yet"},
         },
     )
-    async def thumbnail(courtroom: str, camera: str, request: Request, _user: _User) -> Response:
+    async def thumbnail(courtroom: str, camera: str, request: Request, user: _User) -> Response:
         """A camera's latest thumbnail for the patrol wall (庭审巡查)."""
+        _require_scope(request, user, courtroom)
         latest = _state(request).thumbnails.get(courtroom, camera)
         if latest is None:
             raise HTTPException(404, f"no picture from {courtroom}/{camera} 暂无画面")
@@ -283,6 +421,9 @@ def create_app(
             headers={"Cache-Control": "no-store", "X-Hearing-Time": f"{hearing_time:.3f}"},
         )
 
+    _admin_routes(api)
+    app.include_router(api)
+
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(_STATIC / "index.html", headers={"Cache-Control": "no-cache"})
@@ -291,8 +432,124 @@ def create_app(
     async def patrol() -> FileResponse:
         return FileResponse(_STATIC / "patrol.html", headers={"Cache-Control": "no-cache"})
 
+    @app.get("/admin", include_in_schema=False)
+    async def admin_page() -> FileResponse:
+        return FileResponse(_STATIC / "admin.html", headers={"Cache-Control": "no-cache"})
+
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     return app
+
+
+def _admin_routes(api: APIRouter) -> None:
+    """Users, agent tokens and the audit log: admin only."""
+
+    @api.get("/api/users", tags=["admin"])
+    async def list_users(request: Request, _admin: _Admin) -> list[UserOut]:
+        state = _state(request)
+        rows = await state.runner.read(state.users.list_users)
+        return [UserOut(**row.to_json()) for row in rows]
+
+    @api.post(
+        "/api/users",
+        tags=["admin"],
+        status_code=201,
+        responses={409: {"description": "User exists"}, 503: {"description": "Busy"}},
+    )
+    async def create_user(body: UserCreate, request: Request, admin: _Admin) -> UserOut:
+        state = _state(request)
+        _known_courtrooms(state, body.courtrooms)
+        password_hash = await _hash(state, body.password)
+        try:
+            info = await state.runner.write(
+                state.users.create_user,
+                body.username,
+                password_hash=password_hash,
+                role=body.role,
+                courtrooms=body.courtrooms,
+                now=state.clock(),
+            )
+        except UserExistsError as exc:
+            raise HTTPException(409, str(exc)) from exc
+        _audit_user(request, admin, Action.USER_CREATE, info, changed=["created"])
+        return UserOut(**info.to_json())
+
+    @api.patch(
+        "/api/users/{username}",
+        tags=["admin"],
+        responses={
+            404: {"description": "No such user"},
+            409: {"description": "Would lock the admin out"},
+            503: {"description": "Busy"},
+        },
+    )
+    async def update_user(
+        username: str, body: UserPatch, request: Request, admin: _Admin
+    ) -> UserOut:
+        """Change a user; disabling or a new password revokes their sessions."""
+        state = _state(request)
+        if body.courtrooms is not None:
+            _known_courtrooms(state, body.courtrooms)
+        if username == admin.username and (
+            body.enabled is False or body.role not in (None, Role.ADMIN)
+        ):
+            raise HTTPException(409, "cannot disable or demote yourself 不能停用或降级自己")
+        password_hash = None if body.password is None else await _hash(state, body.password)
+        try:
+            info = await state.runner.write(
+                state.users.update_user,
+                username,
+                now=state.clock(),
+                password_hash=password_hash,
+                role=body.role,
+                courtrooms=body.courtrooms,
+                enabled=body.enabled,
+            )
+        except UserNotFoundError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        changed = sorted(k for k, v in body.model_dump().items() if v is not None)
+        _audit_user(request, admin, Action.USER_UPDATE, info, changed=changed)
+        return UserOut(**info.to_json())
+
+    @api.post(
+        "/api/courtrooms/{courtroom}/agent-token",
+        tags=["admin"],
+        responses={404: {"description": "No such courtroom"}},
+    )
+    async def rotate_agent_token(
+        courtroom: str, request: Request, admin: _Admin, response: Response
+    ) -> AgentTokenOut:
+        """A fresh agent token, shown once. The old one stops opening new
+        connections and the connected agent is closed with 4401."""
+        state = _state(request)
+        if courtroom not in state.names:
+            raise HTTPException(404, f"no courtroom {courtroom[:64]!r} 无此法庭")
+        token = await state.rotate_agent_token(courtroom)
+        state.record(
+            Action.AGENT_TOKEN_ROTATE,
+            actor=admin.username,
+            target=courtroom,
+            client=_client(request),
+        )
+        response.headers["Cache-Control"] = "no-store"
+        return AgentTokenOut(courtroom=courtroom, token=token)
+
+    @api.get("/api/audit", tags=["admin"])
+    async def audit(
+        request: Request,
+        _admin: _Admin,
+        before: Annotated[
+            int | None, Query(ge=1, le=_MAX_SEQ, description="only ids below this")
+        ] = None,
+        action: Annotated[str | None, Query(max_length=32)] = None,
+        actor: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=AUDIT_PAGE_LIMIT)] = 100,
+    ) -> list[AuditOut]:
+        """Audit records, newest first; page with ``before`` = the smallest id seen."""
+        state = _state(request)
+        rows = await state.runner.read(
+            state.audit_log.read, before_id=before, action=action, actor=actor, limit=limit
+        )
+        return [AuditOut.model_validate(row) for row in rows]
 
 
 def _state(request: Request) -> HubState:
@@ -300,16 +557,78 @@ def _state(request: Request) -> HubState:
     return state
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _refuse(request: Request, status: int, reason: str, actor: str | None) -> HTTPException:
+    """Audit a refused request and build its HTTP error."""
+    _state(request).record(
+        Action.ACCESS_REFUSED,
+        actor=actor,
+        target=f"{request.method} {request.url.path}"[:200],
+        client=_client(request),
+        status=status,
+    )
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return HTTPException(status, reason, headers=headers)
+
+
+def _require_scope(request: Request, user: Principal, courtroom: str) -> None:
+    """Raises: HTTPException: 403 when ``courtroom`` is outside the user's scope."""
+    if not user.sees(courtroom):
+        raise _refuse(request, 403, "not your courtroom 无权访问此法庭", user.username)
+
+
+def _known_courtrooms(state: HubState, courtrooms: list[str]) -> None:
+    unknown = sorted(set(courtrooms) - set(state.names))
+    if unknown:
+        raise HTTPException(422, f"courtrooms: unknown {', '.join(unknown)[:200]} 无此法庭")
+
+
+async def _hash(state: HubState, password: str) -> str:
+    try:
+        return await state.hash_new_password(password)
+    except HashPoolBusy as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
+
+
+def _audit_user(
+    request: Request, admin: Principal, action: Action, info: UserInfo, *, changed: list[str]
+) -> None:
+    _state(request).record(
+        action,
+        actor=admin.username,
+        target=info.username,
+        client=_client(request),
+        detail={
+            "changed": changed,
+            "role": info.role.value,
+            "courtrooms": list(info.courtrooms),
+            "enabled": info.enabled,
+        },
+    )
+
+
 async def _require_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
+) -> Principal:
     try:
-        return _state(request).signer.verify(
+        return await _state(request).authenticate(
             None if credentials is None else credentials.credentials
         )
     except AuthError as exc:
-        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+        raise _refuse(request, 401, str(exc), None) from exc
 
 
-_User = Annotated[str, Depends(_require_user)]
+_User = Annotated[Principal, Depends(_require_user)]
+
+
+async def _require_admin(request: Request, user: _User) -> Principal:
+    if not user.rights.admin:
+        raise _refuse(request, 403, "administrators only 仅限管理员", user.username)
+    return user
+
+
+_Admin = Annotated[Principal, Depends(_require_admin)]

@@ -86,7 +86,7 @@ async def test_rest_courtrooms_hearings_and_transcript(hub: RunningHub) -> None:
 
 
 async def test_rest_openapi_lists_the_api(hub: RunningHub) -> None:
-    async with client(hub) as http:
+    async with client(hub, await hub.token()) as http:
         schema = (await http.get("/openapi.json")).json()
     assert {"/api/login", "/api/courtrooms", "/api/hearings", "/healthz"} <= set(schema["paths"])
     assert "/api/hearings/{hearing_id}/transcript" in schema["paths"]
