@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
@@ -70,7 +71,7 @@ _MAX_SEQ: Final = 2**63 - 1  # a seq bound the database's BIGINT can hold
 
 
 class LoginRequest(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")
     password: str = Field(min_length=1, max_length=1024)
 
 
@@ -483,7 +484,10 @@ def _admin_routes(api: APIRouter) -> None:
         },
     )
     async def update_user(
-        username: str, body: UserPatch, request: Request, admin: _Admin
+        username: Annotated[str, PathParam(max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")],
+        body: UserPatch,
+        request: Request,
+        admin: _Admin,
     ) -> UserOut:
         """Change a user; disabling or a new password revokes their sessions."""
         state = _state(request)
@@ -540,8 +544,8 @@ def _admin_routes(api: APIRouter) -> None:
         before: Annotated[
             int | None, Query(ge=1, le=_MAX_SEQ, description="only ids below this")
         ] = None,
-        action: Annotated[str | None, Query(max_length=32)] = None,
-        actor: Annotated[str | None, Query(max_length=64)] = None,
+        action: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_.]+$")] = None,
+        actor: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9._@:-]+$")] = None,
         limit: Annotated[int, Query(ge=1, le=AUDIT_PAGE_LIMIT)] = 100,
     ) -> list[AuditOut]:
         """Audit records, newest first; page with ``before`` = the smallest id seen."""

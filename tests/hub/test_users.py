@@ -402,3 +402,14 @@ async def test_users_audit_has_no_update_or_delete_route(hub: RunningHub) -> Non
     async with http(hub, await hub.token()) as admin:
         for method in ("PUT", "PATCH", "DELETE", "POST"):
             assert (await admin.request(method, "/api/audit")).status_code == 405
+
+
+async def test_users_hostile_names_are_422_before_any_query(hub: RunningHub) -> None:
+    async with http(hub) as anonymous:
+        response = await anonymous.post("/api/login", json={"username": "a\x00b", "password": "x"})
+        assert response.status_code == 422
+    async with http(hub, await hub.token()) as admin:
+        assert (await admin.get("/api/audit", params={"actor": "a\x00"})).status_code == 422
+        assert (await admin.get("/api/audit", params={"before": 2**63})).status_code == 422
+        assert (await admin.patch("/api/users/a%00b", json={})).status_code == 422
+        assert (await admin.patch("/api/users/" + "u" * 65, json={})).status_code == 422
