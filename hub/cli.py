@@ -6,6 +6,8 @@ Examples::
     courtroom hub --config /etc/courtroom/hub.toml
     courtroom hub --port 9000 --admin-password '…'  # or COURTROOM_ADMIN_PASSWORD
     courtroom hub --hash-password                   # read a password, print its hash
+
+Users and agent tokens are managed with ``courtroom users`` (:mod:`hub.users_cli`).
 """
 
 from __future__ import annotations

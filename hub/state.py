@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from starlette.websockets import WebSocketDisconnect
 
@@ -101,10 +102,29 @@ class HubState:
         if not (ok and expected):
             raise AuthError("unknown courtroom or wrong token 法庭令牌无效")
 
-    def record(self, action: Action, **fields: object) -> None:
+    def record(
+        self,
+        action: Action,
+        *,
+        actor: str | None = None,
+        target: str = "",
+        client: str = "",
+        status: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         """Queue one audit record (never blocks; see :class:`hub.audit.AuditQueue`)."""
         if self.audit is not None:
-            self.audit.record(AuditRecord(at=self.clock(), action=action, **fields))  # type: ignore[arg-type]
+            self.audit.record(
+                AuditRecord(
+                    at=self.clock(),
+                    action=action,
+                    actor=actor,
+                    target=target,
+                    client=client,
+                    status=status,
+                    detail=detail or {},
+                )
+            )
 
     async def login(self, username: str, password: str, *, client: str) -> IssuedToken:
         """Check the password (throttled, on the hash pool) and open a session.
@@ -155,7 +175,7 @@ class HubState:
         """New agent token for ``courtroom``; its connected agent is closed 4401.
 
         Raises:
-            UserNotFoundError: no such courtroom.
+            CourtroomNotFoundError: no such courtroom in the archive.
         """
         token = await self.runner.write(self.users.rotate_agent_token, courtroom, now=self.clock())
         await self.refresh_agent_tokens()

@@ -1,5 +1,9 @@
 """Users, roles, login sessions and agent tokens, kept in the archive.
 
+Errors (all :class:`hub.errors.HubError`): :class:`UserNotFoundError`,
+:class:`UserExistsError`, :class:`CourtroomNotFoundError`; a refused token is
+:class:`hub.errors.AuthError`.
+
 The archive is the one source of truth for who may do what. ``hub.toml``
 ``[[users]]`` only *seeds* a user that does not exist yet; after that the
 archive wins (``courtroom users …``, the admin page, ``PATCH /api/users``).
@@ -42,6 +46,7 @@ from hub.errors import AuthError, HubError
 
 __all__ = [
     "ROLE_RIGHTS",
+    "CourtroomNotFoundError",
     "Principal",
     "Role",
     "RoleRights",
@@ -84,6 +89,10 @@ class UserNotFoundError(HubError):
 
 class UserExistsError(HubError):
     """A user by that name exists already."""
+
+
+class CourtroomNotFoundError(HubError):
+    """No courtroom by that id in the archive."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,12 +386,12 @@ class UserDirectory:
         """Give ``courtroom`` a fresh agent token; returns it (only its hash is kept).
 
         Raises:
-            UserNotFoundError: no such courtroom in the archive.
+            CourtroomNotFoundError: no such courtroom in the archive.
         """
         token = new_agent_token()
         with self._sessions.begin() as session:
             if session.get(CourtroomRow, courtroom) is None:
-                raise UserNotFoundError(f"no courtroom {courtroom!r} 无此法庭")
+                raise CourtroomNotFoundError(f"no courtroom {courtroom!r} 无此法庭")
             row = session.get(AgentTokenRow, courtroom)
             if row is None:
                 row = AgentTokenRow(courtroom=courtroom)
