@@ -197,12 +197,19 @@ class HubState:
 
     async def watch_agent_tokens(self) -> None:
         """Pick up rotations made by another process (``courtroom users``)."""
+        failing = False
         while True:
             await asyncio.sleep(self.config.auth.session_recheck)
             try:
                 await self.refresh_agent_tokens()
-            except Exception:  # task boundary: keep watching
-                log.exception("cannot reload agent tokens")
+            except Exception:  # task boundary: keep watching; log the first failure only
+                if not failing:
+                    log.exception("cannot reload agent tokens; keeping the cached ones")
+                failing = True
+            else:
+                if failing:
+                    log.info("agent tokens reloaded again")
+                failing = False
 
 
 def open_hub_state(
