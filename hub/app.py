@@ -18,9 +18,7 @@ the archive (off the event loop) and closes it on shutdown. Routes:
 ``GET /api/courtrooms/{id}/events``         stored events by seq, asc or desc, paged
 ``GET /api/courtrooms/{id}/cameras``        cameras with a thumbnail, and its time
 ``GET /api/courtrooms/{id}/cameras/{cam}/thumbnail``  that camera's latest JPEG
-``GET|POST /api/users``, ``PATCH /api/users/{name}``   users (admin)
-``POST /api/courtrooms/{id}/agent-token``   rotate an agent token (admin)
-``GET /api/audit``                          the audit log, newest first (admin)
+``/api/users``, ``/api/audit``, …           admin only: :mod:`hub.admin_api`
 ``GET /openapi.json``                       the API schema (any valid token)
 ``WS /ws/agent``                            agents (:mod:`hub.agent_ws`)
 ``WS /ws/live?token=…``                     browsers (:mod:`hub.live_ws`)
@@ -43,27 +41,26 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
-from fastapi import Path as PathParam
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from hub.admin_api import admin_router
 from hub.agent_ws import agent_endpoint
-from hub.audit import AUDIT_PAGE_LIMIT, Action, AuditQueue
+from hub.audit import Action, AuditQueue
+from hub.auth import AUTH_RESPONSES, User, client_of, hub_state, require_scope
 from hub.config import HubConfig
 from hub.errors import AuthError
 from hub.live_ws import live_endpoint
 from hub.security import Clock, utc_now
-from hub.state import HubState, open_hub_state
+from hub.state import open_hub_state
 from hub.throttle import HashPoolBusy, LoginThrottled
-from hub.users import Principal, Role, UserExistsError, UserInfo, UserNotFoundError
+from hub.users import Role
 
 __all__ = ["create_app"]
 
 _STATIC = Path(__file__).with_name("static")
-_bearer = HTTPBearer(auto_error=False)
 
 EVENTS_LIMIT: Final = 5000
 """Largest page ``GET /api/courtrooms/{id}/events`` returns (``limit`` above is 422)."""
@@ -75,14 +72,6 @@ class LoginRequest(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
-_Username = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")]
-_CourtroomId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
-_NewPassword = Annotated[str, Field(min_length=8, max_length=1024)]
-
-_AUTH: Final[dict[int | str, dict[str, Any]]] = {
-    401: {"description": "Missing, expired or revoked token 未登录"},
-    403: {"description": "Not allowed for this role or courtroom 无权访问"},
-}
 _LOGIN: Final[dict[int | str, dict[str, Any]]] = {
     401: {"description": "Wrong credentials"},
     429: {"description": "Too many attempts; see Retry-After 登录尝试过多"},
@@ -101,47 +90,6 @@ class MeOut(BaseModel):
     role: Role
     courtrooms: list[str]
     expires_at: datetime
-
-
-class UserOut(BaseModel):
-    username: str
-    role: Role
-    courtrooms: list[str]
-    enabled: bool
-    created_at: datetime
-    updated_at: datetime | None
-
-
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    username: _Username
-    password: _NewPassword
-    role: Role
-    courtrooms: list[_CourtroomId] = Field(default_factory=list, max_length=256)
-
-
-class UserPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    password: _NewPassword | None = None
-    role: Role | None = None
-    courtrooms: list[_CourtroomId] | None = Field(default=None, max_length=256)
-    enabled: bool | None = None
-
-
-class AgentTokenOut(BaseModel):
-    courtroom: str
-    token: str = Field(description="shown once; only its hash is kept")
-
-
-class AuditOut(BaseModel):
-    id: int
-    at: datetime
-    actor: str | None
-    action: str
-    target: str
-    client: str
-    status: int | None
-    detail: dict[str, Any]
 
 
 class HearingOut(BaseModel):
@@ -241,7 +189,7 @@ def create_app(
     )
     app.add_api_websocket_route("/ws/agent", agent_endpoint)
     app.add_api_websocket_route("/ws/live", live_endpoint)
-    api = APIRouter(responses=_AUTH)
+    api = APIRouter(responses=AUTH_RESPONSES)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -422,8 +370,8 @@ def create_app(
             headers={"Cache-Control": "no-store", "X-Hearing-Time": f"{hearing_time:.3f}"},
         )
 
-    _admin_routes(api)
     app.include_router(api)
+    app.include_router(admin_router())
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
@@ -441,198 +389,8 @@ def create_app(
     return app
 
 
-def _admin_routes(api: APIRouter) -> None:
-    """Users, agent tokens and the audit log: admin only."""
-
-    @api.get("/api/users", tags=["admin"])
-    async def list_users(request: Request, _admin: _Admin) -> list[UserOut]:
-        state = _state(request)
-        rows = await state.runner.read(state.users.list_users)
-        return [UserOut(**row.to_json()) for row in rows]
-
-    @api.post(
-        "/api/users",
-        tags=["admin"],
-        status_code=201,
-        responses={409: {"description": "User exists"}, 503: {"description": "Busy"}},
-    )
-    async def create_user(body: UserCreate, request: Request, admin: _Admin) -> UserOut:
-        state = _state(request)
-        _known_courtrooms(state, body.courtrooms)
-        password_hash = await _hash(state, body.password)
-        try:
-            info = await state.runner.write(
-                state.users.create_user,
-                body.username,
-                password_hash=password_hash,
-                role=body.role,
-                courtrooms=body.courtrooms,
-                now=state.clock(),
-            )
-        except UserExistsError as exc:
-            raise HTTPException(409, str(exc)) from exc
-        _audit_user(request, admin, Action.USER_CREATE, info, changed=["created"])
-        return UserOut(**info.to_json())
-
-    @api.patch(
-        "/api/users/{username}",
-        tags=["admin"],
-        responses={
-            404: {"description": "No such user"},
-            409: {"description": "Would lock the admin out"},
-            503: {"description": "Busy"},
-        },
-    )
-    async def update_user(
-        username: Annotated[str, PathParam(max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")],
-        body: UserPatch,
-        request: Request,
-        admin: _Admin,
-    ) -> UserOut:
-        """Change a user; disabling or a new password revokes their sessions."""
-        state = _state(request)
-        if body.courtrooms is not None:
-            _known_courtrooms(state, body.courtrooms)
-        if username == admin.username and (
-            body.enabled is False or body.role not in (None, Role.ADMIN)
-        ):
-            raise HTTPException(409, "cannot disable or demote yourself 不能停用或降级自己")
-        password_hash = None if body.password is None else await _hash(state, body.password)
-        try:
-            info = await state.runner.write(
-                state.users.update_user,
-                username,
-                now=state.clock(),
-                password_hash=password_hash,
-                role=body.role,
-                courtrooms=body.courtrooms,
-                enabled=body.enabled,
-            )
-        except UserNotFoundError as exc:
-            raise HTTPException(404, str(exc)) from exc
-        changed = sorted(k for k, v in body.model_dump().items() if v is not None)
-        _audit_user(request, admin, Action.USER_UPDATE, info, changed=changed)
-        return UserOut(**info.to_json())
-
-    @api.post(
-        "/api/courtrooms/{courtroom}/agent-token",
-        tags=["admin"],
-        responses={404: {"description": "No such courtroom"}},
-    )
-    async def rotate_agent_token(
-        courtroom: str, request: Request, admin: _Admin, response: Response
-    ) -> AgentTokenOut:
-        """A fresh agent token, shown once. The old one stops opening new
-        connections and the connected agent is closed with 4401."""
-        state = _state(request)
-        if courtroom not in state.names:
-            raise HTTPException(404, f"no courtroom {courtroom[:64]!r} 无此法庭")
-        token = await state.rotate_agent_token(courtroom)
-        state.record(
-            Action.AGENT_TOKEN_ROTATE,
-            actor=admin.username,
-            target=courtroom,
-            client=_client(request),
-        )
-        response.headers["Cache-Control"] = "no-store"
-        return AgentTokenOut(courtroom=courtroom, token=token)
-
-    @api.get("/api/audit", tags=["admin"])
-    async def audit(
-        request: Request,
-        _admin: _Admin,
-        before: Annotated[
-            int | None, Query(ge=1, le=_MAX_SEQ, description="only ids below this")
-        ] = None,
-        action: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_.]+$")] = None,
-        actor: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9._@:-]+$")] = None,
-        limit: Annotated[int, Query(ge=1, le=AUDIT_PAGE_LIMIT)] = 100,
-    ) -> list[AuditOut]:
-        """Audit records, newest first; page with ``before`` = the smallest id seen."""
-        state = _state(request)
-        rows = await state.runner.read(
-            state.audit_log.read, before_id=before, action=action, actor=actor, limit=limit
-        )
-        return [AuditOut.model_validate(row) for row in rows]
-
-
-def _state(request: Request) -> HubState:
-    state: HubState = request.app.state.hub
-    return state
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "?"
-
-
-def _refuse(request: Request, status: int, reason: str, actor: str | None) -> HTTPException:
-    """Audit a refused request and build its HTTP error."""
-    _state(request).record(
-        Action.ACCESS_REFUSED,
-        actor=actor,
-        target=f"{request.method} {request.url.path}"[:200],
-        client=_client(request),
-        status=status,
-    )
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return HTTPException(status, reason, headers=headers)
-
-
-def _require_scope(request: Request, user: Principal, courtroom: str) -> None:
-    """Raises: HTTPException: 403 when ``courtroom`` is outside the user's scope."""
-    if not user.sees(courtroom):
-        raise _refuse(request, 403, "not your courtroom 无权访问此法庭", user.username)
-
-
-def _known_courtrooms(state: HubState, courtrooms: list[str]) -> None:
-    unknown = sorted(set(courtrooms) - set(state.names))
-    if unknown:
-        raise HTTPException(422, f"courtrooms: unknown {', '.join(unknown)[:200]} 无此法庭")
-
-
-async def _hash(state: HubState, password: str) -> str:
-    try:
-        return await state.hash_new_password(password)
-    except HashPoolBusy as exc:
-        raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
-
-
-def _audit_user(
-    request: Request, admin: Principal, action: Action, info: UserInfo, *, changed: list[str]
-) -> None:
-    _state(request).record(
-        action,
-        actor=admin.username,
-        target=info.username,
-        client=_client(request),
-        detail={
-            "changed": changed,
-            "role": info.role.value,
-            "courtrooms": list(info.courtrooms),
-            "enabled": info.enabled,
-        },
-    )
-
-
-async def _require_user(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    try:
-        return await _state(request).authenticate(
-            None if credentials is None else credentials.credentials
-        )
-    except AuthError as exc:
-        raise _refuse(request, 401, str(exc), None) from exc
-
-
-_User = Annotated[Principal, Depends(_require_user)]
-
-
-async def _require_admin(request: Request, user: _User) -> Principal:
-    if not user.rights.admin:
-        raise _refuse(request, 403, "administrators only 仅限管理员", user.username)
-    return user
-
-
-_Admin = Annotated[Principal, Depends(_require_admin)]
+# The routes above use these short names; the dependencies live in hub.auth.
+_state = hub_state
+_client = client_of
+_require_scope = require_scope
+_User = User
