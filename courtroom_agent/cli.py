@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "transcription.transcribe_cli",
     "transcription.models_cli",
     "hub.cli",
+    "hub.users_cli",
     "courtroom_agent.devices_cli",
     "av.cli",
     "courtroom_agent.demo_cli",

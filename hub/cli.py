@@ -6,6 +6,8 @@ Examples::
     courtroom hub --config /etc/courtroom/hub.toml
     courtroom hub --port 9000 --admin-password '…'  # or COURTROOM_ADMIN_PASSWORD
     courtroom hub --hash-password                   # read a password, print its hash
+
+Users and agent tokens are managed with ``courtroom users`` (:mod:`hub.users_cli`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from hub.config import HubConfig, load_config
 from hub.errors import ConfigError, HubError
 from hub.security import hash_password
 
-__all__ = ["register", "run_hub"]
+__all__ = ["read_new_password", "register", "run_hub"]
 
 ADMIN_PASSWORD_ENV = "COURTROOM_ADMIN_PASSWORD"
 
@@ -84,15 +86,30 @@ def _config_from_args(args: argparse.Namespace) -> HubConfig:
 
 
 def _print_hash() -> int:
+    password = read_new_password()
+    if password is None:
+        return 2
+    print(hash_password(password))
+    return 0
+
+
+def read_new_password(*, min_length: int = 1) -> str | None:
+    """A new password typed twice on a terminal, or one line of stdin.
+
+    Returns None (after saying why on stderr) when the two differ or the
+    password is shorter than ``min_length``.
+    """
     if sys.stdin.isatty():
         password = getpass.getpass("password 密码: ")
         if password != getpass.getpass("again 再次输入: "):
             print("passwords differ 两次输入不一致", file=sys.stderr)
-            return 2
+            return None
     else:
         password = sys.stdin.readline().rstrip("\n")
     if not password:
         print("empty password 密码为空", file=sys.stderr)
-        return 2
-    print(hash_password(password))
-    return 0
+        return None
+    if len(password) < min_length:
+        print(f"password shorter than {min_length} 密码过短", file=sys.stderr)
+        return None
+    return password

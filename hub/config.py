@@ -28,9 +28,11 @@ Example ``hub.toml``::
     name = "第一法庭"
     token_env = "COURT1_TOKEN"               # or: token = "…"
 
-    [[users]]
+    [[users]]                                # seeds the archive once (see UserConfig)
     username = "clerk"
     password_hash = "scrypt$16384$8$1$…"     # from: courtroom hub --hash-password
+    role = "clerk"                           # clerk, judge, supervisor or admin
+    courtrooms = ["court-1"]                 # clerk and judge only
 
 Secrets (courtroom tokens, the admin password) are ``SecretStr`` so they never
 appear in a repr or a log line; prefer the ``*_env`` forms so they stay out of
@@ -44,7 +46,7 @@ import ssl
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 import platformdirs
 from pydantic import (
@@ -113,8 +115,28 @@ class AuthConfig(_Section):
     )
     token_secret_env: str | None = Field(
         default=None,
-        description="Environment variable holding the key that signs login tokens. "
-        "Default: a random key kept in the archive, so logins survive a restart.",
+        description="Environment variable holding the key (32+ bytes) that signs login "
+        "tokens. Default: a random key in data_dir/token.key (created 0600), outside "
+        "the archive, so logins survive a restart.",
+    )
+    login_failures_per_account: int = Field(
+        default=5, ge=1, le=1000, description="Failed logins per account per window."
+    )
+    login_failure_window: float = Field(
+        default=300.0, ge=1, le=86400, description="Seconds of the per-account window."
+    )
+    login_failures_per_client_minute: float = Field(
+        default=10.0,
+        gt=0,
+        le=10_000,
+        description="Failed logins per client address per minute (token bucket, burst alike).",
+    )
+    session_recheck: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Seconds between re-checks of an open /ws/live token "
+        "(revoked, expired, user disabled → closed 4401).",
     )
 
 
@@ -213,8 +235,20 @@ class CourtroomConfig(_Section):
 
 
 class UserConfig(_Section):
+    """A user created in the archive at startup if absent — never updated after.
+
+    Once the user exists, the archive is the source of truth: a changed
+    password, role or courtrooms here is ignored (use ``courtroom users``).
+    """
+
     username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")
     password_hash: str = Field(pattern=r"^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$")
+    role: Literal["clerk", "judge", "supervisor", "admin"] = Field(
+        default="clerk", description="clerk, judge (their courtrooms), supervisor, admin."
+    )
+    courtrooms: tuple[_Id, ...] = Field(
+        default=(), max_length=256, description="Courtrooms a clerk or judge may see."
+    )
 
 
 class HubConfig(_Section):

@@ -15,8 +15,13 @@ Tables::
                 confidence, words                         UNIQUE(courtroom, seq)
     quarantine  courtroom, seq, kind, body (raw JSON text), error, received_at
                 events the archive could not store or apply (see hub.store)
-    users       username, password_hash, created_at
-    settings    key, value                                e.g. the token signing key
+    users       username, password_hash, role, courtrooms, enabled, created_at,
+                updated_at                                 (0004: role .. updated_at)
+    settings    key, value                                (no longer the token key)
+    sessions    jti, username, issued_at, expires_at, revoked_at, client   (0004)
+    audit_log   id, at, actor, action, target, client, status, detail      (0004)
+                append-only: the hub and the CLI only ever INSERT into it
+    agent_tokens  courtroom, token_hash, source, updated_at               (0004)
 """
 
 from __future__ import annotations
@@ -33,12 +38,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from hub.errors import ArchiveError
 
 __all__ = [
+    "AgentTokenRow",
+    "AuditRow",
     "Base",
     "CourtroomRow",
     "EventRow",
     "HearingRow",
     "QuarantineRow",
     "SegmentRow",
+    "SessionRow",
     "SettingRow",
     "UserRow",
     "as_utc",
@@ -136,6 +144,54 @@ class UserRow(Base):
     username: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     password_hash: Mapped[str] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    role: Mapped[str] = mapped_column(sa.String(16), default="clerk")
+    courtrooms: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    updated_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class SessionRow(Base):
+    """One login: its token carries ``jti``; logout sets ``revoked_at``."""
+
+    __tablename__ = "sessions"
+
+    jti: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    username: Mapped[str] = mapped_column(
+        sa.ForeignKey("users.username", ondelete="CASCADE"), index=True
+    )
+    issued_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    client: Mapped[str] = mapped_column(sa.String(64), default="")
+
+
+class AuditRow(Base):
+    """One audit record; rows are only ever inserted (no update, no delete)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_log_action_id", "action", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    actor: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    action: Mapped[str] = mapped_column(sa.String(32))
+    target: Mapped[str] = mapped_column(sa.String(200), default="")
+    client: Mapped[str] = mapped_column(sa.String(64), default="")
+    status: Mapped[int | None] = mapped_column(sa.Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+
+
+class AgentTokenRow(Base):
+    """The SHA-256 of a courtroom's agent token; ``source`` is config or rotated."""
+
+    __tablename__ = "agent_tokens"
+
+    courtroom: Mapped[str] = mapped_column(sa.ForeignKey("courtrooms.id"), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64))
+    source: Mapped[str] = mapped_column(sa.String(8))
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
 class SettingRow(Base):

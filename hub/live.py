@@ -328,5 +328,9 @@ class StatusBoard:
             return True
         return False
 
+    def agent(self, courtroom: str) -> object | None:
+        """The courtroom's current agent connection, if any."""
+        return self._agents.get(courtroom)
+
     def is_current(self, courtroom: str, connection: object) -> bool:
         return self._agents.get(courtroom) is connection

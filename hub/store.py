@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,8 +38,6 @@ from hub.db import (
     HearingRow,
     QuarantineRow,
     SegmentRow,
-    SettingRow,
-    UserRow,
     as_utc,
 )
 from hub.quarantine import (
@@ -144,29 +141,6 @@ class Archive:
                     session.add(CourtroomRow(id=courtroom_id, name=name, acked_seq=0))
                 else:
                     row.name = name
-
-    def set_user(self, username: str, password_hash: str, *, now: datetime) -> None:
-        """Create ``username`` or replace its password hash."""
-        with self._sessions.begin() as session:
-            row = session.get(UserRow, username)
-            if row is None:
-                session.add(UserRow(username=username, password_hash=password_hash, created_at=now))
-            else:
-                row.password_hash = password_hash
-
-    def password_hash(self, username: str) -> str | None:
-        with self._sessions() as session:
-            row = session.get(UserRow, username)
-            return None if row is None else row.password_hash
-
-    def token_key(self) -> bytes:
-        """The login-token signing key, created on first use and kept in the archive."""
-        with self._sessions.begin() as session:
-            row = session.get(SettingRow, "token_key")
-            if row is None:
-                row = SettingRow(key="token_key", value=secrets.token_hex(32))
-                session.add(row)
-            return bytes.fromhex(row.value)
 
     # -- events -----------------------------------------------------------
 

@@ -137,6 +137,7 @@ function connect() {
     state.ws = null;
     if (event.code === 4401) return logout("登录已过期，请重新登录 · Session expired");
     if (event.code === 4404) return setConn("down", "无此法庭 · Unknown courtroom");
+    if (event.code === 4403) return setConn("down", "无权访问此法庭 · Not your courtroom");
     scheduleReconnect();
   };
 }
@@ -335,7 +336,10 @@ function scrollToEnd() {
 
 function start() {
   $("login-form").addEventListener("submit", login);
-  $("logout").addEventListener("click", () => logout());
+  $("logout").addEventListener("click", () => {
+    revokeSession(state.token);
+    logout();
+  });
   const scroller = $("scroller");
   scroller.addEventListener("scroll", () => {
     state.follow = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;

@@ -187,6 +187,7 @@ function connect() {
     state.live = false;
     renderConn();
     if (event.code === 4401) return logout("登录已过期，请重新登录 · Session expired");
+    if (event.code === 4403) return logout("巡查仅限巡查员和管理员 · Patrol is for supervisors");
     scheduleReconnect();
   };
   renderConn();
@@ -530,7 +531,10 @@ function renderConn() {
 
 function start() {
   $("login-form").addEventListener("submit", login);
-  $("logout").addEventListener("click", () => logout());
+  $("logout").addEventListener("click", () => {
+    revokeSession(state.token);
+    logout();
+  });
   document.addEventListener("visibilitychange", refreshVisible);
   if (state.token) showWall();
   else $("login-view").hidden = false;

@@ -57,6 +57,10 @@ async function submitLogin(event, onLoggedIn) {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ username: $("username").value.trim(), password: $("password").value }),
     });
+    if (response.status === 429 || response.status === 503) {
+      const wait = response.headers.get("Retry-After") || "60";
+      throw new Error(`登录尝试过多，请 ${wait} 秒后再试 · Too many attempts, retry in ${wait} s`);
+    }
     if (!response.ok) throw new Error("用户名或密码错误 · Wrong username or password");
     const body = await response.json();
     sessionStorage.setItem(TOKEN_KEY, body.token);
@@ -69,6 +73,17 @@ async function submitLogin(event, onLoggedIn) {
   } finally {
     button.disabled = false;
   }
+}
+
+// Sign out on the hub (POST /api/logout revokes the token and closes its live
+// sockets); best effort, the page forgets the token either way.
+function revokeSession(token) {
+  if (!token) return;
+  fetch("/api/logout", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}` },
+    keepalive: true,
+  }).catch(() => {});
 }
 
 // Forget the session; show the login form with an optional message.

@@ -86,7 +86,7 @@ async def test_rest_courtrooms_hearings_and_transcript(hub: RunningHub) -> None:
 
 
 async def test_rest_openapi_lists_the_api(hub: RunningHub) -> None:
-    async with client(hub) as http:
+    async with client(hub, await hub.token()) as http:
         schema = (await http.get("/openapi.json")).json()
     assert {"/api/login", "/api/courtrooms", "/api/hearings", "/healthz"} <= set(schema["paths"])
     assert "/api/hearings/{hearing_id}/transcript" in schema["paths"]
@@ -168,3 +168,21 @@ async def test_rest_events_bad_parameter_is_422_unknown_courtroom_404(hub: Runni
             assert response.json()["detail"][0]["loc"][0] == "query", query
         response = await http.get("/api/courtrooms/nope/events", params={"order": "desc"})
     assert response.status_code == 404
+
+
+async def test_rest_transcript_pages_in_transcript_order(hub: RunningHub) -> None:
+    agent, _ = await hub.agent()
+    # seq order and time order differ: paging follows the transcript's (start, seq)
+    events = [opened(1)] + [final(seq, f"第{seq}句", 10.0 - seq) for seq in range(2, 9)]
+    await send_events(agent, events)
+    async with client(hub, await hub.token()) as http:
+        url = "/api/hearings/h-1/transcript"
+        whole = [s["seq"] for s in (await http.get(url)).json()]
+        earlier = (await http.get(url, params={"before_seq": whole[4], "limit": 3})).json()
+        later = (await http.get(url, params={"after_seq": whole[4], "limit": 2})).json()
+        both = await http.get(url, params={"before_seq": 2, "after_seq": 3})
+        too_big = await http.get(url, params={"limit": 10**6})
+    assert whole == [8, 7, 6, 5, 4, 3, 2]
+    assert [s["seq"] for s in earlier] == [7, 6, 5]
+    assert [s["seq"] for s in later] == [3, 2]
+    assert both.status_code == 422 and too_big.status_code == 422

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from hub.errors import AuthError
-from hub.security import TokenSigner, hash_password, verify_password
+from hub.security import TokenSigner, hash_password, load_key_file, verify_password
 
 KEY = b"k" * 32
 
@@ -39,9 +40,9 @@ def test_token_round_trip_and_expiry() -> None:
     signer = TokenSigner(key=KEY, lifetime=timedelta(hours=1), clock=clock)
     issued = signer.issue("clerk")
     assert issued.expires_at == clock.now + timedelta(hours=1)
-    assert signer.verify(issued.token) == "clerk"
+    assert signer.verify(issued.token).username == "clerk"
     clock.now += timedelta(minutes=59, seconds=59)
-    assert signer.verify(issued.token) == "clerk"
+    assert signer.verify(issued.token).username == "clerk"
     clock.now += timedelta(seconds=1)
     with pytest.raises(AuthError, match="expired"):
         signer.verify(issued.token)
@@ -64,3 +65,17 @@ def test_token_from_another_key_is_refused() -> None:
 def test_token_short_key_is_refused() -> None:
     with pytest.raises(ValueError):
         TokenSigner(key=b"short", lifetime=timedelta(hours=1))
+
+
+def test_key_file_is_created_0600_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "token.key"
+    key = load_key_file(path)
+    assert len(key) == 32 and path.stat().st_mode & 0o777 == 0o600
+    assert load_key_file(path) == key
+
+
+def test_key_file_too_short_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "token.key"
+    path.write_text("abcd\n")
+    with pytest.raises(ValueError, match="shorter"):
+        load_key_file(path)

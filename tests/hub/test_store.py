@@ -243,11 +243,6 @@ def test_archive_transcript_is_ordered_by_start_then_seq(archive: Archive) -> No
     assert set(first) == {"seq", "start", "end", "channel", "role", "text", "confidence", "words"}
 
 
-def test_archive_token_key_persists(archive: Archive) -> None:
-    assert archive.token_key() == archive.token_key()
-    assert len(archive.token_key()) == 32
-
-
 def test_archive_events_newest_first_pages_with_before_seq(archive: Archive) -> None:
     store(archive, opened(1))
     for seq in range(2, 7):
