@@ -19,6 +19,11 @@ Example ``hub.toml``::
     token_lifetime = 43200                   # seconds a clerk login lasts
     admin_password_env = "COURTROOM_ADMIN_PASSWORD"
 
+    [limits]                                 # optional; hostile-client bounds
+    header_timeout_s = 10
+    max_connections = 800
+    max_body_bytes = 65536
+
     [[courtrooms]]
     id = "court-1"
     name = "第一法庭"
@@ -52,6 +57,7 @@ __all__ = [
     "CourtroomConfig",
     "DatabaseConfig",
     "HubConfig",
+    "LimitsConfig",
     "ListenConfig",
     "LiveConfig",
     "UserConfig",
@@ -119,6 +125,39 @@ class LiveConfig(_Section):
     )
 
 
+class LimitsConfig(_Section):
+    """What one network client may hold of the hub (see :mod:`hub.edge`)."""
+
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        allow_inf_nan=False,
+        description="Seconds a connection may take to send a complete request head, "
+        "counted from connect and from the previous response; then it is closed.",
+    )
+    keepalive_timeout_s: int = Field(
+        default=5,
+        ge=1,
+        le=300,
+        description="Seconds an idle keep-alive connection is kept open.",
+    )
+    max_connections: int = Field(
+        default=800,
+        ge=1,
+        le=100_000,
+        description="Open connections (HTTP and websocket) at most; beyond it the "
+        "connection waiting longest for its request head is closed, or the newcomer "
+        "gets 503. Lowered at startup to fit the process' open-file limit.",
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body; a larger one is refused with 413 before it is read.",
+    )
+
+
 class CourtroomConfig(_Section):
     id: _Id
     name: str = Field(min_length=1, max_length=200)
@@ -168,6 +207,7 @@ class HubConfig(_Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     courtrooms: tuple[CourtroomConfig, ...] = ()
     users: tuple[UserConfig, ...] = ()
 

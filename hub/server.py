@@ -22,6 +22,7 @@ from typing import Final, Self
 
 import uvicorn
 
+from hub import edge
 from hub.app import create_app
 from hub.config import HubConfig
 from hub.errors import HubError
@@ -80,6 +81,14 @@ class HubServer:
     ) -> None:
         self.config = config
         _install_redaction()
+        edge.install_log_limits()
+        limits = config.limits
+        self.guard = edge.ConnectionGuard(
+            edge.EdgeLimits(
+                header_timeout_s=limits.header_timeout_s,
+                max_connections=edge.fit_to_fd_limit(limits.max_connections),
+            )
+        )
         app = create_app(config, admin_password=admin_password, clock=clock, env=env)
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(
@@ -87,6 +96,8 @@ class HubServer:
                 log_config=None,
                 access_log=False,
                 lifespan="on",
+                http=edge.guarded_protocol(self.guard),
+                timeout_keep_alive=limits.keepalive_timeout_s,
                 ws="websockets-sansio",
                 ws_max_size=WS_MAX_BYTES,
                 timeout_graceful_shutdown=3,
