@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field
 
 from hub.agent_ws import agent_endpoint
 from hub.config import HubConfig
+from hub.edge_asgi import install_edge
 from hub.errors import AuthError
 from hub.live_ws import live_endpoint
 from hub.security import Clock, utc_now
@@ -147,6 +148,7 @@ def create_app(
         description="Archive and live transcript of digital courtrooms.",
         lifespan=lifespan,
     )
+    install_edge(app, max_body_bytes=config.limits.max_body_bytes)
     app.add_api_websocket_route("/ws/agent", agent_endpoint)
     app.add_api_websocket_route("/ws/live", live_endpoint)
 
