@@ -22,6 +22,7 @@ Example ``hub.toml``::
     [limits]                                 # optional; hostile-client bounds
     header_timeout_s = 10
     max_connections = 800
+    max_connections_per_client = 200
     max_body_bytes = 65536
 
     [[courtrooms]]
@@ -149,6 +150,13 @@ class LimitsConfig(_Section):
         description="Open connections (HTTP and websocket) at most; beyond it the "
         "connection waiting longest for its request head is closed, or the newcomer "
         "gets 503. Lowered at startup to fit the process' open-file limit.",
+    )
+    max_connections_per_client: int = Field(
+        default=200,
+        ge=1,
+        le=100_000,
+        description="HTTP connections one client address may hold at once (websockets "
+        "stop counting once upgraded); beyond it the newcomer gets 503.",
     )
     max_body_bytes: int = Field(
         default=64 * 1024,

@@ -10,14 +10,18 @@ protocol (``uvicorn.Config(http=guarded_protocol(guard))``):
   when kept alive; otherwise it gets ``408`` and is closed. Only the head is
   timed: once a websocket is upgraded (``/ws/agent``, ``/ws/live``) or a request
   is running, the timer is off;
+- **a per-client bound**: one client address may hold at most
+  ``max_connections_per_client`` HTTP connections (a websocket stops counting
+  once upgraded, as it has authenticated); beyond it the newcomer gets ``503``;
 - **a connection bound**: at most ``max_connections`` open connections (HTTP
   and websocket). A newcomer beyond it first *evicts* the connection that has
   waited longest for its request head (so slow clients cannot crowd out
   ``/healthz`` or a clerk); if none is waiting, the newcomer is refused with
   ``503`` + ``Retry-After`` + ``Connection: close``, written at once, and closed.
   The bound is lowered at startup to fit the open-file limit
-  (:func:`fit_to_fd_limit`), so ``accept()`` never meets ``EMFILE`` because of
-  clients;
+  (:func:`fit_to_fd_limit`) and accepts come in bursts of at most
+  :data:`ACCEPT_BACKLOG`, so ``accept()`` does not meet ``EMFILE`` because of
+  clients (if it does, asyncio pauses accepting for 1 s and logs once);
 - **a lingering close**: when the hub answers before reading a request's
   body (``413`` from :mod:`hub.edge_asgi`) it half-closes, then reads and
   discards for up to :data:`LINGER_S` / :data:`LINGER_BYTES` before closing,
@@ -45,9 +49,11 @@ from typing import Any, ClassVar, Final
 import h11
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.utils import get_remote_addr
 from uvicorn.server import ServerState
 
 __all__ = [
+    "ACCEPT_BACKLOG",
     "FD_RESERVE",
     "ConnectionGuard",
     "EdgeLimits",
@@ -65,6 +71,12 @@ RETRY_AFTER_S: Final = 5
 
 FD_RESERVE: Final = 64
 """File descriptors kept for the archive, logs and the listening socket."""
+
+ACCEPT_BACKLOG: Final = 64
+"""Listen backlog, which is also the most connections asyncio accepts in one go
+before the guard sees them; pass it as ``uvicorn.Config(backlog=…)``."""
+
+_HEADROOM: Final = FD_RESERVE + 2 * ACCEPT_BACKLOG  # one burst arriving, one closing
 
 LINGER_S: Final = 2.0
 """Seconds a connection closed mid-body keeps draining the client's bytes."""
@@ -104,17 +116,23 @@ class EdgeLimits:
 
     Raises:
         ValueError: a timeout is not a positive finite number, or
-            ``max_connections`` is below 1.
+            a connection bound is below 1.
     """
 
     header_timeout_s: float
     max_connections: int
+    max_connections_per_client: int
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.header_timeout_s) and self.header_timeout_s > 0):
             raise ValueError(f"header_timeout_s must be positive, not {self.header_timeout_s}")
         if self.max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, not {self.max_connections}")
+        if self.max_connections_per_client < 1:
+            raise ValueError(
+                "max_connections_per_client must be at least 1, "
+                f"not {self.max_connections_per_client}"
+            )
 
 
 class ConnectionGuard:
@@ -127,21 +145,35 @@ class ConnectionGuard:
     def __init__(self, limits: EdgeLimits) -> None:
         self.limits = limits
         self._waiting: dict[GuardedH11Protocol, None] = {}  # insertion order = oldest first
+        self._per_client: dict[str, int] = {}
         self.refused = 0
         self.evicted = 0
         self.timed_out = 0
 
-    def admit(self, open_connections: int) -> bool:
-        """Make room for one more connection; False means refuse it."""
-        if open_connections < self.limits.max_connections:
-            return True
-        oldest = next(iter(self._waiting), None)
-        if oldest is None:
+    def admit(self, open_connections: int, client: str) -> bool:
+        """Make room for one more connection from ``client``; False means refuse it.
+
+        A True answer counts against ``client`` until :meth:`release`.
+        """
+        held = self._per_client.get(client, 0)
+        if held >= self.limits.max_connections_per_client:
             self.refused += 1
             return False
-        self.evicted += 1
-        oldest.evict()
+        if open_connections >= self.limits.max_connections:
+            oldest = next(iter(self._waiting), None)
+            if oldest is None:
+                self.refused += 1
+                return False
+            self.evicted += 1
+            oldest.evict()
+        self._per_client[client] = held + 1
         return True
+
+    def release(self, client: str) -> None:
+        """One connection of ``client`` closed or became a websocket."""
+        held = self._per_client.pop(client, 0) - 1
+        if held > 0:
+            self._per_client[client] = held
 
     def waiting(self, protocol: GuardedH11Protocol) -> None:
         """``protocol`` now waits for a request head (moves to the newest end)."""
@@ -238,22 +270,27 @@ class GuardedH11Protocol(H11Protocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
         self._real_transport: asyncio.Transport | None = None
+        self._counted_as: str | None = None
         self.lingering = False
         self._drained = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        if not self.guard.admit(len(self.connections)):
+        peer = get_remote_addr(transport)
+        client = "" if peer is None else peer[0]
+        if not self.guard.admit(len(self.connections), client):
             self._refused = True
             self.transport = transport
             transport.write(BUSY_RESPONSE)
             transport.close()
             return
+        self._counted_as = client
         self._real_transport = transport
         super().connection_made(_LingeringTransport(transport, self))
         self._await_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        self._release()
         if self._refused:
             return
         super().connection_lost(exc)
@@ -271,7 +308,13 @@ class GuardedH11Protocol(H11Protocol):
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
         if self._real_transport is not None:
             self.transport = self._real_transport  # the websocket owns the real one
+        self._release()
         super().handle_websocket_upgrade(event)
+
+    def _release(self) -> None:
+        if self._counted_as is not None:
+            self.guard.release(self._counted_as)
+            self._counted_as = None
 
     def body_unread(self) -> bool:
         """True while the current request's body has not been read to its end."""
@@ -332,8 +375,9 @@ def guarded_protocol(guard: ConnectionGuard) -> type[GuardedH11Protocol]:
 def fit_to_fd_limit(max_connections: int) -> int:
     """Raise the open-file soft limit to the hard one; return the connection bound that fits.
 
-    The bound returned is ``max_connections`` or, if the limit is lower, the
-    limit minus :data:`FD_RESERVE` (a warning is logged), and at least 1.
+    The bound returned is ``max_connections`` or, if the limit leaves less, the
+    limit minus :data:`FD_RESERVE` and two accept bursts (a warning is logged),
+    and at least 1. So a full hub plus one burst of accepts never meets EMFILE.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = _FD_CEILING if hard == resource.RLIM_INFINITY else hard
@@ -343,9 +387,9 @@ def fit_to_fd_limit(max_connections: int) -> int:
             soft = want
         except (ValueError, OSError) as exc:
             log.warning("cannot raise the open-file limit from %d: %s", soft, exc)
-    if soft == resource.RLIM_INFINITY or max_connections + FD_RESERVE <= soft:
+    if soft == resource.RLIM_INFINITY or max_connections + _HEADROOM <= soft:
         return max_connections
-    fitted = max(1, soft - FD_RESERVE)
+    fitted = max(1, soft - _HEADROOM)
     log.warning(
         "limits.max_connections %d lowered to %d to fit the open-file limit %d",
         max_connections,

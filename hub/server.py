@@ -87,6 +87,7 @@ class HubServer:
             edge.EdgeLimits(
                 header_timeout_s=limits.header_timeout_s,
                 max_connections=edge.fit_to_fd_limit(limits.max_connections),
+                max_connections_per_client=limits.max_connections_per_client,
             )
         )
         app = create_app(config, admin_password=admin_password, clock=clock, env=env)
@@ -98,6 +99,7 @@ class HubServer:
                 lifespan="on",
                 http=edge.guarded_protocol(self.guard),
                 timeout_keep_alive=limits.keepalive_timeout_s,
+                backlog=edge.ACCEPT_BACKLOG,
                 ws="websockets-sansio",
                 ws_max_size=WS_MAX_BYTES,
                 timeout_graceful_shutdown=3,

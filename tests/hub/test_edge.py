@@ -155,11 +155,34 @@ async def test_connection_bound_refuses_with_503_when_none_is_slow(
     await agent.close()
 
 
+async def test_per_client_bound_refuses_one_client_not_another(
+    hub_factory: HubFactory, tmp_path: Path
+) -> None:
+    hub = await start(hub_factory, tmp_path, max_connections_per_client=3, header_timeout_s=60)
+    greedy = [
+        await asyncio.open_connection(*_address(hub), local_addr=("127.0.0.2", 0)) for _ in range(4)
+    ]
+    refused = await read_until_closed(greedy[3][0])
+    assert status_of(refused) == 503 and headers_of(refused)["retry-after"] == "5"
+    async with httpx.AsyncClient(base_url=hub.url, timeout=TIMEOUT) as client:
+        assert (await client.get("/healthz")).status_code == 200  # from 127.0.0.1
+    assert hub.server.guard.refused == 1 and hub.server.guard.evicted == 0
+    greedy[0][1].close()  # a slot is given back when a connection closes
+    await until(lambda: live_connections(hub) <= 3)
+    reader, writer = await asyncio.open_connection(*_address(hub), local_addr=("127.0.0.2", 0))
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n")
+    assert status_of(await read_until_closed(reader)) == 200
+    for _, greedy_writer in greedy:
+        greedy_writer.close()
+
+
 def test_edge_limits_refuse_nonsense() -> None:
     with pytest.raises(ValueError, match="header_timeout_s"):
-        EdgeLimits(header_timeout_s=math.nan, max_connections=10)
+        EdgeLimits(header_timeout_s=math.nan, max_connections=10, max_connections_per_client=1)
     with pytest.raises(ValueError, match="max_connections"):
-        EdgeLimits(header_timeout_s=1, max_connections=0)
+        EdgeLimits(header_timeout_s=1, max_connections=0, max_connections_per_client=1)
+    with pytest.raises(ValueError, match="max_connections_per_client"):
+        EdgeLimits(header_timeout_s=1, max_connections=1, max_connections_per_client=0)
     with pytest.raises(ValidationError, match="header_timeout_s"):
         LimitsConfig(header_timeout_s=math.inf)
     with pytest.raises(ValidationError, match="max_body_bytes"):
