@@ -269,6 +269,17 @@ async def test_security_headers_on_every_response(hub: RunningHub, path: str) ->
         assert reply.headers["cache-control"] == "no-store"
 
 
+async def test_security_headers_let_only_api_docs_load_swagger(hub: RunningHub) -> None:
+    async with httpx.AsyncClient(base_url=hub.url, timeout=TIMEOUT) as client:
+        docs = await client.get("/docs")
+        page = await client.get("/")
+    assert "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
+    assert "cdn.jsdelivr.net" not in page.headers["content-security-policy"]
+    if docs.status_code == 200:  # the page's own scripts come from where the policy allows
+        assert "https://cdn.jsdelivr.net/" in docs.text
+
+
 async def test_security_headers_replace_an_api_cache_header(hub: RunningHub) -> None:
     async with httpx.AsyncClient(base_url=hub.url, timeout=TIMEOUT) as client:
         reply = await client.get(
