@@ -134,8 +134,9 @@ class LimitsConfig(_Section):
         gt=0,
         le=300,
         allow_inf_nan=False,
-        description="Seconds a connection may take to send a complete request head, "
-        "counted from connect and from the previous response; then it is closed.",
+        description="Seconds a connection may take to send a complete request head "
+        "and body, counted from connect and from the previous response; then it gets "
+        "408 and is closed (websockets only until their upgrade).",
     )
     keepalive_timeout_s: int = Field(
         default=5,

@@ -5,11 +5,11 @@ connection count, so 1100 clients each sending a header byte now and then
 exhaust the hub's file descriptors. This module adds, under uvicorn's own h11
 protocol (``uvicorn.Config(http=guarded_protocol(guard))``):
 
-- **a request-head timeout**: a connection must deliver a complete request
-  head within ``header_timeout_s`` of connecting, and of its previous response
-  when kept alive; otherwise it gets ``408`` and is closed. Only the head is
-  timed: once a websocket is upgraded (``/ws/agent``, ``/ws/live``) or a request
-  is running, the timer is off;
+- **a request timeout**: a connection must deliver a complete request head,
+  and the body that follows it, within ``header_timeout_s`` of connecting, and
+  of its previous response when kept alive; otherwise it gets ``408`` and is
+  closed. Only the request is timed: once a websocket is upgraded (``/ws/agent``,
+  ``/ws/live``) or a request has been read, the timer is off;
 - **a per-client bound**: one client address may hold at most
   ``max_connections_per_client`` HTTP connections (a websocket stops counting
   once upgraded, as it has authenticated); beyond it the newcomer gets ``503``;
@@ -106,7 +106,7 @@ BUSY_RESPONSE: Final = _plain_response(
     b"retry-after: " + str(RETRY_AFTER_S).encode(),
 )
 HEAD_TIMEOUT_RESPONSE: Final = _plain_response(
-    b"408 Request Timeout", "request head too slow 请求头超时\n"
+    b"408 Request Timeout", "request too slow 请求超时\n"
 )
 
 
@@ -271,6 +271,8 @@ class GuardedH11Protocol(H11Protocol):
         self._refused = False
         self._real_transport: asyncio.Transport | None = None
         self._counted_as: str | None = None
+        self._body_pending = False
+        self._upgraded = False
         self.lingering = False
         self._drained = 0
 
@@ -309,6 +311,8 @@ class GuardedH11Protocol(H11Protocol):
         if self._real_transport is not None:
             self.transport = self._real_transport  # the websocket owns the real one
         self._release()
+        self._upgraded = True
+        self._stop_head_timer()
         super().handle_websocket_upgrade(event)
 
     def _release(self) -> None:
@@ -323,12 +327,21 @@ class GuardedH11Protocol(H11Protocol):
     def handle_events(self) -> None:
         scope = self.scope
         super().handle_events()
-        if self.scope is not scope:  # a request head (or websocket upgrade) arrived
-            self._stop_head_timer()
+        if self._upgraded:
+            return
+        if self.scope is not scope or self._body_pending:
+            # A head (or websocket upgrade) arrived; its body, if any, is due by the
+            # same deadline (our bodies are small: see limits.max_body_bytes).
+            self._body_pending = self.conn.their_state is h11.SEND_BODY
+            if not self._body_pending:
+                self._stop_head_timer()
 
     def on_response_complete(self) -> None:
+        self._body_pending = False
         # Armed before uvicorn looks at pipelined requests, which disarm it again.
-        if not self.transport.is_closing():
+        if self.transport.is_closing():
+            self._stop_head_timer()
+        else:
             self._await_head()
         super().on_response_complete()
 

@@ -102,6 +102,29 @@ async def test_head_timeout_restarts_after_a_kept_alive_response(
     assert status_of(response) == 408
 
 
+async def test_head_timeout_covers_a_trickled_body(
+    hub_factory: HubFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub = await start(hub_factory, tmp_path, header_timeout_s=HEAD_TIMEOUT)
+    async with raw(hub) as (reader, writer):
+        writer.write(
+            b"POST /api/login HTTP/1.1\r\nHost: hub\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n{"
+        )
+        response = await read_until_closed(reader)
+    assert status_of(response) == 408
+    assert hub.server.guard.timed_out == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_head_timeout_spares_a_prompt_keep_alive_post(hub: RunningHub) -> None:
+    async with httpx.AsyncClient(base_url=hub.url, timeout=TIMEOUT) as client:
+        for _ in range(3):  # the same connection: head, body, response, next head
+            login = {"username": "admin", "password": hub.admin_password}
+            assert (await client.post("/api/login", json=login)).status_code == 200
+    assert hub.server.guard.timed_out == 0
+
+
 async def test_head_timeout_spares_websockets(hub_factory: HubFactory, tmp_path: Path) -> None:
     hub = await start(hub_factory, tmp_path, header_timeout_s=HEAD_TIMEOUT)
     browser, _ = await hub.browser()
