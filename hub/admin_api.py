@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.audit import AUDIT_PAGE_LIMIT, Action
 from hub.auth import AUTH_RESPONSES, Admin, client_of, hub_state
+from hub.edge_asgi import unprocessable
 from hub.state import HubState
 from hub.throttle import HashPoolBusy
 from hub.users import Principal, Role, UserExistsError, UserInfo, UserNotFoundError
@@ -201,7 +202,9 @@ def admin_router() -> APIRouter:
 def _known_courtrooms(state: HubState, courtrooms: list[str]) -> None:
     unknown = sorted(set(courtrooms) - set(state.names))
     if unknown:
-        raise HTTPException(422, f"courtrooms: unknown {', '.join(unknown)[:200]} 无此法庭")
+        raise unprocessable(
+            ("body", "courtrooms"), f"unknown courtrooms {', '.join(unknown)[:200]} 无此法庭"
+        )
 
 
 async def _hash(state: HubState, password: str) -> str:

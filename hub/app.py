@@ -52,6 +52,7 @@ from hub.agent_ws import agent_endpoint
 from hub.audit import Action, AuditQueue
 from hub.auth import AUTH_RESPONSES, User, client_of, hub_state, require_scope
 from hub.config import HubConfig
+from hub.edge_asgi import install_edge, unprocessable
 from hub.errors import AuthError
 from hub.live_ws import live_endpoint
 from hub.security import Clock, utc_now
@@ -190,6 +191,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    install_edge(app, max_body_bytes=config.limits.max_body_bytes)
     app.add_api_websocket_route("/ws/agent", agent_endpoint)
     app.add_api_websocket_route("/ws/live", live_endpoint)
     api = APIRouter(responses=AUTH_RESPONSES)
@@ -298,7 +300,7 @@ def create_app(
         the start with ``before_seq`` = the first segment's seq held (the clerk
         page's 加载更早的笔录), towards the end with ``after_seq``."""
         if before_seq is not None and after_seq is not None:
-            raise HTTPException(422, "give before_seq or after_seq, not both")
+            raise unprocessable(("query", "after_seq"), "give before_seq or after_seq, not both")
         state = _state(request)
         hearing = await state.runner.read(state.runner.archive.hearing, hearing_id)
         if hearing is None:

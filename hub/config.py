@@ -23,6 +23,12 @@ Example ``hub.toml``::
     token_lifetime = 43200                   # seconds a clerk login lasts
     admin_password_env = "COURTROOM_ADMIN_PASSWORD"
 
+    [limits]                                 # optional; hostile-client bounds
+    header_timeout_s = 10
+    max_connections = 800
+    max_connections_per_client = 200
+    max_body_bytes = 65536
+
     [[courtrooms]]
     id = "court-1"
     name = "第一法庭"
@@ -67,6 +73,7 @@ __all__ = [
     "CourtroomConfig",
     "DatabaseConfig",
     "HubConfig",
+    "LimitsConfig",
     "ListenConfig",
     "LiveConfig",
     "TlsConfig",
@@ -198,6 +205,47 @@ def _no_password() -> str:
     raise TypeError("the key is encrypted; give an unencrypted key file")
 
 
+class LimitsConfig(_Section):
+    """What one network client may hold of the hub (see :mod:`hub.edge`)."""
+
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        allow_inf_nan=False,
+        description="Seconds a connection may take to send a complete request head "
+        "and body, counted from connect and from the previous response; then it gets "
+        "408 and is closed (websockets only until their upgrade).",
+    )
+    keepalive_timeout_s: int = Field(
+        default=5,
+        ge=1,
+        le=300,
+        description="Seconds an idle keep-alive connection is kept open.",
+    )
+    max_connections: int = Field(
+        default=800,
+        ge=1,
+        le=100_000,
+        description="Open connections (HTTP and websocket) at most; beyond it the "
+        "connection waiting longest for its request head is closed, or the newcomer "
+        "gets 503. Lowered at startup to fit the process' open-file limit.",
+    )
+    max_connections_per_client: int = Field(
+        default=200,
+        ge=1,
+        le=100_000,
+        description="HTTP connections one client address may hold at once (websockets "
+        "stop counting once upgraded); beyond it the newcomer gets 503.",
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body; a larger one is refused with 413 before it is read.",
+    )
+
+
 class CourtroomConfig(_Section):
     id: _Id
     name: str = Field(min_length=1, max_length=200)
@@ -260,6 +308,7 @@ class HubConfig(_Section):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
     tls: TlsConfig | None = Field(default=None, description="Serve https/wss with this pair.")
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     courtrooms: tuple[CourtroomConfig, ...] = ()
     users: tuple[UserConfig, ...] = ()
 
