@@ -79,6 +79,7 @@ bench: setup
 	$(PY) bench/latency.py --update-readme README.md
 	$(PY) bench/streams.py --update-readme README.md
 	$(PY) bench/recording.py --update-readme README.md
+	$(PY) bench/floods.py --update-readme README.md
 
 clean:
 	rm -rf .mypy_cache .ruff_cache .pytest_cache

@@ -3,12 +3,23 @@
 ::
 
     HubError
-    ├── ConfigError          the configuration file or values are invalid
-    ├── AuthError            a login, bearer token or courtroom token is wrong
-    └── ArchiveError         the archive database cannot be opened or migrated
+    ├── ConfigError              the configuration file or values are invalid
+    ├── AuthError                a login, bearer token or courtroom token is wrong
+    ├── ArchiveError             the archive database cannot be opened or migrated
+    ├── SeqConflict              hub.quarantine: a seq already held with another body
+    ├── SeqGap                   hub.quarantine: an event skipping ahead of acked_seq + 1
+    ├── Unstorable               hub.quarantine: an event the archive cannot apply
+    ├── LoginThrottled           hub.throttle: too many failed logins (429 + Retry-After)
+    ├── HashPoolBusy             hub.throttle: the password-hashing pool is full (503)
+    ├── UserNotFoundError        hub.users
+    ├── UserExistsError          hub.users
+    ├── CourtroomNotFoundError   hub.users: no such courtroom (agent-token rotation)
+    └── BodyTooLargeError        hub.edge_asgi: a request body over [limits] (413)
 
-Wire-format problems raise :class:`hub.wire.WireError` (a ``ValueError``); the
-websocket endpoints turn those into close frames and keep serving.
+Wire-format problems raise :class:`hub.wire.WireError` (a ``ValueError``;
+:class:`hub.wire.BodyError` for an event whose seq and kind are valid but
+whose body is not, which the hub quarantines); the websocket endpoints turn
+those into close frames and keep serving.
 """
 
 from __future__ import annotations

@@ -9,7 +9,10 @@ the configuration model fails here, not on a court's first day.
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from courtroom_agent.config import load_agent_config
 from hub.config import load_config
@@ -33,26 +36,57 @@ def test_readme_has_hub_and_agent_examples() -> None:
     assert any("[[cameras]]" in b for b in blocks)
 
 
-def test_readme_hub_example_loads(tmp_path: Path) -> None:
+def shell_blocks() -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    blocks = re.findall(r"^ *```sh\n(.*?)^ *```", text, flags=re.M | re.S)
+    return ["\n".join(line.strip() for line in block.splitlines()) for block in blocks]
+
+
+@pytest.fixture(scope="module")
+def readme_tls(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The README's own openssl commands, run as written: the directory that
+    stands in for ``/etc/courtroom`` (hub.pem, hub.key, hub-ca.pem)."""
+    (commands,) = [b for b in shell_blocks() if "openssl req" in b]
+    directory = tmp_path_factory.mktemp("etc-courtroom")
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", commands],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(r"[0-9a-f]{64}  -\n", done.stdout), done.stdout  # the pin
+    return directory
+
+
+def test_readme_hub_example_loads(tmp_path: Path, readme_tls: Path) -> None:
     (block,) = [b for b in toml_blocks() if "[listen]" in b]
     # The example's hash is elided (…); a real one comes from --hash-password.
     block = re.sub(
         r'password_hash = "scrypt\$…"', f'password_hash = "{hash_password("pw")}"', block
     )
+    block = block.replace("/etc/courtroom/", f"{readme_tls}/")
     path = tmp_path / "hub.toml"
     path.write_text(block, encoding="utf-8")
     config = load_config(path)
-    assert config.listen.port == 8080
+    assert config.listen.port == 8443
+    assert config.tls is not None and config.tls.cert_file == readme_tls / "hub.pem"
     assert [c.id for c in config.courtrooms] == ["fy-01"]
-    assert [u.username for u in config.users] == ["clerk1"]
+    assert [(u.username, u.role, u.courtrooms) for u in config.users] == [
+        ("clerk1", "clerk", ("fy-01",))
+    ]
 
 
-def test_readme_agent_example_loads(tmp_path: Path) -> None:
+def test_readme_agent_example_loads(tmp_path: Path, readme_tls: Path) -> None:
     agent = [b for b in toml_blocks() if "[listen]" not in b]
     path = tmp_path / "room.toml"
-    path.write_text("\n".join(agent), encoding="utf-8")
+    text = "\n".join(agent).replace("/etc/courtroom/", f"{readme_tls}/")
+    path.write_text(text, encoding="utf-8")
     config = load_agent_config(path)
     assert config.courtroom.id == "fy-01"
+    assert config.hub.url.startswith("wss://") and config.hub.ca_file == readme_tls / "hub-ca.pem"
     assert config.audio.roles == ["审判长", "原告", "被告", "书记员"]
     assert [c.id for c in config.cameras] == ["CAM-1"]
     kinds = {d.name: d.kind for d in config.devices}

@@ -173,13 +173,30 @@ async function loadRooms() {
 
 // ---- audit -------------------------------------------------------------------
 
+// What each audit action means to an administrator (the code stays visible).
+const ACTION_NAMES = {
+  "login.ok": "登录",
+  "login.failed": "登录失败",
+  logout: "退出",
+  "live.open": "打开实时笔录",
+  "archive.read": "查阅笔录",
+  "user.create": "新增用户",
+  "user.update": "修改用户",
+  "agent_token.rotate": "更换法庭令牌",
+  "access.refused": "拒绝访问",
+  "audit.dropped": "审计记录溢出",
+};
+
 async function loadAudit() {
   const rows = await send("GET", "/api/audit?limit=50");
   $("audit").replaceChildren(
     ...rows.map((record) => {
       const row = el("tr");
       const when = new Date(record.at).toLocaleString("zh-CN", { hour12: false });
-      for (const text of [when, record.action, record.actor || "—", record.target, record.client, record.status ?? ""]) {
+      const action = el("td", "", ACTION_NAMES[record.action] || record.action);
+      action.append(el("small", "code", ` ${record.action}`));
+      row.append(el("td", "", when), action);
+      for (const text of [record.actor || "—", record.target, record.client, record.status ?? ""]) {
         row.append(el("td", "", String(text)));
       }
       return row;

@@ -76,8 +76,8 @@ async def test_admin_page_adds_changes_disables_users_and_rotates_a_token(
     await hub.agent(token=fresh)
 
     await page.reload()
-    await expect(page.locator("#audit")).to_contain_text("agent_token.rotate")
-    await expect(page.locator("#audit")).to_contain_text("user.create")
+    await expect(page.locator("#audit")).to_contain_text("更换法庭令牌 agent_token.rotate")
+    await expect(page.locator("#audit")).to_contain_text("新增用户 user.create")
     await page.screenshot(path=tmp_path / "admin.png", full_page=True)
 
     await page.click("#logout")
