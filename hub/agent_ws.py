@@ -19,8 +19,19 @@ Refusals and what survives them:
 - a seq the hub holds with another body: close
   :data:`hub.wire.CLOSE_SEQ_CONFLICT` naming the seq (WARNING); nothing stored;
 - partials beyond :data:`PARTIALS_PER_SECOND` (burst :data:`PARTIAL_BURST`)
-  per connection are dropped, not forwarded; the connection keeps being read,
-  and the next final replaces whatever partial a browser shows.
+  per connection are dropped, not forwarded; the next final replaces
+  whatever partial a browser shows;
+- live previews (partials and thumbnails) beyond :data:`FRAMES_PER_SECOND`
+  or :data:`BYTES_PER_SECOND` (with their bursts) hold back the next read
+  until the connection is within budget again: uvicorn stops reading the
+  socket and TCP pushes back on the sender. An agent flooding previews at
+  line rate then costs the hub a bounded amount of decoding and slows only
+  its own courtroom (its events queue behind its flood); every other
+  courtroom keeps its pace. Events are not charged: their pace is set by the
+  archive and the agent's window of 256 unacknowledged events, so a spool
+  resent after an outage is never held back. An agent's real previews (a
+  partial per talking seat a few times a second, a thumbnail per camera every
+  few seconds) stay far below the budget.
 
 The quarantine alarm, published to the courtroom's page and the patrol wall::
 
@@ -66,11 +77,16 @@ from hub.wire import (
 )
 
 __all__ = [
+    "BYTES_PER_SECOND",
+    "BYTE_BURST",
     "CLOSE_REPLACED",
+    "FRAMES_PER_SECOND",
+    "FRAME_BURST",
     "PARTIALS_PER_SECOND",
     "PARTIAL_BURST",
     "FrameTooBig",
     "PartialGate",
+    "ReadBudget",
     "agent_endpoint",
     "close_quietly",
     "receive_text",
@@ -86,6 +102,14 @@ PARTIALS_PER_SECOND: Final = 20.0
 """Partials forwarded to browsers per courtroom connection, sustained."""
 PARTIAL_BURST: Final = 20
 """Partials forwarded back to back before :data:`PARTIALS_PER_SECOND` applies."""
+
+
+FRAMES_PER_SECOND: Final = 400.0
+"""Live previews read per agent connection per second, sustained (then reads wait)."""
+FRAME_BURST: Final = 800
+BYTES_PER_SECOND: Final = 2 * 1024 * 1024
+"""Bytes of live previews read per agent connection per second, sustained."""
+BYTE_BURST: Final = 8 * 1024 * 1024
 
 
 class FrameTooBig(Exception):
@@ -117,6 +141,57 @@ class PartialGate:
             return True
         self.dropped += 1
         return False
+
+
+class ReadBudget:
+    """How long to wait before reading the next frame (no I/O, time passed in).
+
+    Two token buckets, frames and bytes; a frame's bytes are charged after it
+    is read, so a large frame may leave the byte bucket in debt, which the
+    next read then waits out.
+
+    Args:
+        frames_per_second, frame_burst: the frame bucket.
+        bytes_per_second, byte_burst: the byte bucket.
+    """
+
+    def __init__(
+        self,
+        *,
+        frames_per_second: float = FRAMES_PER_SECOND,
+        frame_burst: int = FRAME_BURST,
+        bytes_per_second: float = BYTES_PER_SECOND,
+        byte_burst: int = BYTE_BURST,
+    ) -> None:
+        self._rates = (frames_per_second, bytes_per_second)
+        self._bursts = (float(frame_burst), float(byte_burst))
+        self._tokens = list(self._bursts)
+        self._last: float | None = None
+        self.waited = 0.0
+
+    def delay(self, now: float) -> float:
+        """Seconds to wait, from ``now``, before the next frame may be read."""
+        self._refill(now)
+        waits = [
+            max(0.0, (need - tokens) / rate)
+            for need, tokens, rate in zip((1.0, 0.0), self._tokens, self._rates, strict=True)
+        ]
+        wait = max(waits)
+        self.waited += wait
+        return wait
+
+    def charge(self, now: float, size: int) -> None:
+        """Count one frame of ``size`` bytes read at ``now``."""
+        self._refill(now)
+        self._tokens[0] -= 1.0
+        self._tokens[1] -= float(size)
+
+    def _refill(self, now: float) -> None:
+        if self._last is not None:
+            elapsed = max(0.0, now - self._last)
+            for i, (rate, burst) in enumerate(zip(self._rates, self._bursts, strict=True)):
+                self._tokens[i] = min(burst, self._tokens[i] + elapsed * rate)
+        self._last = now
 
 
 async def receive_text(websocket: WebSocket, *, limit: int) -> str | bytes | None:
@@ -192,13 +267,17 @@ async def _session(
         await close_quietly(previous, CLOSE_REPLACED, "replaced by a newer agent connection")
     _set_status(state, courtroom, online=True)
     gate = PartialGate()
+    budget = ReadBudget()
     try:
         acked = await state.runner.write(state.runner.archive.acked_seq, courtroom)
         await websocket.send_text(encode(Welcome(acked_seq=acked)))
         log.info("courtroom %s: agent %s (%s) online, acked_seq=%d", courtroom, peer, agent, acked)
         while state.board.is_current(courtroom, websocket):
+            wait = budget.delay(monotonic())
+            if wait > 0:  # over budget: leave the socket unread, TCP pushes back
+                await asyncio.sleep(wait)
             try:
-                message = await _receive_message(websocket)
+                message = await _receive_message(websocket, budget, monotonic)
             except BodyError as exc:
                 await _quarantine_body(websocket, state, courtroom, exc)
                 raise
@@ -248,9 +327,12 @@ async def _session(
     except WebSocketDisconnect:
         pass
     finally:
-        if gate.dropped:
+        if gate.dropped or budget.waited >= 1.0:
             log.info(
-                "courtroom %s: %d partials over the rate limit dropped", courtroom, gate.dropped
+                "courtroom %s: %d partials over the rate limit dropped, reads held back %.1f s",
+                courtroom,
+                gate.dropped,
+                budget.waited,
             )
         if state.board.detach(courtroom, websocket):
             _set_status(state, courtroom, online=False)
@@ -304,9 +386,23 @@ def _publish_quarantine(state: HubState, courtroom: str, seq: int, result: Store
     state.broadcaster.publish(courtroom, alarm)
 
 
-async def _receive_message(websocket: WebSocket) -> Message | None:
+async def _receive_message(
+    websocket: WebSocket,
+    budget: ReadBudget | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Message | None:
+    """The next message; a live preview is charged to ``budget``."""
     frame = await receive_text(websocket, limit=MAX_FRAME_BYTES)
-    return None if frame is None else decode(frame)
+    if frame is None:
+        return None
+    message = decode(frame)
+    if budget is not None and isinstance(message, _PREVIEWS):
+        budget.charge(monotonic(), len(frame))
+    return message
+
+
+_PREVIEWS: Final = (Partial, Thumbnail)
+"""Volatile messages, charged to the connection's :class:`ReadBudget`."""
 
 
 async def _refuse(

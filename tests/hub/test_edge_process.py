@@ -17,18 +17,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import resource
-import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.fixtures.hub_process import HubProcess, run_hub_process
 from tests.hub.conftest import TIMEOUT
 
 FD_LIMIT = 1024
@@ -36,91 +31,18 @@ HEAD_TIMEOUT_S = 2.0
 FLOOD = 1100
 
 
-@dataclass
-class HubProcess:
-    process: subprocess.Popen[bytes]
-    url: str
-    port: int
-    log: Path
-
-    def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise AssertionError("no VmRSS")
-
-    def open_fds(self) -> int:
-        return len(list(Path(f"/proc/{self.process.pid}/fd").iterdir()))
-
-    def log_lines(self) -> list[str]:
-        return self.log.read_text(encoding="utf-8", errors="replace").splitlines()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _limit_fds() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
 
 
-def _courtroom_command() -> list[str]:
-    script = Path(sys.executable).with_name("courtroom")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("courtroom")
-    return [found] if found else [sys.executable, "-m", "courtroom_agent.cli"]
-
-
 @pytest.fixture(scope="module")
 def hub_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    base = tmp_path_factory.mktemp("edge-hub")
-    port = _free_port()
-    config = base / "hub.toml"
-    config.write_text(
-        f"""
-data_dir = "{base}"
-
-[listen]
-host = "127.0.0.1"
-port = {port}
-
-[limits]
-header_timeout_s = {HEAD_TIMEOUT_S}
-""",
-        encoding="utf-8",
-    )
-    log = base / "hub.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [*_courtroom_command(), "hub", "--config", str(config)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_limit_fds,
-        )
-    hub = HubProcess(process=process, url=f"http://127.0.0.1:{port}", port=port, log=log)
-    deadline = time.monotonic() + 6 * TIMEOUT
-    try:
-        while True:
-            assert process.poll() is None, hub.log.read_text()
-            try:
-                if httpx.get(f"{hub.url}/healthz", timeout=TIMEOUT).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-            time.sleep(0.1)  # polling a child process for readiness; no event to wait on
+    with run_hub_process(
+        tmp_path_factory.mktemp("edge-hub"),
+        f"[limits]\nheader_timeout_s = {HEAD_TIMEOUT_S}\n",
+        preexec_fn=_limit_fds,
+    ) as hub:
         yield hub
-    finally:
-        process.terminate()
-        try:
-            process.wait(4 * TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def _healthz_latency(url: str) -> float:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import websockets
 
-from hub.agent_ws import PARTIAL_BURST, PARTIALS_PER_SECOND, PartialGate
+from hub.agent_ws import PARTIAL_BURST, PARTIALS_PER_SECOND, PartialGate, ReadBudget
 from hub.config import DatabaseConfig
 from hub.db import open_engine
 from hub.live import LiveBroadcaster, LiveSubscriber, StatusBoard, dumps
@@ -307,6 +307,22 @@ def test_wire_hub_partial_gate_admits_burst_then_rate() -> None:
     assert gate.admit(100.0625) is True  # one token after 1/16 s at 16/s
     assert sum(gate.admit(100.0625 + i / 1024) for i in range(1, 1025)) == 16  # one second
     assert gate.dropped == 3 + 1024 - 16
+
+
+def test_wire_hub_read_budget_holds_frames_and_bytes() -> None:
+    budget = ReadBudget(
+        frames_per_second=16.0, frame_burst=4, bytes_per_second=1024, byte_burst=2048
+    )
+    for _ in range(4):  # the frame burst reads at once
+        assert budget.delay(10.0) == 0.0
+        budget.charge(10.0, 10)
+    assert budget.delay(10.0) == 1 / 16  # then one frame per 1/16 s
+    # 1/16 s refilled the byte bucket to its burst (2048); a 4096-byte frame
+    # leaves it 2048 in debt, which takes 2 s at 1024 bytes/s to repay
+    budget.charge(10.0625, 4096)
+    assert budget.delay(10.0625) == 2.0
+    assert budget.delay(20.0) == 0.0  # both refilled (capped at their bursts)
+    assert budget.waited == 1 / 16 + 2.0
 
 
 async def test_wire_hub_unencodable_live_message_is_dropped_not_fatal(
