@@ -78,10 +78,10 @@ before the guard sees them; pass it as ``uvicorn.Config(backlog=…)``."""
 
 _HEADROOM: Final = FD_RESERVE + 2 * ACCEPT_BACKLOG  # one burst arriving, one closing
 
-LINGER_S: Final = 2.0
+LINGER_S: Final = 1.0
 """Seconds a connection closed mid-body keeps draining the client's bytes."""
 
-LINGER_BYTES: Final = 4 * 1024 * 1024
+LINGER_BYTES: Final = 1024 * 1024
 """Bytes drained at most during a lingering close."""
 
 _FD_CEILING: Final = 65536  # soft limit asked for when the hard limit is unlimited
