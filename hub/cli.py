@@ -34,7 +34,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "hub",
         help="run the central hub 运行法庭中心",
-        description="Run the hub: agents connect to /ws/agent, clerks open http://HOST:PORT/.",
+        description="Run the hub: agents connect to /ws/agent, clerks open https://HOST:PORT/ "
+        "(http:// without [tls]).",
     )
     parser.add_argument("--config", type=Path, help="hub TOML file (default: built-in defaults)")
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")

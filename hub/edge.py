@@ -25,7 +25,9 @@ protocol (``uvicorn.Config(http=guarded_protocol(guard))``):
 - **a lingering close**: when the hub answers before reading a request's
   body (``413`` from :mod:`hub.edge_asgi`) it half-closes, then reads and
   discards for up to :data:`LINGER_S` / :data:`LINGER_BYTES` before closing,
-  so the client reads the answer instead of a TCP reset;
+  so the client reads the answer instead of a TCP reset — at most
+  :data:`LINGERS_PER_CLIENT` times per :data:`LINGER_WINDOW_S` per address,
+  then it is cut at once (draining a body flood would cost the hub its CPU);
 - **rate-limited error logging** (:class:`RepeatedLogFilter`): the first line of
   a kind passes, repeats are counted and one line per window says how many
   were suppressed, so no error can fill the disk.
@@ -42,6 +44,7 @@ import logging
 import math
 import resource
 import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
@@ -78,11 +81,18 @@ before the guard sees them; pass it as ``uvicorn.Config(backlog=…)``."""
 
 _HEADROOM: Final = FD_RESERVE + 2 * ACCEPT_BACKLOG  # one burst arriving, one closing
 
-LINGER_S: Final = 1.0
+LINGER_S: Final = 2.0
 """Seconds a connection closed mid-body keeps draining the client's bytes."""
 
-LINGER_BYTES: Final = 1024 * 1024
+LINGER_BYTES: Final = 4 * 1024 * 1024
 """Bytes drained at most during a lingering close."""
+
+LINGERS_PER_CLIENT: Final = 4
+"""Lingering closes one client address gets per :data:`LINGER_WINDOW_S`; beyond
+them its oversized requests are cut at once (a client posting oversized bodies
+again and again is a flood, not a mistake to explain)."""
+LINGER_WINDOW_S: Final = 10.0
+_LINGER_CLIENTS: Final = 10_000  # addresses remembered, least recently used dropped
 
 _FD_CEILING: Final = 65536  # soft limit asked for when the hard limit is unlimited
 
@@ -146,6 +156,7 @@ class ConnectionGuard:
         self.limits = limits
         self._waiting: dict[GuardedH11Protocol, None] = {}  # insertion order = oldest first
         self._per_client: dict[str, int] = {}
+        self._lingers: OrderedDict[str, deque[float]] = OrderedDict()
         self.refused = 0
         self.evicted = 0
         self.timed_out = 0
@@ -167,6 +178,17 @@ class ConnectionGuard:
             self.evicted += 1
             oldest.evict()
         self._per_client[client] = held + 1
+        return True
+
+    def may_linger(self, client: str, now: float) -> bool:
+        """True if ``client`` may have one more lingering close at ``now``."""
+        times = self._lingers.pop(client, None) or deque(maxlen=LINGERS_PER_CLIENT)
+        self._lingers[client] = times  # newest end
+        while len(self._lingers) > _LINGER_CLIENTS:
+            self._lingers.popitem(last=False)
+        if len(times) == LINGERS_PER_CLIENT and now - times[0] < LINGER_WINDOW_S:
+            return False
+        times.append(now)
         return True
 
     def release(self, client: str) -> None:
@@ -204,7 +226,13 @@ class _LingeringTransport(asyncio.Transport):
         if self._closing:
             return
         self._closing = True
-        if not self._protocol.body_unread() or not self.real.can_write_eof():
+        if (
+            not self._protocol.body_unread()
+            or not self.real.can_write_eof()
+            or not self._protocol.guard.may_linger(
+                self._protocol.client_address, self._protocol.loop.time()
+            )
+        ):
             self.real.close()
             return
         self._protocol.lingering = True
@@ -271,6 +299,7 @@ class GuardedH11Protocol(H11Protocol):
         self._refused = False
         self._real_transport: asyncio.Transport | None = None
         self._counted_as: str | None = None
+        self.client_address = ""
         self._body_pending = False
         self._upgraded = False
         self.lingering = False
@@ -286,6 +315,7 @@ class GuardedH11Protocol(H11Protocol):
             transport.close()
             return
         self._counted_as = client
+        self.client_address = client
         self._real_transport = transport
         super().connection_made(_LingeringTransport(transport, self))
         self._await_head()

@@ -21,7 +21,13 @@ import pytest
 from pydantic import ValidationError
 
 from hub.config import LimitsConfig
-from hub.edge import EdgeLimits, RepeatedLogFilter
+from hub.edge import (
+    LINGER_WINDOW_S,
+    LINGERS_PER_CLIENT,
+    ConnectionGuard,
+    EdgeLimits,
+    RepeatedLogFilter,
+)
 from tests.hub.conftest import TIMEOUT, HubFactory, RunningHub, make_config
 
 HEAD_TIMEOUT = 0.5
@@ -210,6 +216,16 @@ def test_edge_limits_refuse_nonsense() -> None:
         LimitsConfig(header_timeout_s=math.inf)
     with pytest.raises(ValidationError, match="max_body_bytes"):
         LimitsConfig(max_body_bytes=10)
+
+
+def test_guard_lingers_a_few_times_per_client_then_cuts() -> None:
+    guard = ConnectionGuard(
+        EdgeLimits(header_timeout_s=1, max_connections=10, max_connections_per_client=10)
+    )
+    allowed = [guard.may_linger("10.0.0.9", 100.0 + i / 10) for i in range(LINGERS_PER_CLIENT + 2)]
+    assert allowed == [True] * LINGERS_PER_CLIENT + [False, False]  # a body flood: cut at once
+    assert guard.may_linger("10.0.0.8", 100.5)  # another address is not affected
+    assert guard.may_linger("10.0.0.9", 100.0 + LINGER_WINDOW_S)  # the oldest one aged out
 
 
 # -- request bodies --------------------------------------------------------------
