@@ -111,12 +111,15 @@ async def test_login_flood_is_throttled_and_clerk_pages_keep_their_latency(
 
         statuses: list[int] = []
         retry_after: list[str] = []
+        under_way = asyncio.Event()  # the first 20 guesses answered: the flood is on
 
         async def guess(attacker: httpx.AsyncClient, n: int) -> None:
             response = await attacker.post(
                 "/api/login", json={"username": "victim", "password": f"guess-{n}"}
             )
             statuses.append(response.status_code)
+            if len(statuses) >= 20:
+                under_way.set()
             if response.status_code == 429:
                 retry_after.append(response.headers["retry-after"])
                 assert "登录尝试过多" in response.json()["detail"]
@@ -128,7 +131,7 @@ async def test_login_flood_is_throttled_and_clerk_pages_keep_their_latency(
                     await asyncio.sleep(1 / 40)
 
         flooding = asyncio.create_task(flood())
-        await asyncio.sleep(0.5)  # the flood is under way
+        await asyncio.wait_for(under_way.wait(), TIMEOUT)
         during = [await _median_ms(clerk, path, 20) for path in paths]
         other_transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
         async with http(hub, transport=other_transport) as other:
