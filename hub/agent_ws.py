@@ -55,6 +55,7 @@ import sqlalchemy as sa
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.errors import AuthError
+from hub.ratelimit import TokenBucket
 from hub.state import HubState
 from hub.store import QUARANTINE_KIND, SeqConflict, SeqGap, StoreResult
 from hub.wire import (
@@ -125,19 +126,12 @@ class PartialGate:
     """
 
     def __init__(self, *, rate: float = PARTIALS_PER_SECOND, burst: int = PARTIAL_BURST) -> None:
-        self._rate = rate
-        self._burst = float(burst)
-        self._tokens = float(burst)
-        self._last: float | None = None
+        self._bucket = TokenBucket(rate=rate, burst=burst)
         self.dropped = 0
 
     def admit(self, now: float) -> bool:
         """True to forward the partial arriving at monotonic time ``now``; False to drop it."""
-        if self._last is not None:
-            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
-        self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        if self._bucket.take(now):
             return True
         self.dropped += 1
         return False
@@ -163,35 +157,20 @@ class ReadBudget:
         bytes_per_second: float = BYTES_PER_SECOND,
         byte_burst: int = BYTE_BURST,
     ) -> None:
-        self._rates = (frames_per_second, bytes_per_second)
-        self._bursts = (float(frame_burst), float(byte_burst))
-        self._tokens = list(self._bursts)
-        self._last: float | None = None
+        self._frames = TokenBucket(rate=frames_per_second, burst=frame_burst)
+        self._bytes = TokenBucket(rate=bytes_per_second, burst=byte_burst)
         self.waited = 0.0
 
     def delay(self, now: float) -> float:
         """Seconds to wait, from ``now``, before the next frame may be read."""
-        self._refill(now)
-        waits = [
-            max(0.0, (need - tokens) / rate)
-            for need, tokens, rate in zip((1.0, 0.0), self._tokens, self._rates, strict=True)
-        ]
-        wait = max(waits)
+        wait = max(self._frames.wait(now, 1.0), self._bytes.wait(now, 0.0))
         self.waited += wait
         return wait
 
     def charge(self, now: float, size: int) -> None:
         """Count one frame of ``size`` bytes read at ``now``."""
-        self._refill(now)
-        self._tokens[0] -= 1.0
-        self._tokens[1] -= float(size)
-
-    def _refill(self, now: float) -> None:
-        if self._last is not None:
-            elapsed = max(0.0, now - self._last)
-            for i, (rate, burst) in enumerate(zip(self._rates, self._bursts, strict=True)):
-                self._tokens[i] = min(burst, self._tokens[i] + elapsed * rate)
-        self._last = now
+        self._frames.spend(now, 1.0)
+        self._bytes.spend(now, float(size))
 
 
 async def receive_text(websocket: WebSocket, *, limit: int) -> str | bytes | None:

@@ -44,7 +44,6 @@ import logging
 import math
 import resource
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
@@ -54,6 +53,8 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.utils import get_remote_addr
 from uvicorn.server import ServerState
+
+from hub.ratelimit import SlidingWindows
 
 __all__ = [
     "ACCEPT_BACKLOG",
@@ -156,7 +157,9 @@ class ConnectionGuard:
         self.limits = limits
         self._waiting: dict[GuardedH11Protocol, None] = {}  # insertion order = oldest first
         self._per_client: dict[str, int] = {}
-        self._lingers: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lingers = SlidingWindows(
+            limit=LINGERS_PER_CLIENT, window=LINGER_WINDOW_S, max_keys=_LINGER_CLIENTS
+        )
         self.refused = 0
         self.evicted = 0
         self.timed_out = 0
@@ -182,13 +185,9 @@ class ConnectionGuard:
 
     def may_linger(self, client: str, now: float) -> bool:
         """True if ``client`` may have one more lingering close at ``now``."""
-        times = self._lingers.pop(client, None) or deque(maxlen=LINGERS_PER_CLIENT)
-        self._lingers[client] = times  # newest end
-        while len(self._lingers) > _LINGER_CLIENTS:
-            self._lingers.popitem(last=False)
-        if len(times) == LINGERS_PER_CLIENT and now - times[0] < LINGER_WINDOW_S:
+        if self._lingers.retry_after(client, now) > 0:
             return False
-        times.append(now)
+        self._lingers.add(client, now)
         return True
 
     def release(self, client: str) -> None:

@@ -23,12 +23,12 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from hub.errors import HubError
+from hub.ratelimit import LruDict, SlidingWindows, TokenBucket
 
 __all__ = ["HashPool", "HashPoolBusy", "LoginThrottle", "LoginThrottled"]
 
@@ -49,18 +49,6 @@ class HashPoolBusy(HubError):
 
     def __init__(self) -> None:
         super().__init__("登录繁忙，请稍后再试 login service busy, try again")
-
-
-class _Lru(OrderedDict[str, Any]):
-    def __init__(self, max_keys: int) -> None:
-        super().__init__()
-        self.max_keys = max_keys
-
-    def touch(self, key: str, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.max_keys:
-            self.popitem(last=False)
 
 
 class LoginThrottle:
@@ -87,40 +75,33 @@ class LoginThrottle:
     ) -> None:
         if account_failures < 1 or client_burst < 1 or client_per_minute <= 0:
             raise ValueError("throttle limits must be positive")
-        self._account_failures = account_failures
-        self._window = account_window
         self._burst = float(client_burst)
         self._rate = client_per_minute / 60.0
         self._clock = clock
-        self._accounts = _Lru(max_keys)
-        self._clients = _Lru(max_keys)
+        self._accounts = SlidingWindows(
+            limit=account_failures, window=account_window, max_keys=max_keys
+        )
+        self._clients = LruDict(max_keys)  # address -> TokenBucket of failures
 
     def check(self, *, client: str, username: str) -> None:
         """Raises: LoginThrottled: refuse this attempt without hashing anything."""
         now = self._clock()
-        tokens = self._bucket(client, now)
-        if tokens < 1.0:
-            raise LoginThrottled(math.ceil((1.0 - tokens) / self._rate))
-        failures: deque[float] | None = self._accounts.get(username)
-        if failures is not None:
-            while failures and failures[0] <= now - self._window:
-                failures.popleft()
-            if len(failures) >= self._account_failures:
-                raise LoginThrottled(max(1, math.ceil(failures[0] + self._window - now)))
+        bucket: TokenBucket | None = self._clients.get(client)
+        if bucket is not None and (wait := bucket.wait(now)) > 0:
+            raise LoginThrottled(math.ceil(wait))
+        locked_for = self._accounts.retry_after(username, now)
+        if locked_for > 0:
+            raise LoginThrottled(max(1, math.ceil(locked_for)))
 
     def failed(self, *, client: str, username: str) -> None:
         now = self._clock()
-        self._clients.touch(client, (self._bucket(client, now) - 1.0, now))
-        failures = self._accounts.get(username) or deque(maxlen=self._account_failures)
-        failures.append(now)
-        self._accounts.touch(username, failures)
+        bucket = self._clients.get(client) or TokenBucket(rate=self._rate, burst=self._burst)
+        bucket.spend(now, 1.0)
+        self._clients.touch(client, bucket)
+        self._accounts.add(username, now)
 
     def succeeded(self, *, username: str) -> None:
-        self._accounts.pop(username, None)
-
-    def _bucket(self, client: str, now: float) -> float:
-        tokens, then = self._clients.get(client, (self._burst, now))
-        return float(min(self._burst, tokens + (now - then) * self._rate))
+        self._accounts.forget(username)
 
     def tracked(self) -> tuple[int, int]:
         """(accounts, clients) currently remembered."""
