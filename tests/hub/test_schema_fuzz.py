@@ -39,6 +39,14 @@ from tests.hub.conftest import ADMIN_PASSWORD, TIMEOUT, make_config
 EXAMPLES = 40
 """Hypothesis examples per operation, generation mode and token."""
 
+FUZZ_SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=True,  # the same examples on every run: CI is reproducible
+    suppress_health_check=list(HealthCheck),
+)
+
 CONFORMANCE = [
     not_a_server_error,
     status_code_conformance,
@@ -171,13 +179,7 @@ def test_schema_fuzz_with_admin_token_no_5xx_and_conforms(
     schema, url, token = fuzz_target
     operation = _operation(schema, label)
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        derandomize=True,  # the same examples on every run: CI is reproducible
-        suppress_health_check=list(HealthCheck),
-    )
+    @FUZZ_SETTINGS
     @given(case=operation.as_strategy(generation_mode=generation))
     def fuzz(case: schemathesis.Case) -> None:
         headers = _spare_the_token(case, url, token)
@@ -199,13 +201,7 @@ def test_schema_fuzz_without_token_no_5xx_and_401(
     schema, url, _ = fuzz_target
     operation = _operation(schema, label)
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        derandomize=True,  # the same examples on every run: CI is reproducible
-        suppress_health_check=list(HealthCheck),
-    )
+    @FUZZ_SETTINGS
     @given(case=operation.as_strategy())
     def fuzz(case: schemathesis.Case) -> None:
         case.headers = {
