@@ -16,10 +16,12 @@ from typing import Protocol, Self
 import numpy as np
 import numpy.typing as npt
 
+from courtroom_core.errors import CourtroomError
+
 __all__ = ["AudioBlock", "AudioFormat", "AudioSource", "AudioSourceError", "CaptureClock"]
 
 
-class AudioSourceError(Exception):
+class AudioSourceError(CourtroomError):
     """A source cannot be opened or has failed; the message says why."""
 
 

@@ -6,35 +6,28 @@ clip and a no-signal indicator; at the end a summary of each channel's
 loudest moment, so a seat that never lit up is named.
 
 :func:`run_levels` does the work on any :class:`~av.audio.AudioSource`;
-:func:`main` (and :func:`add_arguments` / :func:`run_args` for a parent
-parser) reads the room configuration and builds the source.
+the command itself (:mod:`courtroom_agent.av_cli`) reads the room
+configuration and builds the source.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from av.audio import AudioBlock, AudioSource, AudioSourceError
+from av.audio import AudioBlock, AudioSource
 from av.levels import FLOOR_DBFS, ChannelLevel, LevelMeter, LevelReport, MeterConfig
 
 __all__ = [
     "BAR_FLOOR_DBFS",
     "WEAK_BELOW_DBFS",
     "LevelMaxima",
-    "add_arguments",
-    "main",
     "render_meters",
     "render_summary",
-    "run_args",
     "run_levels",
 ]
 
@@ -240,76 +233,3 @@ async def run_levels(
         if last is None:
             console.print("没有收到音频 · no audio received")
     return maxima.levels
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``av levels`` options to ``parser`` (for the ``courtroom`` command)."""
-    parser.add_argument("--config", type=Path, required=True, help="courtroom TOML file")
-    parser.add_argument(
-        "--seconds", type=float, default=None, help="stop after this much audio (default: Ctrl-C)"
-    )
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="exit 1 if any channel had no signal or clipped",
-    )
-
-
-def run_args(args: argparse.Namespace) -> int:
-    """Run the check from parsed arguments; returns the exit status.
-
-    Exit statuses: 0 done (or interrupted), 1 the audio source failed or,
-    with ``--strict``, a channel had no signal or clipped; 2 bad configuration.
-    """
-    # The app layer: only the command reads the room file and builds its source.
-    from courtroom_agent.config import ConfigError, load_agent_config
-    from courtroom_agent.runner import build_source
-
-    if args.seconds is not None and args.seconds <= 0:
-        print("courtroom av levels: --seconds must be positive", file=sys.stderr)
-        return 2
-    try:
-        config = load_agent_config(args.config)
-    except ConfigError as exc:
-        print(f"courtroom av levels: invalid configuration\n{exc}", file=sys.stderr)
-        return 2
-    console = Console()
-    maxima = LevelMaxima()
-    source = build_source(config)
-    try:
-        asyncio.run(
-            run_levels(
-                source,
-                seconds=args.seconds,
-                console=console,
-                roles=config.audio.roles,
-                maxima=maxima,
-            )
-        )
-    except KeyboardInterrupt:
-        pass  # Ctrl-C is how an open-ended check ends
-    except AudioSourceError as exc:
-        print(f"courtroom av levels: {exc}", file=sys.stderr)
-        return 1
-    except ValueError as exc:
-        print(f"courtroom av levels: {args.config}: {exc}", file=sys.stderr)
-        return 2
-    levels = maxima.levels
-    if levels:
-        console.print(render_summary(levels))
-    bad = [level for level in levels if level.silent or level.clipped]
-    return 1 if args.strict and (bad or not levels) else 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``courtroom av levels`` as a stand-alone command; returns the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="courtroom av levels",
-        description="话筒电平检查 · live per-channel microphone levels for the daily check",
-    )
-    add_arguments(parser)
-    return run_args(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Self
 
 from av.wav_source import parse_wav_header
+from courtroom_core.errors import CourtroomError
 
 __all__ = ["BINARIES", "PYAUDIO_DEVICE", "PulseError", "PulseSink", "missing_binaries"]
 
@@ -43,7 +44,7 @@ _CHANNEL_MAPS = {
 }
 
 
-class PulseError(Exception):
+class PulseError(CourtroomError):
     """The private PulseAudio daemon cannot be started or driven."""
 
 

@@ -39,7 +39,7 @@ import httpx
 import websockets
 from readme_block import machine, update_readme
 
-from hub.wire import Ack, Event, Hello, Partial, Welcome, decode, encode
+from courtroom_core.wire import Ack, Event, Hello, Partial, Welcome, decode, encode
 
 PASSWORD = "bench-password"
 TOKENS = {"court-a": "bench-token-court-a", "court-b": "bench-token-court-b"}

@@ -34,7 +34,7 @@ from courtroom_agent.hearing_cameras import HearingCameras
 from courtroom_agent.hearing_recording import HearingRecording
 from courtroom_agent.link import HubLink
 from courtroom_agent.open_hearing import OpenHearing, forget_open_hearing, take_over
-from hub import wire
+from courtroom_core import wire
 from transcription.engine import TranscriptionEngine
 from transcription.gate import GateConfig
 from transcription.model import LoadedModel

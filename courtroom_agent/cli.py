@@ -23,7 +23,7 @@ _COMMAND_MODULES = (
     "hub.cli",
     "hub.users_cli",
     "courtroom_agent.devices_cli",
-    "av.cli",
+    "courtroom_agent.av_cli",
     "courtroom_agent.demo_cli",
 )
 

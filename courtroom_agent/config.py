@@ -42,7 +42,8 @@ from pydantic import (
     model_validator,
 )
 
-from hub.validation import validation_problems
+from courtroom_core.config_errors import validation_problems
+from courtroom_core.errors import CourtroomError
 
 __all__ = [
     "AgentConfig",
@@ -63,7 +64,7 @@ __all__ = [
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
-class ConfigError(Exception):
+class ConfigError(CourtroomError):
     """A configuration file is unreadable or invalid.
 
     ``str(err)`` lists every problem as ``FILE: key.path: message``, one per line.

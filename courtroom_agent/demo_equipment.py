@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from courtroom_agent.embedded_broker import EmbeddedBroker
+from courtroom_core.errors import CourtroomError
 
 __all__ = ["DISPLAY_PASSWORD_ENV", "DemoEquipment", "DemoEquipmentError"]
 
@@ -58,7 +59,7 @@ runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 """
 
 
-class DemoEquipmentError(RuntimeError):
+class DemoEquipmentError(CourtroomError, RuntimeError):
     """A simulator did not start; the message names its log file."""
 
 

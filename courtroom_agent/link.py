@@ -3,14 +3,14 @@
 :class:`HubLink` owns no data: every event lives in the
 :class:`~courtroom_agent.spool.EventSpool` until the hub acknowledges it, so
 the link may drop, crash or be cancelled at any moment without losing one.
-Per connection (wire format and guarantee: :mod:`hub.wire`)::
+Per connection (wire format and guarantee: :mod:`courtroom_core.wire`)::
 
     connect wss://hub/ws/agent ─▶ [pin check] ─▶ Hello ─▶ ◀─ Welcome(acked_seq)
     spool.ack(acked_seq)
     ┌ sender:   spool.pending(after=next, page) ─▶ Event …   (≤ window un-acked)
     └ receiver: ◀─ Ack(seq) ─▶ spool.ack(seq), wake sender
 
-Reconnects use :class:`~courtroom_agent.backoff.Backoff`, reset on each
+Reconnects use :class:`~courtroom_core.backoff.Backoff`, reset on each
 Welcome. Only the first failure of a run of failures and the recovery are
 logged (at WARNING/INFO); repeats go to DEBUG.
 
@@ -40,7 +40,7 @@ until the operator runs ``courtroom agent --adopt-hub-seq N``
 (:meth:`~courtroom_agent.spool.EventSpool.adopt_hub_seq`), after which the
 spool numbers after N and the Welcome is accepted; the link never renumbers.
 
-Errors (``error_class`` tells :func:`~courtroom_agent.backoff.classify`)::
+Errors (``error_class`` tells :func:`~courtroom_core.backoff.classify`)::
 
     HubLinkError                 base; never escapes run(), kept in state
     ├── HubRejectedError         CONFIG: token refused (close 4401, HTTP 401/403),
@@ -84,9 +84,10 @@ from websockets.exceptions import (
 )
 from websockets.uri import parse_uri
 
-from courtroom_agent.backoff import Backoff, BackoffPolicy, ErrorClass, classify
 from courtroom_agent.spool import EventSpool
-from hub import wire
+from courtroom_core import wire
+from courtroom_core.backoff import Backoff, BackoffPolicy, ErrorClass, classify
+from courtroom_core.errors import CourtroomError
 
 __all__ = [
     "HubDisconnectedError",
@@ -109,7 +110,7 @@ CLOSE_PIN_MISMATCH = 1008
 DEFAULT_BACKOFF = BackoffPolicy(initial=0.5, maximum=30.0, factor=2.0, jitter=0.2)
 
 
-class HubLinkError(Exception):
+class HubLinkError(CourtroomError):
     """A connection attempt or session with the hub failed."""
 
     error_class = ErrorClass.TRANSIENT
@@ -286,7 +287,7 @@ class HubLink:
         reachable.
 
         Raises:
-            hub.wire.WireError: the event is invalid or too big; not stored.
+            courtroom_core.wire.WireError: the event is invalid or too big; not stored.
             SpoolError: the spool could not store it.
         """
         event = self._spool.append(kind, body)
@@ -302,7 +303,7 @@ class HubLink:
         which is right: the final supersedes it.
 
         Raises:
-            hub.wire.WireError: the partial's frame is too big.
+            courtroom_core.wire.WireError: the partial's frame is too big.
         """
         frame = wire.encode(partial)
         if not self._connected:
@@ -317,7 +318,7 @@ class HubLink:
         At most one waits per camera; a newer one replaces it.
 
         Raises:
-            hub.wire.WireError: the thumbnail's frame is too big.
+            courtroom_core.wire.WireError: the thumbnail's frame is too big.
         """
         frame = wire.encode(thumbnail)
         if not self._connected:

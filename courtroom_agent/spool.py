@@ -1,7 +1,7 @@
 """Durable outgoing queue of hub events for one courtroom, in one SQLite file.
 
-The agent appends every :class:`hub.wire.Event` here *before* sending it and
-deletes it only when the hub acknowledges it (:class:`hub.wire.Ack` is
+The agent appends every :class:`courtroom_core.wire.Event` here *before* sending it and
+deletes it only when the hub acknowledges it (:class:`courtroom_core.wire.Ack` is
 cumulative), so an event survives a hub outage, an agent crash or a power
 cut and is resent on the next connection. Sequence numbers are assigned here,
 per courtroom, strictly increasing from 1 with no gaps and never reused: the
@@ -49,7 +49,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
-from hub import wire
+from courtroom_core import wire
+from courtroom_core.errors import CourtroomError
 
 __all__ = ["MAX_SEQ", "EventSpool", "SpoolError"]
 
@@ -67,7 +68,7 @@ _SCHEMA = (
 )
 
 
-class SpoolError(Exception):
+class SpoolError(CourtroomError):
     """The spool file cannot be used; the event was not stored.
 
     The caller must treat this as fatal for the agent (the durable record is
@@ -103,7 +104,7 @@ class EventSpool:
             SpoolError: the file cannot be opened or created, another process
                 holds it, it is not a spool, or it was created for a different
                 courtroom (its sequence numbers would collide).
-            hub.wire.WireError: ``courtroom`` is not a valid courtroom id.
+            courtroom_core.wire.WireError: ``courtroom`` is not a valid courtroom id.
         """
         wire.Hello(courtroom=courtroom, token="-")  # validates the id
         if synchronous not in ("FULL", "NORMAL"):
@@ -203,7 +204,7 @@ class EventSpool:
         this returns.
 
         Raises:
-            hub.wire.WireError: the event is not valid or its frame would be
+            courtroom_core.wire.WireError: the event is not valid or its frame would be
                 larger than ``wire.MAX_FRAME_BYTES``; nothing was stored and
                 the seq was not consumed.
             SpoolError: the write failed (disk full, I/O error); nothing was

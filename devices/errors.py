@@ -21,6 +21,8 @@ clerk's screen or a CLI (``VISCA syntax error``, ``HyperDeck 104 disk full``).
 
 from __future__ import annotations
 
+from courtroom_core.errors import CourtroomError
+
 __all__ = [
     "AuthenticationError",
     "DeviceError",
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 
-class DeviceError(Exception):
+class DeviceError(CourtroomError):
     """Base of every device error.
 
     Attributes:

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-from courtroom_agent.backoff import Backoff, BackoffPolicy, ErrorClass, classify
+from courtroom_core.backoff import Backoff, BackoffPolicy, ErrorClass, classify
 from devices.errors import DeviceUnavailableError
 from devices.events import DeviceEvent, Direction
 from devices.session import Completed, DeviceSession, Failed, Fault, Sent, Unsolicited

@@ -5,7 +5,7 @@ Two kinds, one small interface (:class:`Transport`): ``open`` / ``close`` /
 (port missing, permission denied, connection refused, lost, closed by the
 device) is raised as :class:`~devices.errors.DeviceUnavailableError` whose
 ``__cause__`` is the original ``OSError`` / ``SerialException`` so a retry
-loop can classify it (:func:`courtroom_agent.backoff.classify`).
+loop can classify it (:func:`courtroom_core.backoff.classify`).
 
 * :class:`SerialTransport` — any pyserial URL: a device path
   (``/dev/ttyUSB0``, ``/dev/serial/by-id/…``, a pty ``/dev/pts/7``),

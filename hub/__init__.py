@@ -1,6 +1,6 @@
 """The central hub: archive, REST API, live transcript for clerks' browsers.
 
-Public API (import from the submodules, so that ``hub.wire`` stays light for
+Public API (import from the submodules, so that ``courtroom_core.wire`` stays light for
 the agent)::
 
     from hub.config import HubConfig, CourtroomConfig, load_config

@@ -1,4 +1,4 @@
-"""``/ws/agent``: the hub side of the agent ⇄ hub conversation (see :mod:`hub.wire`).
+"""``/ws/agent``: the hub side of the agent ⇄ hub conversation (see :mod:`courtroom_core.wire`).
 
 One courtroom has at most one agent connection; a newer one replaces the
 older, which is closed with :data:`CLOSE_REPLACED`. Events are stored before
@@ -17,7 +17,7 @@ Refusals and what survives them:
   id, a value the database refuses): quarantined, alarmed and acked; the
   connection stays open;
 - a seq the hub holds with another body: close
-  :data:`hub.wire.CLOSE_SEQ_CONFLICT` naming the seq (WARNING); nothing stored;
+  :data:`courtroom_core.wire.CLOSE_SEQ_CONFLICT` naming the seq (WARNING); nothing stored;
 - partials beyond :data:`PARTIALS_PER_SECOND` (burst :data:`PARTIAL_BURST`)
   per connection are dropped, not forwarded; the next final replaces
   whatever partial a browser shows;
@@ -54,11 +54,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from hub.errors import AuthError
-from hub.ratelimit import TokenBucket
-from hub.state import HubState
-from hub.store import QUARANTINE_KIND, SeqConflict, SeqGap, StoreResult
-from hub.wire import (
+from courtroom_core.wire import (
     CLOSE_INVALID,
     CLOSE_SEQ_CONFLICT,
     CLOSE_TOO_BIG,
@@ -76,6 +72,10 @@ from hub.wire import (
     decode,
     encode,
 )
+from hub.errors import AuthError
+from hub.ratelimit import TokenBucket
+from hub.state import HubState
+from hub.store import QUARANTINE_KIND, SeqConflict, SeqGap, StoreResult
 
 __all__ = [
     "BYTES_PER_SECOND",

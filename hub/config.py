@@ -65,8 +65,8 @@ from pydantic import (
     model_validator,
 )
 
+from courtroom_core.config_errors import validation_problems
 from hub.errors import ConfigError
-from hub.validation import validation_problems
 
 __all__ = [
     "AuthConfig",

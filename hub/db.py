@@ -10,7 +10,7 @@ Tables::
     courtrooms  id, name, acked_seq          acked_seq: highest seq with no gap below
     hearings    id, courtroom, title, opened_seq, opened_at, closed_at, duration
     events      courtroom, seq, kind, body, digest, received_at   UNIQUE(courtroom, seq)
-                digest: sha256 of kind+body (hub.wire.digest), NULL before 0003
+                digest: sha256 of kind+body (courtroom_core.wire.digest), NULL before 0003
     segments    courtroom, seq, hearing_id, start, end, channel, role, text,
                 confidence, words                         UNIQUE(courtroom, seq)
     quarantine  courtroom, seq, kind, body (raw JSON text), error, received_at

@@ -16,8 +16,8 @@
     ├── CourtroomNotFoundError   hub.users: no such courtroom (agent-token rotation)
     └── BodyTooLargeError        hub.edge_asgi: a request body over [limits] (413)
 
-Wire-format problems raise :class:`hub.wire.WireError` (a ``ValueError``;
-:class:`hub.wire.BodyError` for an event whose seq and kind are valid but
+Wire-format problems raise :class:`courtroom_core.wire.WireError` (a ``ValueError``;
+:class:`courtroom_core.wire.BodyError` for an event whose seq and kind are valid but
 whose body is not, which the hub quarantines); the websocket endpoints turn
 those into close frames and keep serving.
 """
@@ -26,10 +26,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from courtroom_core.errors import CourtroomError
+
 __all__ = ["ArchiveError", "AuthError", "ConfigError", "HubError"]
 
 
-class HubError(Exception):
+class HubError(CourtroomError):
     """Base class of every error the hub raises on purpose."""
 
 

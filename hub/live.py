@@ -22,7 +22,7 @@ messages instead would silently leave gaps in a clerk's transcript. The
 snapshot itself is exempt from the bound (it is one frame).
 
 Browser requests (browser → hub), decoded by :func:`decode_request`; any
-other frame is a :class:`hub.wire.WireError`::
+other frame is a :class:`courtroom_core.wire.WireError`::
 
     {"type": "subscribe", "courtroom": ID}      one courtroom, everything
     {"type": "patrol"}                          every courtroom, PATROL_TYPES only
@@ -66,7 +66,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from hub.wire import WireError
+from courtroom_core.wire import WireError
 
 __all__ = [
     "CLOSE_TOO_SLOW",

@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from courtroom_core.wire import CLOSE_INVALID, CLOSE_TOO_BIG, CLOSE_UNAUTHORIZED, WireError
 from hub.agent_ws import FrameTooBig, close_quietly, peer_of, receive_text
 from hub.audit import Action
 from hub.errors import AuthError
@@ -48,7 +49,6 @@ from hub.live import (
 from hub.state import HubState
 from hub.store import Archive, HearingInfo
 from hub.users import Principal
-from hub.wire import CLOSE_INVALID, CLOSE_TOO_BIG, CLOSE_UNAUTHORIZED, WireError
 
 __all__ = [
     "BROWSER_FRAME_LIMIT",

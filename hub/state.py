@@ -19,6 +19,7 @@ from typing import Any
 
 from starlette.websockets import WebSocketDisconnect
 
+from courtroom_core.wire import CLOSE_UNAUTHORIZED
 from hub.audit import Action, AuditLog, AuditQueue, AuditRecord
 from hub.config import HubConfig, default_data_dir
 from hub.db import migrate, open_engine
@@ -35,7 +36,6 @@ from hub.security import (
 from hub.store import Archive, ArchiveRunner
 from hub.throttle import HashPool, LoginThrottle
 from hub.users import Principal, Role, UserDirectory, agent_token_hash
-from hub.wire import CLOSE_UNAUTHORIZED
 
 __all__ = ["HubState", "open_hub_state"]
 

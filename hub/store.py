@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from courtroom_core.wire import Event, HearingClosed, HearingOpened, TranscriptFinal
 from hub.db import (
     CourtroomRow,
     EventRow,
@@ -53,7 +54,6 @@ from hub.quarantine import (
     refusal_reason,
     refuses_values,
 )
-from hub.wire import Event, HearingClosed, HearingOpened, TranscriptFinal
 
 __all__ = [
     "MAX_QUARANTINE_BODY",
@@ -340,7 +340,7 @@ class Archive:
     def _apply(
         self, session: Session, courtroom: str, event: Event
     ) -> tuple[HearingInfo | None, dict[str, Any] | None]:
-        """Apply the event's effect; the body was checked by :mod:`hub.wire`.
+        """Apply the event's effect; the body was checked by :mod:`courtroom_core.wire`.
 
         Raises:
             Unstorable: the body names a hearing of another courtroom.
@@ -615,7 +615,7 @@ def _hearing_info(row: HearingRow) -> HearingInfo:
 def _parse_time(value: str | None) -> datetime | None:
     if value is None:
         return None
-    parsed = as_utc(datetime.fromisoformat(value))  # checked by hub.wire
+    parsed = as_utc(datetime.fromisoformat(value))  # checked by courtroom_core.wire
     return None if parsed is None else parsed.astimezone(UTC)
 
 

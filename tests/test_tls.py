@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from courtroom_agent.backoff import BackoffPolicy
 from courtroom_agent.config import HubConfig as AgentHubConfig
 from courtroom_agent.link import HubLink
 from courtroom_agent.spool import EventSpool
+from courtroom_core.backoff import BackoffPolicy
 from hub.config import TlsConfig, load_config
 from hub.errors import ConfigError
 from tests.fixtures import tls as tls_fixture

@@ -46,6 +46,8 @@ from typing import Any
 
 import platformdirs
 
+from courtroom_core.errors import CourtroomError
+
 DEFAULT_INDEX_URL = "https://pypi.org/simple"
 DEFAULT_TIMEOUT = 30.0
 _CHUNK = 1 << 20
@@ -60,7 +62,7 @@ Progress = Callable[[str, int, int | None], None]
 """``progress(label, done_bytes, total_bytes_or_None)``, called as bytes arrive."""
 
 
-class AssetError(Exception):
+class AssetError(CourtroomError):
     """Base of every error raised by asset and model installation."""
 
 

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from courtroom_core.errors import CourtroomError
+
 __all__ = ["LoadedModel", "ModelLoadError", "load_model"]
 
 _lock = threading.Lock()
 _cache: dict[Path, LoadedModel] = {}
 
 
-class ModelLoadError(Exception):
+class ModelLoadError(CourtroomError):
     """The directory is not a loadable Vosk model; the message says why."""
 
 

@@ -7,7 +7,7 @@
 :class:`~av.camera.thumbnails.Thumbnailer`, and publishes what the watchdog
 reports through ``on_event``. When the source fails, cannot be opened, or
 delivers nothing for ``no_frame_timeout``, it is closed and opened again after
-a jittered backoff (:class:`courtroom_agent.backoff.Backoff`, reset by the
+a jittered backoff (:class:`courtroom_core.backoff.Backoff`, reset by the
 first frame). Meanwhile the recorder keeps writing "no signal" frames so the
 video stays on the audio's timeline, and the gap is recorded.
 
@@ -39,7 +39,7 @@ from av.camera.source import CameraAddress, CameraCapture, Frame
 from av.camera.thumbnails import Thumbnail, Thumbnailer
 from av.camera.watchdog import CameraWatchdog, PictureProbe
 from av.camera.writer import CameraRecorder
-from courtroom_agent.backoff import Backoff, BackoffPolicy
+from courtroom_core.backoff import Backoff, BackoffPolicy
 
 __all__ = ["DEFAULT_BACKOFF", "Camera"]
 

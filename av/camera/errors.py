@@ -9,18 +9,19 @@
                                      when the ffmpeg binary is missing)
 
 Each error carries the camera id and says whether a retry loop should try
-again (``error_class``, read by :func:`courtroom_agent.backoff.classify`).
+again (``error_class``, read by :func:`courtroom_core.backoff.classify`).
 Invalid arguments (an empty camera id, a negative rate) raise ``ValueError``.
 """
 
 from __future__ import annotations
 
-from courtroom_agent.backoff import ErrorClass
+from courtroom_core.backoff import ErrorClass
+from courtroom_core.errors import CourtroomError
 
 __all__ = ["CameraError", "CameraOpenError", "CameraRecordingError", "CameraStreamError"]
 
 
-class CameraError(Exception):
+class CameraError(CourtroomError):
     """Base of every camera failure.
 
     Attributes:

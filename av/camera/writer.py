@@ -41,7 +41,7 @@ from av.camera.errors import CameraRecordingError
 from av.camera.overlay import Image, TimestampOverlay, no_signal_image
 from av.camera.pacer import FramePacer, SegmentStart, Slot
 from av.camera.source import Frame
-from courtroom_agent.backoff import ErrorClass
+from courtroom_core.backoff import ErrorClass
 
 __all__ = ["CameraRecorder", "VideoSegment"]
 

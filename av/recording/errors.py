@@ -12,6 +12,8 @@ Every error is raised ``from`` the library error that caused it, if any.
 
 from __future__ import annotations
 
+from courtroom_core.errors import CourtroomError
+
 __all__ = [
     "FrameOrderError",
     "ManifestError",
@@ -22,7 +24,7 @@ __all__ = [
 ]
 
 
-class RecordingError(Exception):
+class RecordingError(CourtroomError):
     """Base class of every error raised by :mod:`av.recording`."""
 
 

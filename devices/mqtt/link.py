@@ -10,7 +10,7 @@ One broker connection serves every MQTT device of the room
   ``offline`` through the broker's last will when the link dies;
 * :meth:`MqttDeviceLink.send` publishes the command on ``/set`` and returns
   the device's state once a ``/state`` carries the command's id;
-* broker loss → reconnect with :mod:`courtroom_agent.backoff`; only the first
+* broker loss → reconnect with :mod:`courtroom_core.backoff`; only the first
   failure and the recovery are logged above DEBUG.
 
 Every command, confirmation, availability change and malformed payload is
@@ -33,7 +33,7 @@ from typing import Self
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 
-from courtroom_agent.backoff import Backoff, BackoffPolicy, ErrorClass, classify
+from courtroom_core.backoff import Backoff, BackoffPolicy, ErrorClass, classify
 from devices.errors import (
     DeviceError,
     DeviceReportedError,

@@ -43,7 +43,7 @@ from typing import Any
 
 import aiomqtt
 
-from courtroom_agent.backoff import Backoff, BackoffPolicy
+from courtroom_core.backoff import Backoff, BackoffPolicy
 from devices.errors import RemoteProtocolError
 from devices.faults import Faults
 from devices.mqtt.contract import (

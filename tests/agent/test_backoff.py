@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from courtroom_agent.backoff import Backoff, BackoffPolicy, ErrorClass, classify
+from courtroom_core.backoff import Backoff, BackoffPolicy, ErrorClass, classify
 
 
 def test_backoff_delays_without_jitter_double_up_to_maximum() -> None:

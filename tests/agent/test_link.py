@@ -1,4 +1,4 @@
-"""HubLink against a real websockets server on loopback that speaks hub.wire.
+"""HubLink against a real websockets server on loopback that speaks courtroom_core.wire.
 
 ``LoopbackHub`` behaves like the hub: checks the token (close 4401), answers
 Welcome(highest gap-free seq), stores each (courtroom, seq) once and acks the
@@ -21,10 +21,10 @@ import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from courtroom_agent.backoff import BackoffPolicy
 from courtroom_agent.link import HubLink
 from courtroom_agent.spool import EventSpool, SpoolError
-from hub import wire
+from courtroom_core import wire
+from courtroom_core.backoff import BackoffPolicy
 
 ROOM = "room-1"
 TOKEN = "s3cret"

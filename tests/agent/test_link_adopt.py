@@ -21,7 +21,7 @@ import pytest
 from courtroom_agent.cli import main
 from courtroom_agent.link import HubLink
 from courtroom_agent.spool import EventSpool
-from hub import wire
+from courtroom_core import wire
 from tests.agent import test_link as loop
 from tests.agent.test_link import (
     DEADLINE,

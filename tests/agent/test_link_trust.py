@@ -19,7 +19,7 @@ import pytest
 
 from courtroom_agent.link import HubLink, HubViolationError, parse_pin
 from courtroom_agent.spool import EventSpool
-from hub import wire
+from courtroom_core import wire
 from tests.agent import test_link as loop
 from tests.agent.test_link import (
     DEADLINE,
@@ -190,7 +190,7 @@ async def test_link_plain_ws_to_remote_host_warns_once_loopback_does_not(
 
 
 def test_link_violation_is_a_transient_protocol_error() -> None:
-    from courtroom_agent.backoff import ErrorClass, classify
+    from courtroom_core.backoff import ErrorClass, classify
 
     assert classify(HubViolationError("forged")) is ErrorClass.TRANSIENT
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from courtroom_agent.spool import MAX_SEQ, EventSpool, SpoolError
-from hub import wire
+from courtroom_core import wire
 
 ROOM = "room-1"
 

@@ -27,7 +27,7 @@ from av.camera import (
     Thumbnail,
     Thumbnailer,
 )
-from courtroom_agent.backoff import BackoffPolicy
+from courtroom_core.backoff import BackoffPolicy
 from tests.fixtures.camera_stream import MjpegStream
 
 pytestmark = pytest.mark.slow

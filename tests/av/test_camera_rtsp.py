@@ -30,7 +30,7 @@ from av.camera import (
     Frame,
 )
 from av.camera.rtsp_probe import _authorization, _parse_response, rtsp_describe_status
-from courtroom_agent.backoff import BackoffPolicy
+from courtroom_core.backoff import BackoffPolicy
 from tests.fixtures.rtsp_server import FPS, HEIGHT, WIDTH, RtspServer
 
 pytestmark = pytest.mark.slow

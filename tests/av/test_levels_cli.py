@@ -10,8 +10,9 @@ import pytest
 from rich.console import Console
 
 from av.levels import ChannelLevel, LevelReport
-from av.levels_cli import LevelMaxima, main, render_meters, render_summary, run_levels
+from av.levels_cli import LevelMaxima, render_meters, render_summary, run_levels
 from av.wav_source import WavFileSource
+from courtroom_agent.av_cli import levels_main as main
 from tests.av.wavgen import tones, write_wav
 
 RATE = 16_000

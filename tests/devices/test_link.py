@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from courtroom_agent.backoff import BackoffPolicy
+from courtroom_core.backoff import BackoffPolicy
 from devices.errors import (
     DeviceReportedError,
     DeviceTimeoutError,

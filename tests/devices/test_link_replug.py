@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from courtroom_agent.backoff import BackoffPolicy
+from courtroom_core.backoff import BackoffPolicy
 from devices.errors import DeviceUnavailableError
 from devices.events import DeviceEvent, Direction
 from devices.link import DeviceLink

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import aiomqtt
 import pytest
 
-from courtroom_agent.backoff import BackoffPolicy
+from courtroom_core.backoff import BackoffPolicy
 from devices.errors import (
     DeviceReportedError,
     DeviceTimeoutError,

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from courtroom_agent.backoff import BackoffPolicy
+from courtroom_core.backoff import BackoffPolicy
 from devices.events import DeviceEvent, Direction
 from devices.link import DeviceLink
 from devices.pelco import (

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from courtroom_agent.backoff import BackoffPolicy
 from courtroom_agent.config import DeviceConfig
 from courtroom_agent.equipment import PJLINK_IDLE_CLOSE_AFTER, build_link
+from courtroom_core.backoff import BackoffPolicy
 from devices import pjlink
 from devices.errors import DeviceUnavailableError
 from devices.events import DeviceEvent, Direction

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from courtroom_agent.backoff import BackoffPolicy
+from courtroom_core.backoff import BackoffPolicy
 from devices import extron, pelco, visca
 from devices.errors import DeviceUnavailableError
 from devices.events import DeviceEvent

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from courtroom_agent.backoff import ErrorClass, classify
+from courtroom_core.backoff import ErrorClass, classify
 from devices.errors import DeviceUnavailableError
 from devices.simulate import Simulator
 from devices.transport import SerialTransport, TcpTransport, transport_for
@@ -107,7 +107,7 @@ async def test_serial_transport_missing_port_is_unavailable(tmp_path: Path) -> N
 
 PERMISSION_PROBE = """
 import asyncio, sys
-from courtroom_agent.backoff import classify
+from courtroom_core.backoff import classify
 from devices.errors import DeviceUnavailableError
 from devices.transport import SerialTransport
 try:

@@ -28,9 +28,9 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
+from courtroom_core.wire import Hello, Welcome, decode, encode
 from hub.config import CourtroomConfig, HubConfig, ListenConfig, LiveConfig
 from hub.server import HubServer
-from hub.wire import Hello, Welcome, decode, encode
 
 TIMEOUT = 5.0
 """One unit of patience; every wait in the hub tests is a multiple of it."""

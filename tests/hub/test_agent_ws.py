@@ -10,8 +10,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from hub.agent_ws import CLOSE_REPLACED
-from hub.wire import (
+from courtroom_core.wire import (
     CLOSE_INVALID,
     CLOSE_TOO_BIG,
     CLOSE_UNAUTHORIZED,
@@ -22,6 +21,7 @@ from hub.wire import (
     decode,
     encode,
 )
+from hub.agent_ws import CLOSE_REPLACED
 from tests.hub.conftest import (
     COURT,
     COURT_TOKEN,

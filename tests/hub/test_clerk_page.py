@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from courtroom_core.wire import Partial, encode
 from hub.config import ListenConfig
-from hub.wire import Partial, encode
 from tests.hub.conftest import ADMIN_PASSWORD, TIMEOUT, HubFactory, make_config
 from tests.hub.test_agent_ws import final, opened, send_events
 

@@ -24,11 +24,7 @@ import httpx
 import pytest
 import websockets
 
-from hub.agent_ws import FRAMES_PER_SECOND, PARTIAL_BURST, PARTIALS_PER_SECOND
-from hub.live_ws import SNAPSHOT_SEGMENTS
-from hub.security import TokenSigner, hash_password
-from hub.store import QUARANTINE_KIND
-from hub.wire import (
+from courtroom_core.wire import (
     CLOSE_INVALID,
     CLOSE_SEQ_CONFLICT,
     CLOSE_UNAUTHORIZED,
@@ -40,6 +36,10 @@ from hub.wire import (
     decode,
     encode,
 )
+from hub.agent_ws import FRAMES_PER_SECOND, PARTIAL_BURST, PARTIALS_PER_SECOND
+from hub.live_ws import SNAPSHOT_SEGMENTS
+from hub.security import TokenSigner, hash_password
+from hub.store import QUARANTINE_KIND
 from tests.fixtures.hub_process import HubProcess, courtroom_command, run_hub_process
 from tests.hub.conftest import (
     ADMIN_PASSWORD,

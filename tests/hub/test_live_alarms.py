@@ -15,7 +15,7 @@ import httpx
 import pytest
 import websockets
 
-from hub.wire import Event, Partial, Thumbnail, encode
+from courtroom_core.wire import Event, Partial, Thumbnail, encode
 from tests.hub.conftest import COURT, OTHER, OTHER_TOKEN, TIMEOUT, RunningHub
 from tests.hub.test_agent_ws import final, opened, send_events
 from tests.hub.test_live_ws import next_message, patroller

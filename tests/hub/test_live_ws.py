@@ -13,6 +13,15 @@ import websockets
 from hypothesis import given
 from hypothesis import strategies as st
 
+from courtroom_core.wire import (
+    CLOSE_INVALID,
+    CLOSE_TOO_BIG,
+    CLOSE_UNAUTHORIZED,
+    Event,
+    Partial,
+    WireError,
+    encode,
+)
 from hub.live import (
     CLOSE_TOO_SLOW,
     LiveBroadcaster,
@@ -22,15 +31,6 @@ from hub.live import (
     decode_request,
 )
 from hub.live_ws import BROWSER_FRAME_LIMIT, CLOSE_UNKNOWN_COURTROOM
-from hub.wire import (
-    CLOSE_INVALID,
-    CLOSE_TOO_BIG,
-    CLOSE_UNAUTHORIZED,
-    Event,
-    Partial,
-    WireError,
-    encode,
-)
 from tests.hub.conftest import (
     COURT,
     OTHER,

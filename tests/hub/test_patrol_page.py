@@ -17,8 +17,8 @@ import websockets
 from playwright.async_api import Browser, Page, Request, WebSocket, expect
 from pydantic import SecretStr
 
+from courtroom_core.wire import Event, Partial, Thumbnail, encode
 from hub.config import CourtroomConfig, ListenConfig
-from hub.wire import Event, Partial, Thumbnail, encode
 from tests.hub.conftest import (
     ADMIN_PASSWORD,
     COURT,

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from courtroom_core.wire import Event
 from hub.db import migrate, open_engine
 from hub.store import QUARANTINE_KIND, Archive, SeqConflict, SeqGap
-from hub.wire import Event
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 

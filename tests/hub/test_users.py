@@ -16,9 +16,9 @@ import httpx
 import pytest
 import websockets
 
+from courtroom_core.wire import Hello, encode
 from hub.config import UserConfig
 from hub.security import hash_password
-from hub.wire import Hello, encode
 from tests.hub.conftest import (
     COURT,
     COURT_TOKEN,

@@ -13,7 +13,7 @@ import pytest
 import websockets
 
 from courtroom_agent.cli import build_parser
-from hub.wire import Hello, encode
+from courtroom_core.wire import Hello, encode
 from tests.hub.conftest import COURT, COURT_TOKEN, TIMEOUT, RunningHub, close_code
 from tests.hub.test_users import PASSWORD, http, login, subscribed
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub import wire
-from hub.wire import Ack, Event, Hello, Partial, Welcome, WireError, decode, encode
+from courtroom_core import wire
+from courtroom_core.wire import Ack, Event, Hello, Partial, Welcome, WireError, decode, encode
 
 VECTORS: list[tuple[wire.Message, str]] = [
     (

@@ -17,13 +17,21 @@ import httpx
 import pytest
 import websockets
 
+from courtroom_core.wire import (
+    CLOSE_INVALID,
+    CLOSE_SEQ_CONFLICT,
+    Ack,
+    Event,
+    Partial,
+    decode,
+    encode,
+)
 from hub.agent_ws import PARTIAL_BURST, PARTIALS_PER_SECOND, PartialGate, ReadBudget
 from hub.config import DatabaseConfig
 from hub.db import open_engine
 from hub.live import LiveBroadcaster, LiveSubscriber, StatusBoard, dumps
 from hub.live_ws import SNAPSHOT_MAX_BYTES, SNAPSHOT_SEGMENT_BYTES, _patrol_snapshot
 from hub.store import QUARANTINE_KIND, Archive
-from hub.wire import CLOSE_INVALID, CLOSE_SEQ_CONFLICT, Ack, Event, Partial, decode, encode
 from tests.hub.conftest import (
     COURT,
     OTHER,

@@ -1,7 +1,7 @@
 """Event digests (repeat detection) and the quarantine of events the archive refused.
 
 ``events.digest`` is the sha256 of an event's canonical kind and body
-(:func:`hub.wire.digest`): a resend of a stored seq with another digest is a
+(:func:`courtroom_core.wire.digest`): a resend of a stored seq with another digest is a
 conflict, not a duplicate. Rows written before this revision have none and are
 treated as matching. ``quarantine`` keeps, raw, every event that decoded (or
 whose seq and kind did) but could not be stored or applied.

@@ -1,4 +1,4 @@
-"""Values and event bodies of the agent ⇄ hub wire format (see :mod:`hub.wire`).
+"""Values and event bodies of the agent ⇄ hub wire format (see :mod:`courtroom_core.wire`).
 
 Every value a frame may carry is checked here, once, naming its field: the
 bounds below, and one frozen dataclass per event kind (:data:`BODY_TYPES`),
@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Final
+
+from courtroom_core.errors import CourtroomError
 
 __all__ = [
     "BODY_TYPES",
@@ -85,7 +87,7 @@ MAX_TOKEN: Final = 1024
 """Longest courtroom token."""
 
 
-class WireError(ValueError):
+class WireError(CourtroomError, ValueError):
     """A frame is not a valid message. ``str(err)`` is the close reason."""
 
 

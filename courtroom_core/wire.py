@@ -35,7 +35,7 @@ disconnected, never archived; the hub forwards at most a bounded rate of
 partials per courtroom.
 
 Values (checked once, at decode, by both sides; the checks and the body
-classes live in :mod:`hub.wire_bodies` and are re-exported here):
+classes live in :mod:`courtroom_core.wire_bodies` and are re-exported here):
 
 ==================  =====================================================
 every number        finite (``1e400`` is refused, ``NaN``/``Infinity`` too);
@@ -102,7 +102,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from hub.wire_bodies import (
+from courtroom_core.wire_bodies import (
     BODY_TYPES,
     EVENT_KINDS,
     MAX_CHANNEL,
