@@ -9,13 +9,34 @@ that reason, and survives.
 
 Conversation (agent on the left)::
 
-    Hello(courtroom, token) ──────────────▶
-                            ◀────────────── Welcome(acked_seq)   # or close 4401
+    Hello(courtroom, token, version) ─────▶
+                            ◀────────────── Welcome(acked_seq, version)  # or close 4401
     Event(seq=acked_seq+1, …) ────────────▶
     Event(seq=acked_seq+2, …) ────────────▶
                             ◀────────────── Ack(seq)             # cumulative
     Partial(…) ───────────────────────────▶                      # volatile, no seq
     Thumbnail(…) ─────────────────────────▶                      # volatile, no seq
+                            ◀────────────── Command(id, name, body)   # protocol 2
+    Result(id, outcome, message, state) ──▶
+
+Versions: ``Hello.version`` is the agent's protocol (absent: 1). The hub
+speaks :data:`PROTOCOL_VERSION` and accepts down to :data:`OLDEST_PROTOCOL`,
+so agents can be upgraded one courtroom at a time. It answers with the
+version both will speak in ``Welcome.version`` — left out for a protocol-1
+agent, which refuses unknown fields — and sends commands only to protocol-2
+agents (a courtroom whose agent is older answers a command with 503).
+
+Commands (protocol 2): the hub sends a :class:`Command` with an id; the agent
+answers with one :class:`Result` of that id: ``done`` (carried out; ``state``
+is the hearing's state after it), ``refused`` (the hearing's state does not
+allow it; ``message`` names the state and the action) or ``failed`` (a
+recorder or device error, in ``message``). Commands are never spooled or
+resent: one that cannot be delivered now is answered 503 by the hub, never
+queued. The agent archives each command and its outcome as a ``command``
+event. ``hearing`` is the only command: its body is :class:`HearingOrder`
+``{"action": open|recess|resume|close, "by", "reason"?: recess|closed-evidence|
+mediation, "case"?: {"number", "title"?, "parties"?: [{"role", "name"?,
+"channel"?}]}, "join"?: {"hearing_id", "opened_at"}}``.
 
 Delivery guarantee: every :class:`Event` carries a per-courtroom sequence
 number, strictly increasing from 1 with no gaps. The agent keeps each event in
@@ -63,9 +84,18 @@ fields with ``?`` are optional, ``+`` means further keys are allowed, each a
 bounded JSON value as above):
 
 ``hearing.opened``   :class:`HearingOpened` ``{"hearing_id", "title"?, "opened_at"?,
-                     "roles"?, "resumed_at"?, "resumed_from"?}``
+                     "roles"?, "resumed_at"?, "resumed_from"?, "case"?, "ordered_by"?,
+                     "state"?, "reason"?, "joined"?}`` — 开庭, or a restarted agent
+                     continuing the hearing (``state`` ``recess`` when it comes back
+                     in a recess); ``joined``: a remote site joining the hearing
+``hearing.recessed`` :class:`HearingRecessed` ``{"hearing_id", "reason", "time", "at",
+                     "ordered_by"?}`` — a lawful interruption begins
+``hearing.resumed``  :class:`HearingResumed` (same fields) — it ends
 ``hearing.closed``   :class:`HearingClosed` ``{"hearing_id", "closed_at"?, "duration"?,
-                     "interrupted"?, "error"?}``
+                     "interrupted"?, "error"?, "ordered_by"?}``
+``command``          :class:`CommandReport` ``{"id", "action", "by", "source", "outcome",
+                     "at", "state", "hearing_id"?, "reason"?, "message"?}`` — a
+                     hearing command (from the hub or the courtroom PC) and its outcome
 ``transcript.final`` :class:`TranscriptFinal` ``{"hearing_id", "segment"}``, the segment
                      :meth:`Final.to_json`: ``{"start", "end", "channel", "role", "text",
                      "confidence"?, "words"?: [{"word", "start", "end", "conf"?}]}``
@@ -104,6 +134,7 @@ from typing import Any, Final
 
 from courtroom_core.wire_bodies import (
     BODY_TYPES,
+    COMMAND_TYPES,
     EVENT_KINDS,
     MAX_CHANNEL,
     MAX_DEPTH,
@@ -116,13 +147,22 @@ from courtroom_core.wire_bodies import (
     MAX_TIME,
     MAX_TITLE,
     MAX_TOKEN,
+    OUTCOMES,
+    STATE_CODES,
     AvAlarm,
     BodyError,
     CameraReport,
+    Case,
+    CommandReport,
     DeviceReport,
     EventBody,
     HearingClosed,
     HearingOpened,
+    HearingOrder,
+    HearingRecessed,
+    HearingResumed,
+    JoinHearing,
+    Party,
     Segment,
     StatusReport,
     TranscriptFinal,
@@ -131,12 +171,14 @@ from courtroom_core.wire_bodies import (
     check_hearing_id,
     check_id,
     check_integer,
+    check_json,
     check_name,
     check_string,
     check_text,
     check_time,
     digest,
     parse_body,
+    parse_code,
 )
 
 __all__ = [
@@ -145,6 +187,7 @@ __all__ = [
     "CLOSE_SEQ_CONFLICT",
     "CLOSE_TOO_BIG",
     "CLOSE_UNAUTHORIZED",
+    "COMMAND_TYPES",
     "EVENT_KINDS",
     "MAX_CHANNEL",
     "MAX_DEPTH",
@@ -159,20 +202,32 @@ __all__ = [
     "MAX_TIME",
     "MAX_TITLE",
     "MAX_TOKEN",
+    "OLDEST_PROTOCOL",
+    "OUTCOMES",
+    "PROTOCOL_VERSION",
     "Ack",
     "AgentMessage",
     "AvAlarm",
     "BodyError",
     "CameraReport",
+    "Case",
+    "Command",
+    "CommandReport",
     "DeviceReport",
     "Event",
     "EventBody",
     "HearingClosed",
     "HearingOpened",
+    "HearingOrder",
+    "HearingRecessed",
+    "HearingResumed",
     "Hello",
     "HubMessage",
+    "JoinHearing",
     "Message",
     "Partial",
+    "Party",
+    "Result",
     "Segment",
     "StatusReport",
     "Thumbnail",
@@ -185,6 +240,10 @@ __all__ = [
     "encode",
 ]
 
+PROTOCOL_VERSION: Final = 2
+"""The protocol this code speaks: 2 adds hub → agent commands and their results."""
+OLDEST_PROTOCOL: Final = 1
+"""The oldest protocol the hub still accepts (an agent not yet upgraded)."""
 MAX_FRAME_BYTES: Final = 256 * 1024
 """Largest frame either side accepts; larger frames close with CLOSE_TOO_BIG."""
 MAX_THUMBNAIL_BYTES: Final = 128 * 1024
@@ -204,14 +263,23 @@ CLOSE_SEQ_CONFLICT: Final = 4410
 
 @dataclass(frozen=True, slots=True)
 class Hello:
+    """The agent's first frame. ``version`` absent means protocol 1."""
+
     courtroom: str
     token: str
     agent: str = "courtroom-agent"
+    version: int | None = None
 
     def __post_init__(self) -> None:
         check_id(self.courtroom, "hello.courtroom")
         check_string("hello.token", self.token, MAX_TOKEN, empty=False)
         check_name("hello.agent", self.agent)
+        if self.version is not None:
+            check_integer("hello.version", self.version, 1, 2**31)
+
+    @property
+    def protocol(self) -> int:
+        return self.version or 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,10 +368,65 @@ class Thumbnail:
 
 @dataclass(frozen=True, slots=True)
 class Welcome:
+    """The hub's answer to Hello. ``version`` (the protocol both will speak) is
+    sent only to agents that sent one: a protocol-1 agent refuses unknown fields."""
+
     acked_seq: int
+    version: int | None = None
 
     def __post_init__(self) -> None:
         check_integer("welcome.acked_seq", self.acked_seq, 0, MAX_SEQ)
+        if self.version is not None:
+            check_integer("welcome.version", self.version, 1, PROTOCOL_VERSION)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """Hub → agent (protocol 2): do ``name`` with ``body``; answered by a :class:`Result`.
+
+    ``data`` is the body parsed into :data:`COMMAND_TYPES` ``[name]``.
+
+    Raises:
+        WireError: an id that is not 1-64 of letters, digits, ``-_.``, an
+            unknown command, or a body that does not fit it (names the field).
+    """
+
+    id: str
+    name: str
+    body: dict[str, Any] = field(default_factory=dict)
+    data: HearingOrder = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_id(self.id, "command.id")
+        cls = COMMAND_TYPES.get(self.name)
+        if cls is None:
+            raise WireError(
+                f"command.name {self.name[:40]!r} is not one of {sorted(COMMAND_TYPES)}"
+            )
+        object.__setattr__(self, "data", cls.from_json(self.body, "command.body"))
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """Agent → hub (protocol 2): the outcome of the :class:`Command` ``id``.
+
+    ``outcome`` is one of :data:`OUTCOMES`; ``message`` says why it was refused
+    or failed; ``state`` is the hearing's state after it (``{"state", "reason"?,
+    "hearing_id"?}``).
+    """
+
+    id: str
+    outcome: str
+    message: str = ""
+    state: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        check_id(self.id, "result.id")
+        parse_code("result.outcome", self.outcome, OUTCOMES)
+        check_string("result.message", self.message, MAX_TITLE)
+        if self.state is not None:
+            check_json("result.state", self.state)
+            parse_code("result.state.state", self.state.get("state"), STATE_CODES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,8 +437,8 @@ class Ack:
         check_integer("ack.seq", self.seq, 0, MAX_SEQ)
 
 
-AgentMessage = Hello | Event | Partial | Thumbnail
-HubMessage = Welcome | Ack
+AgentMessage = Hello | Event | Partial | Thumbnail | Result
+HubMessage = Welcome | Ack | Command
 Message = AgentMessage | HubMessage
 
 _TYPES: dict[str, type[Any]] = {
@@ -325,11 +448,13 @@ _TYPES: dict[str, type[Any]] = {
     "thumbnail": Thumbnail,
     "welcome": Welcome,
     "ack": Ack,
+    "command": Command,
+    "result": Result,
 }
 _NAMES = {cls: name for name, cls in _TYPES.items()}
 
 _FIELDS: dict[type[Any], dict[str, type | tuple[type, ...]]] = {
-    Hello: {"courtroom": str, "token": str, "agent": str},
+    Hello: {"courtroom": str, "token": str, "agent": str, "version": int},
     Event: {"seq": int, "kind": str, "body": dict},
     Partial: {
         "hearing_id": str,
@@ -340,10 +465,20 @@ _FIELDS: dict[type[Any], dict[str, type | tuple[type, ...]]] = {
         "end": (int, float),
     },
     Thumbnail: {"hearing_id": str, "camera": str, "time": (int, float), "jpeg": str},
-    Welcome: {"acked_seq": int},
+    Welcome: {"acked_seq": int, "version": int},
     Ack: {"seq": int},
+    Command: {"id": str, "name": str, "body": dict},
+    Result: {"id": str, "outcome": str, "message": str, "state": dict},
 }
-_OPTIONAL = {(Hello, "agent"), (Event, "body"), (Partial, "end")}
+_OPTIONAL = {
+    (Hello, "agent"),
+    (Hello, "version"),
+    (Event, "body"),
+    (Partial, "end"),
+    (Welcome, "version"),
+    (Result, "message"),
+    (Result, "state"),
+}
 
 
 def encode(message: Message) -> str:

@@ -23,9 +23,12 @@ from datetime import datetime
 from typing import Any, ClassVar, Final
 
 from courtroom_core.errors import CourtroomError
+from courtroom_core.hearing import HearingAction, HearingState, InterruptionReason
 
 __all__ = [
+    "ACTION_CODES",
     "BODY_TYPES",
+    "COMMAND_TYPES",
     "EVENT_KINDS",
     "MAX_CHANNEL",
     "MAX_DEPTH",
@@ -38,13 +41,23 @@ __all__ = [
     "MAX_TIME",
     "MAX_TITLE",
     "MAX_TOKEN",
+    "OUTCOMES",
+    "REASON_CODES",
+    "STATE_CODES",
     "AvAlarm",
     "BodyError",
     "CameraReport",
+    "Case",
+    "CommandReport",
     "DeviceReport",
     "EventBody",
     "HearingClosed",
     "HearingOpened",
+    "HearingOrder",
+    "HearingRecessed",
+    "HearingResumed",
+    "JoinHearing",
+    "Party",
     "Segment",
     "StatusReport",
     "TranscriptFinal",
@@ -60,6 +73,7 @@ __all__ = [
     "check_time",
     "digest",
     "parse_body",
+    "parse_code",
 ]
 
 MAX_SEQ: Final = 2**63 - 1
@@ -350,6 +364,263 @@ class Segment:
         return cls(**known)
 
 
+def _reason(where: str, value: Any) -> str:
+    return parse_code(where, value, REASON_CODES)
+
+
+def _action(where: str, value: Any) -> str:
+    return parse_code(where, value, ACTION_CODES)
+
+
+def parse_code(where: str, value: Any, codes: frozenset[str]) -> str:
+    """``value`` if it is one of ``codes``; WireError naming ``where`` otherwise."""
+    if not isinstance(value, str) or value not in codes:
+        raise WireError(f"{where} must be one of {', '.join(sorted(codes))}")
+    return value
+
+
+REASON_CODES: Final = frozenset(r.value for r in InterruptionReason)
+ACTION_CODES: Final = frozenset(a.value for a in HearingAction)
+STATE_CODES: Final = frozenset(s.value for s in HearingState)
+OUTCOMES: Final = frozenset({"done", "refused", "failed"})
+"""A command's outcome: carried out, refused (the hearing's state does not
+allow it; HTTP 409), or failed (the agent tried and a recorder or device said
+no; HTTP 502)."""
+MAX_PARTIES: Final = 64
+
+
+def _state(where: str, value: Any) -> str:
+    return parse_code(where, value, STATE_CODES)
+
+
+def _outcome(where: str, value: Any) -> str:
+    return parse_code(where, value, OUTCOMES)
+
+
+def _channel(where: str, value: Any) -> int:
+    return check_integer(where, value, 0, MAX_CHANNEL)
+
+
+def _nested(cls: Any) -> _Check:
+    """A check that parses an object field into ``cls`` (or keeps a ``cls`` as is)."""
+
+    def check(where: str, value: Any) -> Any:
+        return value if isinstance(value, cls) else cls.from_json(value, where)
+
+    return check
+
+
+class _Json:
+    """``from_json``/``to_json`` for a body class from its ``SPEC`` table."""
+
+    __slots__ = ()
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]]
+    EXTRA: ClassVar[bool] = False
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Any:
+        if isinstance(data, dict):
+            check_json(where, data)
+        known, others = _parse(data, where, cls.SPEC, extra=cls.EXTRA)
+        if cls.EXTRA:
+            known["extra"] = others
+        return cls(**known)
+
+    def to_json(self) -> dict[str, Any]:
+        """The body as sent: fields left at None are left out."""
+        out: dict[str, Any] = {}
+        for name in self.SPEC:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = _plain(value)
+        extra = getattr(self, "extra", None)
+        if extra:
+            out |= dict(extra)
+        return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, _Json):
+        return value.to_json()
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Party(_Json):
+    """A party of a case and the seat (microphone channel) it speaks from."""
+
+    role: str
+    """审判长, 审判员, 书记员, 原告, 被告, 公诉人, 辩护人 … (at most MAX_NAME)."""
+    name: str = ""
+    channel: int | None = None
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "role": (lambda w, v: check_string(w, v, MAX_NAME, empty=False), True),
+        "name": (_title, False),
+        "channel": (_channel, False),
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "party")
+
+
+def _parties(where: str, value: Any) -> tuple[Party, ...]:
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_PARTIES:
+        raise WireError(f"{where} must be a list of at most {MAX_PARTIES} parties")
+    return tuple(_nested(Party)(f"{where}[{i}]", item) for i, item in enumerate(value))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Case(_Json):
+    """The case a hearing hears: 案号, 案由 and the parties with their seats."""
+
+    number: str
+    """案号, e.g. (2026)京0105民初1234号."""
+    title: str = ""
+    """案由 / the hearing's title."""
+    parties: tuple[Party, ...] = ()
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "number": (lambda w, v: check_string(w, v, MAX_NAME, empty=False), True),
+        "title": (_title, False),
+        "parties": (_parties, False),
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "case")
+
+    def role_of(self, channel: int, default: str) -> str:
+        """The role speaking from ``channel`` in this hearing (``default`` when none is seated)."""
+        for party in self.parties:
+            if party.channel == channel:
+                return party.role
+        return default
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JoinHearing(_Json):
+    """A remote site joining a hearing another site opened: its id and 开庭 time."""
+
+    hearing_id: str
+    opened_at: str
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "hearing_id": (check_hearing_id, True),
+        "opened_at": (_iso, True),
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "join")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HearingRecessed(_Json):
+    """``hearing.recessed``: recording, transcript and live output stop, for ``reason``."""
+
+    hearing_id: str
+    reason: str
+    time: float
+    """Hearing-clock seconds at which the recording stopped."""
+    at: str
+    """UTC, ISO 8601."""
+    ordered_by: str = ""
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "hearing_id": (check_hearing_id, True),
+        "reason": (_reason, True),
+        "time": (check_time, True),
+        "at": (_iso, True),
+        "ordered_by": (check_name, False),
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HearingResumed(_Json):
+    """``hearing.resumed``: 继续开庭 after the interruption for ``reason``."""
+
+    hearing_id: str
+    reason: str
+    """The interruption that ended."""
+    time: float
+    at: str
+    ordered_by: str = ""
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = HearingRecessed.SPEC
+
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandReport(_Json):
+    """``command``: a hearing command and its outcome, for the ledger.
+
+    ``source`` is ``hub`` (a hub user, ``by``) or ``local`` (the courtroom PC's
+    operator, through ``courtroom hearing``).
+    """
+
+    id: str
+    action: str
+    by: str
+    source: str
+    outcome: str
+    at: str
+    state: str
+    """The hearing's state after the command (unchanged when refused or failed)."""
+    hearing_id: str | None = None
+    reason: str | None = None
+    message: str = ""
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "id": (lambda w, v: check_id(v, w), True),
+        "action": (_action, True),
+        "by": (check_name, True),
+        "source": (lambda w, v: parse_code(w, v, frozenset({"hub", "local"})), True),
+        "outcome": (_outcome, True),
+        "at": (_iso, True),
+        "state": (_state, True),
+        "hearing_id": (check_hearing_id, False),
+        "reason": (_reason, False),
+        "message": (_title, False),
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HearingOrder(_Json):
+    """The body of a ``hearing`` command: what the court orders, and who."""
+
+    action: str
+    by: str
+    """The hub user who ordered it."""
+    reason: str | None = None
+    case: Case | None = None
+    join: JoinHearing | None = None
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "action": (_action, True),
+        "by": (lambda w, v: check_string(w, v, MAX_NAME, empty=False), True),
+        "reason": (_reason, False),
+        "case": (_nested(Case), False),
+        "join": (_nested(JoinHearing), False),
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "command.body")
+
+
+COMMAND_TYPES: Final[Mapping[str, type[HearingOrder]]] = {"hearing": HearingOrder}
+"""Command name → the class of its body (hub → agent)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HearingOpened:
     """``hearing.opened``: 开庭, or a restarted agent continuing the hearing."""
@@ -360,6 +631,14 @@ class HearingOpened:
     roles: tuple[str, ...] = ()
     resumed_at: str | None = None
     resumed_from: float | None = None
+    case: Case | None = None
+    ordered_by: str | None = None
+    state: str | None = None
+    """``recess`` when a restarted agent continues a hearing left in recess."""
+    reason: str | None = None
+    """The interruption under way when ``state`` is ``recess``."""
+    joined: bool | None = None
+    """This site joined a hearing another site opened (a remote site)."""
 
     SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
         "hearing_id": (check_hearing_id, True),
@@ -368,6 +647,11 @@ class HearingOpened:
         "roles": (_roles, False),
         "resumed_at": (_iso, False),
         "resumed_from": (check_time, False),
+        "case": (_nested(Case), False),
+        "ordered_by": (check_name, False),
+        "state": (_state, False),
+        "reason": (_reason, False),
+        "joined": (_flag, False),
     }
     EXTRA: ClassVar[bool] = False
 
@@ -384,6 +668,7 @@ class HearingClosed:
     duration: float | None = None
     interrupted: bool = False
     error: str | None = None
+    ordered_by: str | None = None
 
     SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
         "hearing_id": (check_hearing_id, True),
@@ -391,6 +676,7 @@ class HearingClosed:
         "duration": (lambda w, v: check_number(w, v, 0.0, MAX_TIME), False),
         "interrupted": (_flag, False),
         "error": (_title, False),
+        "ordered_by": (check_name, False),
     }
     EXTRA: ClassVar[bool] = False
 
@@ -508,6 +794,9 @@ EventBody = (
     | DeviceReport
     | AvAlarm
     | CameraReport
+    | HearingRecessed
+    | HearingResumed
+    | CommandReport
 )
 
 BODY_TYPES: Final[Mapping[str, type[EventBody]]] = {
@@ -518,6 +807,9 @@ BODY_TYPES: Final[Mapping[str, type[EventBody]]] = {
     "device": DeviceReport,
     "av.alarm": AvAlarm,
     "camera": CameraReport,
+    "hearing.recessed": HearingRecessed,
+    "hearing.resumed": HearingResumed,
+    "command": CommandReport,
 }
 """Event kind → the class of its body."""
 
