@@ -147,6 +147,9 @@ class HearingRecording:
         # Serialises put / interrupt / resume: an interrupt waits for a put in flight.
         self._lock = asyncio.Lock()
         self._epoch: datetime | None = None
+        # What the court last ordered, known at once (the order itself may still be
+        # waiting for the lock): blocks are to be put exactly while this is False.
+        self._ordered_interrupted = False
         self._hearing_clock: Callable[[], float] | None = None
 
     @property
@@ -168,6 +171,17 @@ class HearingRecording:
         current = self.recorder.interruption
         return None if current is None else OpenInterruption.of(current, self._rate)
 
+    @property
+    def accepts_audio(self) -> bool:
+        """Whether :meth:`put` is to be called for the blocks captured now.
+
+        ``False`` from the moment :meth:`interrupt` is called (even while it
+        waits for a :meth:`put` in flight) until :meth:`resume` is called; a
+        block put after the resume was called waits for it and is recorded.
+        The agent checks it before each :meth:`put`, with no ``await`` between.
+        """
+        return not self._ordered_interrupted
+
     async def open(self) -> None:
         """Create or resume the hearing directory.
 
@@ -176,6 +190,7 @@ class HearingRecording:
                 see :meth:`AudioRecorder.open`.
         """
         await asyncio.to_thread(self.recorder.open)
+        self._ordered_interrupted = self.recorder.interruption is not None
 
     async def start(
         self, *, origin_frame: int, epoch: datetime, hearing_clock: Callable[[], float]
@@ -222,7 +237,8 @@ class HearingRecording:
 
         Raises:
             InterruptionStateError: the recording is interrupted (a caller bug:
-                nothing may be recorded between :meth:`interrupt` and :meth:`resume`).
+                nothing may be recorded between :meth:`interrupt` and
+                :meth:`resume`; check :attr:`accepts_audio` before each put).
             the rest as :meth:`AudioRecorder.put`.
         """
         async with self._lock:
@@ -252,7 +268,8 @@ class HearingRecording:
         interruption then starts where it ends), the interruption is written
         to the manifest, open, before this returns, then the cameras close
         their segments there and stop until :meth:`resume`. A :meth:`put`
-        in flight is finished first.
+        in flight is finished first; :attr:`accepts_audio` is ``False`` from
+        the call on.
 
         Args:
             reason: one of :data:`av.recording.INTERRUPTION_REASONS`.
@@ -266,14 +283,19 @@ class HearingRecording:
             InterruptionStateError: already interrupted.
             RecorderClosedError, RecorderFailedError: see :meth:`AudioRecorder.interrupt`.
         """
+        before, self._ordered_interrupted = self._ordered_interrupted, True
         async with self._lock:
-            done = await asyncio.to_thread(
-                self.recorder.interrupt,
-                reason=reason,
-                ordered_by=ordered_by,
-                frame=round(at * self._rate),
-                utc=utc,
-            )
+            try:
+                done = await asyncio.to_thread(
+                    self.recorder.interrupt,
+                    reason=reason,
+                    ordered_by=ordered_by,
+                    frame=round(at * self._rate),
+                    utc=utc,
+                )
+            except BaseException:
+                self._ordered_interrupted = before
+                raise
             cameras, self.cameras = self.cameras, None
             if cameras is not None:
                 await cameras.close(end=done.start_frame / self._rate)
@@ -293,13 +315,18 @@ class HearingRecording:
             RecorderClosedError, RecorderFailedError: see :meth:`AudioRecorder.resume`.
             CameraRecordingError: ffmpeg is missing (a configuration error).
         """
+        before, self._ordered_interrupted = self._ordered_interrupted, False
         async with self._lock:
-            await asyncio.to_thread(
-                self.recorder.resume,
-                frame=round(at * self._rate),
-                resumed_by=ordered_by,
-                utc=utc,
-            )
+            try:
+                await asyncio.to_thread(
+                    self.recorder.resume,
+                    frame=round(at * self._rate),
+                    resumed_by=ordered_by,
+                    utc=utc,
+                )
+            except BaseException:
+                self._ordered_interrupted = before
+                raise
             await self._start_cameras()
 
     async def close(self, *, end: float) -> None:

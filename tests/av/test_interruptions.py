@@ -164,6 +164,36 @@ async def test_interruption_then_resume_is_lawful_and_listed(
     }
 
 
+async def test_accepts_audio_follows_the_order_at_once(tmp_path: Path) -> None:
+    """The agent checks accepts_audio before each put: it changes when the order is given,
+    before the interrupt or resume (which waits for a put in flight) has finished."""
+    rec = hearing_recording(tmp_path)
+    await rec.open()
+    await rec.start(origin_frame=0, epoch=T0, hearing_clock=lambda: 0.0)
+    assert rec.accepts_audio
+    await put_signal(rec, 0, 800)
+    interrupting = asyncio.create_task(
+        rec.interrupt(reason="recess", ordered_by=CLERK, at=0.1, utc=T0)
+    )
+    await asyncio.sleep(0)  # the order is given; its manifest write is under way
+    assert not rec.accepts_audio
+    with pytest.raises(InterruptionStateError):  # a put anyway waits for it, then is refused
+        await put_signal(rec, 800, 800)
+    assert interrupting.done() and rec.interrupted is not None
+    resuming = asyncio.create_task(rec.resume(at=0.5, ordered_by=JUDGE, utc=T0))
+    await asyncio.sleep(0)
+    assert rec.accepts_audio and not resuming.done()
+    await put_signal(rec, 4000, 800)  # waits for the resume, then is recorded
+    assert resuming.done()
+    with pytest.raises(ValueError, match="not one of"):
+        await rec.interrupt(reason="lunch", ordered_by=CLERK, at=1.0, utc=T0)
+    assert rec.accepts_audio  # a refused order changes nothing
+    await rec.close(end=0.6)
+    m = read_manifest(rec.directory)
+    assert [(s.first_frame, s.frames) for s in m.segments] == [(0, 800), (4000, 800)]
+    assert check_recording(rec.directory).continuous
+
+
 def test_interrupt_and_resume_refuse_what_the_state_or_the_rule_forbids(tmp_path: Path) -> None:
     with recorder(tmp_path) as rec:
         write(rec, 0, 1600)
