@@ -550,6 +550,7 @@ class AudioRecorder:
             gaps=self._gaps,
             alarms=active,
             error=None if error is None else str(error),
+            interrupted=None if self._interruption is None else self._interruption.reason,
         )
 
     @property

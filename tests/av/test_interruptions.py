@@ -218,6 +218,9 @@ def test_interrupt_and_resume_refuse_what_the_state_or_the_rule_forbids(tmp_path
         write(rec, 1600, 800)  # still recording: nothing changed
 
         rec.interrupt(reason="closed-evidence", ordered_by=CLERK, frame=2400, utc=T0)
+        state = rec.state()
+        assert state.interrupted == "closed-evidence" and state.recording
+        assert state.to_json()["interrupted"] == "closed-evidence"
         with pytest.raises(InterruptionStateError, match="already interrupted"):
             rec.interrupt(reason="recess", ordered_by=CLERK, frame=3000, utc=T0)
         with pytest.raises(ValueError, match="before the interruption"):
@@ -228,6 +231,7 @@ def test_interrupt_and_resume_refuse_what_the_state_or_the_rule_forbids(tmp_path
             write(rec, 2400, 800)
         assert rec.interruption is not None and rec.interruption.reason == "closed-evidence"
         rec.resume(frame=4000, resumed_by=JUDGE, utc=T0)
+        assert rec.state().interrupted is None
         write(rec, 4000, 800)
     m = read_manifest(rec.directory)
     assert [(i.reason, i.start_frame, i.end_frame) for i in m.interruptions] == [
