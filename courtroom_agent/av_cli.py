@@ -51,17 +51,25 @@ def register(subparsers: Any) -> None:
         "check",
         help="校验庭审录音 · verify a hearing recording",
         description="Verify a hearing recording: manifest, every segment's SHA-256, sample "
-        "continuity, declared gaps. Exit 0 when sound, 1 naming each problem.",
+        "continuity, declared gaps, the court's reason-coded interruptions (休庭 recess, "
+        "不公开举证质证 closed-evidence, 不宜录制的调解 mediation: lawful, listed) and "
+        "incidents (any other stop: capture loss, crash or restart, unexplained hole). "
+        "Exit 0 when sound, 1 naming each problem; with --strict, 2 when sound but "
+        "with incidents.",
     )
     check.add_argument("directory", help="the hearing's recording directory (has manifest.json)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument(
+        "--strict", action="store_true", help="事故也算失败 · exit 2 when there are incidents"
+    )
     check.set_defaults(func=_check)
 
 
 def _check(args: argparse.Namespace) -> int:
     from av.recording import main
 
-    status: int = main([args.directory, *(["--json"] if args.json else [])])
+    flags = [*(["--json"] if args.json else []), *(["--strict"] if args.strict else [])]
+    status: int = main([args.directory, *flags])
     return status
 
 

@@ -7,8 +7,19 @@ audio segment it opens cuts the cameras' video segments at the same hearing
 time with the same index (:class:`~courtroom_agent.hearing_cameras.HearingCameras`).
 
 Use: ``await open()`` (creates or resumes the hearing directory), read
-:attr:`resume_frame`, ``await start(...)`` with the hearing frame of the
-source's frame 0, ``await put(block)`` per captured block, ``await close(end)``.
+:attr:`resume_frame` and :attr:`interrupted`, ``await start(...)`` with the
+hearing frame of the source's frame 0, ``await put(block)`` per captured
+block, ``await close(end=...)``.
+
+The court's lawful interruptions (SPC rule: 休庭 ``recess``, 公开庭审中的不公开
+举证质证 ``closed-evidence``, 不宜录制的调解 ``mediation``): ``await
+interrupt(reason=..., ordered_by=..., at=..., utc=...)`` closes the audio
+segment and stops the cameras at hearing second ``at`` and has the open
+interruption on disk before it returns; no :meth:`HearingRecording.put` until
+``await resume(at=..., ordered_by=..., utc=...)``, after which the next block
+opens a new segment at ``at`` and the cameras start again with it. A hearing
+reopened while its manifest holds an open interruption (the agent was killed
+during a recess) comes back interrupted: :attr:`HearingRecording.interrupted`.
 """
 
 from __future__ import annotations
@@ -16,17 +27,24 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from av.audio import AudioBlock
 from av.camera import Thumbnail
-from av.recording import AudioRecorder, DiskHeadroom
+from av.recording import (
+    AudioRecorder,
+    DiskHeadroom,
+    Interruption,
+    InterruptionReason,
+    InterruptionStateError,
+)
 from courtroom_agent.config import CameraConfig, RecordingConfig
 from courtroom_agent.hearing_cameras import HearingCameras
 
-__all__ = ["HearingRecording", "disk_headroom"]
+__all__ = ["HearingRecording", "OpenInterruption", "disk_headroom"]
 
 
 def _disk_free(path: Path) -> int:
@@ -40,6 +58,36 @@ def disk_headroom(config: RecordingConfig) -> DiskHeadroom:
         warn_seconds=config.disk_warn_s,
         critical_seconds=config.disk_critical_s,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenInterruption:
+    """The interruption in force: the hearing is in recess (or closed evidence, mediation).
+
+    Attributes:
+        reason: its code, one of :data:`av.recording.INTERRUPTION_REASONS`
+            (as read from the manifest for one found on reopening).
+        start: hearing second at which the recording stopped.
+        start_frame: the same in frames.
+        ordered_by: who ordered it.
+        started_at: wall time (UTC) of the order.
+    """
+
+    reason: str
+    start: float
+    start_frame: int
+    ordered_by: str
+    started_at: datetime
+
+    @classmethod
+    def of(cls, interruption: Interruption, sample_rate: int) -> OpenInterruption:
+        return cls(
+            reason=interruption.reason,
+            start=interruption.start_frame / sample_rate,
+            start_frame=interruption.start_frame,
+            ordered_by=interruption.ordered_by,
+            started_at=datetime.fromisoformat(interruption.started_at),
+        )
 
 
 class HearingRecording:
@@ -96,6 +144,13 @@ class HearingRecording:
         )
         self.cameras: HearingCameras | None = None
         self._first_block_seen = False
+        # Serialises put / interrupt / resume: an interrupt waits for a put in flight.
+        self._lock = asyncio.Lock()
+        self._epoch: datetime | None = None
+        # What the court last ordered, known at once (the order itself may still be
+        # waiting for the lock): blocks are to be put exactly while this is False.
+        self._ordered_interrupted = False
+        self._hearing_clock: Callable[[], float] | None = None
 
     @property
     def directory(self) -> Path:
@@ -106,6 +161,27 @@ class HearingRecording:
         """After :meth:`open`: the first hearing frame not yet recorded."""
         return self.recorder.resume_frame
 
+    @property
+    def interrupted(self) -> OpenInterruption | None:
+        """The interruption in force, ``None`` while recording (or before :meth:`open`).
+
+        After :meth:`open` on a hearing killed during a recess, the one its
+        manifest holds open: the agent comes back in recess.
+        """
+        current = self.recorder.interruption
+        return None if current is None else OpenInterruption.of(current, self._rate)
+
+    @property
+    def accepts_audio(self) -> bool:
+        """Whether :meth:`put` is to be called for the blocks captured now.
+
+        ``False`` from the moment :meth:`interrupt` is called (even while it
+        waits for a :meth:`put` in flight) until :meth:`resume` is called; a
+        block put after the resume was called waits for it and is recorded.
+        The agent checks it before each :meth:`put`, with no ``await`` between.
+        """
+        return not self._ordered_interrupted
+
     async def open(self) -> None:
         """Create or resume the hearing directory.
 
@@ -114,6 +190,7 @@ class HearingRecording:
                 see :meth:`AudioRecorder.open`.
         """
         await asyncio.to_thread(self.recorder.open)
+        self._ordered_interrupted = self.recorder.interruption is not None
 
     async def start(
         self, *, origin_frame: int, epoch: datetime, hearing_clock: Callable[[], float]
@@ -133,33 +210,124 @@ class HearingRecording:
             CameraRecordingError: ffmpeg is missing (a configuration error).
         """
         self.recorder.start_at(origin_frame)
-        if not self._camera_configs:
+        self._epoch, self._hearing_clock = epoch, hearing_clock
+        if self.recorder.interruption is None:  # in recess: the cameras start at the resume
+            await self._start_cameras()
+
+    async def _start_cameras(self) -> None:
+        if not self._camera_configs or self._epoch is None or self._hearing_clock is None:
             return
-        self.cameras = HearingCameras(
+        cameras = HearingCameras(
             self._camera_configs,
             courtroom=self._courtroom,
             hearing_id=self._hearing_id,
             recorder=self.recorder,
-            epoch=epoch,
-            hearing_clock=hearing_clock,
+            epoch=self._epoch,
+            hearing_clock=self._hearing_clock,
             publish=self._publish,
             send_thumbnail=self._send_thumbnail,
             title=self._title,
             font=self._font,
         )
-        await self.cameras.__aenter__()
+        await cameras.__aenter__()
+        self.cameras = cameras
 
     async def put(self, block: AudioBlock) -> None:
-        """Record a captured block (see :meth:`AudioRecorder.put`)."""
-        if not self._first_block_seen:
-            self._first_block_seen = True
-            if self.cameras is not None:
-                # Before the block cuts the first video segment: no picture is
-                # drawn with the provisional epoch.
+        """Record a captured block (see :meth:`AudioRecorder.put`).
+
+        Raises:
+            InterruptionStateError: the recording is interrupted (a caller bug:
+                nothing may be recorded between :meth:`interrupt` and
+                :meth:`resume`; check :attr:`accepts_audio` before each put).
+            the rest as :meth:`AudioRecorder.put`.
+        """
+        async with self._lock:
+            if (current := self.interrupted) is not None:
+                raise InterruptionStateError(
+                    f"{self.directory}: recording interrupted ({current.reason}) since "
+                    f"{current.start:.3f} s; resume() before putting audio"
+                )
+            if not self._first_block_seen:
+                self._first_block_seen = True
                 frame = (self.recorder.frame_offset or 0) + block.start_frame
                 wall = self.recorder.wall_time_of(block)
-                self.cameras.set_epoch(wall - timedelta(seconds=frame / self._rate))
-        await self.recorder.put(block)
+                self._epoch = wall - timedelta(seconds=frame / self._rate)
+                if self.cameras is not None:
+                    # Before the block cuts the first video segment: no picture is
+                    # drawn with the provisional epoch.
+                    self.cameras.set_epoch(self._epoch)
+            await self.recorder.put(block)
+
+    async def interrupt(
+        self, *, reason: InterruptionReason | str, ordered_by: str, at: float, utc: datetime
+    ) -> None:
+        """The court interrupts the recording at hearing second ``at``.
+
+        The audio segment closes at frame ``round(at * sample_rate)`` (audio
+        put up to there is kept; audio already put beyond it too, and the
+        interruption then starts where it ends), the interruption is written
+        to the manifest, open, before this returns, then the cameras close
+        their segments there and stop until :meth:`resume`. A :meth:`put`
+        in flight is finished first; :attr:`accepts_audio` is ``False`` from
+        the call on.
+
+        Args:
+            reason: one of :data:`av.recording.INTERRUPTION_REASONS`.
+            ordered_by: who ordered it (a hub user name, or the local operator).
+            at: hearing second of the order.
+            utc: wall time of the order (timezone-aware).
+
+        Raises:
+            ValueError: ``reason`` is not a listed code, ``ordered_by`` is not
+                a valid name, ``utc`` is naive, or ``at`` is negative; nothing changes.
+            InterruptionStateError: already interrupted.
+            RecorderClosedError, RecorderFailedError: see :meth:`AudioRecorder.interrupt`.
+        """
+        before, self._ordered_interrupted = self._ordered_interrupted, True
+        async with self._lock:
+            try:
+                done = await asyncio.to_thread(
+                    self.recorder.interrupt,
+                    reason=reason,
+                    ordered_by=ordered_by,
+                    frame=round(at * self._rate),
+                    utc=utc,
+                )
+            except BaseException:
+                self._ordered_interrupted = before
+                raise
+            cameras, self.cameras = self.cameras, None
+            if cameras is not None:
+                await cameras.close(end=done.start_frame / self._rate)
+
+    async def resume(self, *, at: float, ordered_by: str, utc: datetime) -> None:
+        """End the interruption at hearing second ``at``; start the cameras again.
+
+        The next :meth:`put` opens a new segment at frame ``round(at *
+        sample_rate)``; samples of that block before it are part of the
+        interruption and not recorded. The closed interruption is in the
+        manifest on disk before this returns.
+
+        Raises:
+            ValueError: ``at`` is before the interruption began, ``ordered_by``
+                is not a valid name, or ``utc`` is naive; nothing changes.
+            InterruptionStateError: the recording is not interrupted.
+            RecorderClosedError, RecorderFailedError: see :meth:`AudioRecorder.resume`.
+            CameraRecordingError: ffmpeg is missing (a configuration error).
+        """
+        before, self._ordered_interrupted = self._ordered_interrupted, False
+        async with self._lock:
+            try:
+                await asyncio.to_thread(
+                    self.recorder.resume,
+                    frame=round(at * self._rate),
+                    resumed_by=ordered_by,
+                    utc=utc,
+                )
+            except BaseException:
+                self._ordered_interrupted = before
+                raise
+            await self._start_cameras()
 
     async def close(self, *, end: float) -> None:
         """Close the cameras' segments at hearing time ``end``, then the audio.

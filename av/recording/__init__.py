@@ -4,6 +4,8 @@
   segments with a ``manifest.json`` (format: ``docs/recording-format.md``).
 * :func:`check_recording` verifies a hearing directory; :func:`main` is the
   ``courtroom av check DIR`` command.
+* :data:`INTERRUPTION_REASONS`: the codes for which the court may lawfully
+  interrupt the recording (:meth:`AudioRecorder.interrupt`).
 * :class:`RecorderAlarm` / :class:`RecorderState` are what the watchdog
   publishes; :class:`DiskHeadroom` is the free-space rule.
 """
@@ -12,6 +14,7 @@ from av.recording.alarms import AlarmKind, DiskHeadroom, RecorderAlarm, Recorder
 from av.recording.check import CheckReport, check_recording, main
 from av.recording.errors import (
     FrameOrderError,
+    InterruptionStateError,
     ManifestError,
     RecorderClosedError,
     RecorderFailedError,
@@ -19,8 +22,11 @@ from av.recording.errors import (
     RecordingMismatchError,
 )
 from av.recording.manifest import (
+    INTERRUPTION_REASONS,
     Gap,
     GapReason,
+    Interruption,
+    InterruptionReason,
     Manifest,
     Segment,
     SegmentFile,
@@ -31,6 +37,7 @@ from av.recording.recorder import AudioRecorder
 from av.recording.segment_writer import read_flac
 
 __all__ = [
+    "INTERRUPTION_REASONS",
     "AlarmKind",
     "AudioRecorder",
     "CheckReport",
@@ -38,6 +45,9 @@ __all__ = [
     "FrameOrderError",
     "Gap",
     "GapReason",
+    "Interruption",
+    "InterruptionReason",
+    "InterruptionStateError",
     "Manifest",
     "ManifestError",
     "RecorderAlarm",

@@ -100,6 +100,10 @@ class RecorderState:
         gaps: gaps declared in this hearing so far.
         alarms: alarms currently active.
         error: why the recorder failed, if it did.
+        interrupted: the reason code of the court's interruption in force
+            (``recess``, ``closed-evidence``, ``mediation``), ``None`` while
+            recording; ``recording`` stays ``True`` then: the recorder is sound
+            and idle by order.
     """
 
     hearing_id: str
@@ -113,6 +117,7 @@ class RecorderState:
     gaps: int
     alarms: tuple[RecorderAlarm, ...]
     error: str | None
+    interrupted: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -127,6 +132,7 @@ class RecorderState:
             "gaps": self.gaps,
             "alarms": [a.to_json() for a in self.alarms],
             "error": self.error,
+            "interrupted": self.interrupted,
         }
 
 

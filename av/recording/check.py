@@ -10,11 +10,21 @@ Each problem names the segment and file and says what is wrong.
 
 Interrupted segments (kept as found after a crash) and a still-open segment
 are *warnings*: they are declared defects, not inconsistencies.
+
+Stops of the recording are sorted in two: the court's reason-coded
+interruptions (休庭 ``recess``, 不公开举证质证 ``closed-evidence``, 不宜录制
+的调解 ``mediation``) are lawful and listed with who ordered and who resumed
+them; every other stop — a capture loss, a crash or restart, a recording
+stopped and continued without a code, an unexplained hole, an interruption
+whose reason is not a listed code — is an :class:`Incident`. Incidents do not
+make a recording unsound (its files are intact and say what happened), but
+``--strict`` gives them their own exit status.
 """
 
 from __future__ import annotations
 
 import argparse
+import enum
 import json
 import sys
 from collections.abc import Sequence
@@ -26,10 +36,107 @@ import soundfile
 
 from av.recording.check_video import check_video
 from av.recording.errors import ManifestError, RecordingError
-from av.recording.manifest import MANIFEST_NAME, Manifest, Segment, SegmentStatus, read_manifest
+from av.recording.manifest import (
+    INTERRUPTION_REASONS,
+    MANIFEST_NAME,
+    GapReason,
+    Interruption,
+    Manifest,
+    Segment,
+    SegmentStatus,
+    read_manifest,
+)
 from av.recording.segment_writer import count_flac_frames, sha256_file
 
-__all__ = ["CheckReport", "check_recording", "main"]
+__all__ = [
+    "EXIT_INCIDENTS",
+    "EXIT_PROBLEMS",
+    "EXIT_SOUND",
+    "CheckReport",
+    "Incident",
+    "IncidentKind",
+    "check_recording",
+    "main",
+]
+
+EXIT_SOUND = 0  # no problem (and, with --strict, no incident)
+EXIT_PROBLEMS = 1  # the recording is not sound: each problem is printed
+EXIT_INCIDENTS = 2  # --strict only: sound, but stopped other than by a lawful interruption
+
+
+class IncidentKind(enum.StrEnum):
+    """A stop of the recording that is not a lawful, reason-coded interruption."""
+
+    CAPTURE = "capture"  # a capture gap: the audio source lost frames
+    RECORDER_INTERRUPTED = "recorder_interrupted"  # a gap after a crash / kill and restart
+    RECORDER_STOPPED = "recorder_stopped"  # closed, then continued without a reason code
+    SEGMENT_INTERRUPTED = "segment_interrupted"  # a segment the recorder never closed (crash)
+    UNEXPLAINED = "unexplained"  # frames neither recorded nor declared
+    UNLAWFUL_INTERRUPTION = "unlawful_interruption"  # an interruption without a listed code
+
+    @property
+    def label(self) -> str:
+        return _INCIDENT_LABELS[self]
+
+
+_INCIDENT_LABELS: dict[IncidentKind, str] = {
+    IncidentKind.CAPTURE: "采集丢帧 · capture loss",
+    IncidentKind.RECORDER_INTERRUPTED: "录音意外中断 · recorder crashed or was killed",
+    IncidentKind.RECORDER_STOPPED: "停录后续录 · recording stopped, continued without a reason",
+    IncidentKind.SEGMENT_INTERRUPTED: "分段未正常关闭 · segment left open by a crash",
+    IncidentKind.UNEXPLAINED: "未说明的空缺 · frames neither recorded nor declared",
+    IncidentKind.UNLAWFUL_INTERRUPTION: "中断理由不合规定 · interruption without a listed reason",
+}
+
+_GAP_INCIDENTS: dict[GapReason, IncidentKind] = {
+    GapReason.CAPTURE: IncidentKind.CAPTURE,
+    GapReason.RECORDER_INTERRUPTED: IncidentKind.RECORDER_INTERRUPTED,
+    GapReason.RECORDER_STOPPED: IncidentKind.RECORDER_STOPPED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """Hearing frames ``[start_frame, end_frame)`` the recording lost other than lawfully.
+
+    ``end_frame`` is ``None`` when the stop has no known end (an interruption
+    without a listed code still open).
+    """
+
+    kind: IncidentKind
+    start_frame: int
+    end_frame: int | None
+    detail: str
+
+    def to_json(self, sample_rate: int) -> dict[str, Any]:
+        rate = sample_rate or 1
+        return {
+            "kind": self.kind.value,
+            "label": self.kind.label,
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            "start": self.start_frame / rate,
+            "end": None if self.end_frame is None else self.end_frame / rate,
+            "detail": self.detail,
+        }
+
+
+def _interruption_json(i: Interruption, sample_rate: int) -> dict[str, Any]:
+    rate = sample_rate or 1
+    code = i.code
+    return {
+        "reason": i.reason,
+        "label": code.label if code is not None else i.reason,
+        "lawful": code is not None,
+        "start_frame": i.start_frame,
+        "end_frame": i.end_frame,
+        "start": i.start_frame / rate,
+        "end": None if i.end_frame is None else i.end_frame / rate,
+        "ordered_by": i.ordered_by,
+        "resumed_by": i.resumed_by,
+        "started_at": i.started_at,
+        "ended_at": i.ended_at,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +152,8 @@ class CheckReport:
         gap_frames: frames declared missing.
         sample_rate: from the manifest (0 if it could not be read).
         video_segments: camera segments listed in the manifest.
+        interruptions: the court's interruptions, as listed (lawful or not).
+        incidents: every stop other than a lawful interruption.
     """
 
     directory: str
@@ -55,10 +164,23 @@ class CheckReport:
     gap_frames: int = 0
     sample_rate: int = 0
     video_segments: int = 0
+    interruptions: list[Interruption] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
 
     @property
     def sound(self) -> bool:
+        """Consistent and intact: no problem (incidents and warnings allowed)."""
         return not self.problems
+
+    @property
+    def continuous(self) -> bool:
+        """Sound, and stopped only by lawful interruptions."""
+        return self.sound and not self.incidents
+
+    @property
+    def interruption_frames(self) -> int:
+        """Frames inside closed interruptions (an open one has no length yet)."""
+        return sum(i.end_frame - i.start_frame for i in self.interruptions if i.end_frame)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +193,10 @@ class CheckReport:
             "gap_frames": self.gap_frames,
             "sample_rate": self.sample_rate,
             "video_segments": self.video_segments,
+            "continuous": self.continuous,
+            "interruption_frames": self.interruption_frames,
+            "interruptions": [_interruption_json(i, self.sample_rate) for i in self.interruptions],
+            "incidents": [i.to_json(self.sample_rate) for i in self.incidents],
         }
 
 
@@ -86,6 +212,7 @@ def check_recording(path: str | Path) -> CheckReport:
         return CheckReport(str(directory), problems=[str(e)])
     problems: list[str] = []
     warnings: list[str] = []
+    incidents: list[Incident] = []
     _check_layout(manifest, problems)
     ends: dict[int, int] = {}
     for i, seg in enumerate(manifest.segments):
@@ -93,7 +220,32 @@ def check_recording(path: str | Path) -> CheckReport:
         end = _check_segment(directory, manifest, seg, last, problems, warnings)
         if end is not None:
             ends[seg.index] = end
-    _check_continuity(manifest, ends, problems)
+        if seg.status is SegmentStatus.INTERRUPTED:
+            incidents.append(
+                Incident(
+                    IncidentKind.SEGMENT_INTERRUPTED,
+                    seg.first_frame,
+                    seg.end_frame,
+                    f"segment {seg.index}: the recorder stopped without closing it",
+                )
+            )
+    for g in manifest.gaps:
+        incidents.append(
+            Incident(_GAP_INCIDENTS[g.reason], g.start_frame, g.end_frame, f"gap ({g.reason})")
+        )
+    for stop in manifest.interruptions:
+        if stop.code is None:
+            incidents.append(
+                Incident(
+                    IncidentKind.UNLAWFUL_INTERRUPTION,
+                    stop.start_frame,
+                    stop.end_frame,
+                    f"interruption reason {stop.reason!r} is not one of "
+                    f"{[str(c) for c in INTERRUPTION_REASONS]}",
+                )
+            )
+    _check_continuity(manifest, ends, problems, incidents)
+    incidents.sort(key=lambda i: (i.start_frame, i.kind))
     listed = {f.name for s in manifest.segments for f in s.files}
     listed |= check_video(directory, manifest, problems, warnings)
     for entry in sorted(directory.iterdir()):
@@ -110,6 +262,8 @@ def check_recording(path: str | Path) -> CheckReport:
         gap_frames=sum(max(0, g.frames) for g in manifest.gaps),
         sample_rate=manifest.sample_rate,
         video_segments=len(manifest.video_segments),
+        interruptions=list(manifest.interruptions),
+        incidents=incidents,
     )
 
 
@@ -191,7 +345,9 @@ def _check_segment(
     return seg.end_frame
 
 
-def _check_continuity(m: Manifest, ends: dict[int, int], problems: list[str]) -> None:
+def _check_continuity(
+    m: Manifest, ends: dict[int, int], problems: list[str], incidents: list[Incident]
+) -> None:
     spans: list[tuple[int, int, str]] = []
     for seg in m.segments:
         if seg.index in ends:
@@ -202,6 +358,10 @@ def _check_continuity(m: Manifest, ends: dict[int, int], problems: list[str]) ->
             problems.append(f"{what}: is empty or reversed")
             continue
         spans.append((g.start_frame, g.end_frame, what))
+    for i in m.interruptions:
+        # An interruption still open lasts to the end of the recording.
+        end = sys.maxsize if i.end_frame is None else i.end_frame
+        spans.append((i.start_frame, end, f"interruption {i.reason} from frame {i.start_frame}"))
     spans.sort(key=lambda s: (s[0], s[1]))
     cursor, previous = m.started_frame, "the start of the recording"
     for start, end, what in spans:
@@ -210,39 +370,79 @@ def _check_continuity(m: Manifest, ends: dict[int, int], problems: list[str]) ->
                 f"frames [{cursor}, {start}) between {previous} and {what} are neither "
                 "recorded nor declared as a gap"
             )
+            incidents.append(
+                Incident(IncidentKind.UNEXPLAINED, cursor, start, f"between {previous} and {what}")
+            )
         elif start < cursor:
-            problems.append(f"{what} overlaps {previous} (frames [{start}, {cursor}))")
+            upto = "the end" if cursor == sys.maxsize else str(cursor)
+            problems.append(f"{what} overlaps {previous} (frames [{start}, {upto}))")
         if end > cursor:
             cursor, previous = end, what
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``courtroom av check DIR [--json]``: 0 when sound, 1 when not."""
+    """``courtroom av check DIR [--json] [--strict]``.
+
+    Exit status: 0 when sound — every file intact, the hearing clock tiled by
+    segments, declared gaps and interruptions; 1 when not, each problem
+    printed; with ``--strict``, 2 when sound but with incidents (a stop other
+    than a lawful, reason-coded interruption). Without ``--strict`` incidents
+    are printed and exit 0, as before interruptions existed.
+    """
     parser = argparse.ArgumentParser(
         prog="courtroom av check", description="检查庭审录音 / verify a hearing recording"
     )
     parser.add_argument("directory", type=Path, help="hearing directory (holds manifest.json)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="事故也算失败 / exit 2 when sound but with incidents",
+    )
     args = parser.parse_args(argv)
     report = check_recording(args.directory)
+    status = _status(report, strict=args.strict)
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
-        return 0 if report.sound else 1
+        return status
     rate = report.sample_rate or 1
     summary = (
         f"{report.segments} segments, {report.recorded_frames / rate:.1f} s recorded, "
         f"{report.gap_frames / rate:.1f} s in declared gaps, "
+        f"{len(report.interruptions)} interruption(s) "
+        f"({report.interruption_frames / rate:.1f} s), {len(report.incidents)} incident(s), "
         f"{report.video_segments} video segments"
     )
     for w in report.warnings:
         print(f"注意 / warning: {w}")
+    for i in report.interruptions:
+        j = _interruption_json(i, rate)
+        end = "录音结束 / the end" if j["end"] is None else f"{j['end']:.1f} s"
+        resumed = "" if i.resumed_by is None else f", 恢复 / resumed by {i.resumed_by}"
+        print(
+            f"依法中断 / interruption: {j['label']}: {j['start']:.1f} s – {end}, "
+            f"决定 / ordered by {i.ordered_by}{resumed}"
+        )
+    for inc in report.incidents:
+        end = "?" if inc.end_frame is None else f"{inc.end_frame / rate:.1f} s"
+        print(
+            f"事故 / incident: {inc.kind.label}: {inc.start_frame / rate:.1f} s – {end} "
+            f"({inc.detail})"
+        )
     if report.sound:
-        print(f"完好 / sound: {report.directory}: {summary}")
-        return 0
+        verdict = "完好 / sound" if report.continuous else "完好但有事故 / sound, with incidents"
+        print(f"{verdict}: {report.directory}: {summary}")
+        return status
     for p in report.problems:
         print(f"问题 / problem: {p}", file=sys.stderr)
     print(
         f"有问题 / NOT sound: {report.directory}: {len(report.problems)} problem(s)",
         file=sys.stderr,
     )
-    return 1
+    return status
+
+
+def _status(report: CheckReport, *, strict: bool) -> int:
+    if not report.sound:
+        return EXIT_PROBLEMS
+    return EXIT_INCIDENTS if strict and report.incidents else EXIT_SOUND

@@ -5,6 +5,7 @@
     ├── RecordingMismatchError          an existing hearing dir was recorded differently
     ├── FrameOrderError                 a block overlaps frames already recorded (caller bug)
     ├── RecorderClosedError             write() after close()
+    ├── InterruptionStateError          put while interrupted, resume while not (caller bug)
     └── RecorderFailedError             the writer thread hit an I/O error; ``__cause__`` says which
 
 Every error is raised ``from`` the library error that caused it, if any.
@@ -16,6 +17,7 @@ from courtroom_core.errors import CourtroomError
 
 __all__ = [
     "FrameOrderError",
+    "InterruptionStateError",
     "ManifestError",
     "RecorderClosedError",
     "RecorderFailedError",
@@ -62,6 +64,15 @@ class FrameOrderError(RecordingError, ValueError):
         )
         self.start_frame = start_frame
         self.expected_frame = expected_frame
+
+
+class InterruptionStateError(RecordingError):
+    """The call does not fit the recording's interruption state (a caller bug).
+
+    A block put while the court has the recording interrupted, an interrupt
+    while already interrupted, or a resume while not interrupted. Nothing is
+    recorded or changed.
+    """
 
 
 class RecorderClosedError(RecordingError):

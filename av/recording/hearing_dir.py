@@ -123,7 +123,9 @@ def recover_hearing(
     """Read an existing hearing's manifest and mark any open segment interrupted.
 
     Returns ``None`` when the directory holds no manifest yet. The caller
-    writes the returned manifest before recording more.
+    writes the returned manifest before recording more. An interruption the
+    manifest holds open (the recorder stopped during a recess) stays open:
+    the hearing continues interrupted (``manifest.open_interruption``).
 
     Raises:
         ManifestError: the manifest exists but is invalid (nothing is changed).
@@ -157,6 +159,8 @@ def recover_hearing(
     )
     ends = [s.end_frame for s in segments if s.end_frame is not None]
     ends += [g.end_frame for g in manifest.gaps]
+    # An interruption still open (killed during a recess) is where the recording stands.
+    ends += [i.start_frame if i.end_frame is None else i.end_frame for i in manifest.interruptions]
     end_frame = max(ends) if ends else None
     video_gaps = _recover_video_gaps(directory, manifest.video_gaps, end_frame, sample_rate)
     reason = GapReason.RECORDER_STOPPED if manifest.closed else GapReason.RECORDER_INTERRUPTED

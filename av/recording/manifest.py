@@ -22,7 +22,12 @@ from typing import Any
 
 from av.recording.errors import ManifestError
 from av.recording.json_fields import FieldReader
-from av.recording.manifest_types import GapReason, SegmentStatus
+from av.recording.manifest_types import (
+    INTERRUPTION_REASONS,
+    GapReason,
+    InterruptionReason,
+    SegmentStatus,
+)
 from av.recording.video_manifest import (
     CameraInfo,
     VideoFile,
@@ -34,11 +39,14 @@ from av.recording.video_manifest import (
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "INTERRUPTION_REASONS",
     "MANIFEST_NAME",
     "CameraInfo",
     "ChannelInfo",
     "Gap",
     "GapReason",
+    "Interruption",
+    "InterruptionReason",
     "Manifest",
     "Segment",
     "SegmentFile",
@@ -53,7 +61,8 @@ __all__ = [
 ]
 
 FORMAT_NAME = "courtroom-recording"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: ``interruptions`` (a version-1 manifest has none and still loads)
+READABLE_VERSIONS = (1, 2)
 MANIFEST_NAME = "manifest.json"
 
 
@@ -123,6 +132,61 @@ class Gap:
 
 
 @dataclass(frozen=True, slots=True)
+class Interruption:
+    """A lawful, reason-coded stop of the recording ordered by the court.
+
+    Hearing frames ``[start_frame, end_frame)`` were deliberately not recorded;
+    ``end_frame`` (with ``resumed_by`` and ``ended_at``) is ``None`` while the
+    interruption lasts. ``reason`` is kept as read, so that a manifest with a
+    code outside :data:`INTERRUPTION_REASONS` still loads and ``courtroom av
+    check`` can report it as an incident; the recorder writes only listed codes.
+
+    Raises:
+        ValueError: a frame is negative, ``end_frame`` precedes ``start_frame``,
+            the end fields are not all set or all ``None``, or a name is empty,
+            longer than :data:`MAX_NAME` or not printable.
+    """
+
+    reason: str
+    start_frame: int
+    ordered_by: str
+    started_at: str
+    end_frame: int | None = None
+    resumed_by: str | None = None
+    ended_at: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.start_frame < 0:
+            raise ValueError(f"start_frame {self.start_frame} is negative")
+        if self.end_frame is not None and self.end_frame < self.start_frame:
+            raise ValueError(f"end_frame {self.end_frame} is before start_frame {self.start_frame}")
+        ends = (self.end_frame, self.resumed_by, self.ended_at)
+        if any(e is None for e in ends) and any(e is not None for e in ends):
+            raise ValueError("end_frame, resumed_by and ended_at are null together or set together")
+        _check_name(self.ordered_by, "ordered_by")
+        if self.resumed_by is not None:
+            _check_name(self.resumed_by, "resumed_by")
+
+    @property
+    def is_open(self) -> bool:
+        """The recording is still interrupted."""
+        return self.end_frame is None
+
+    @property
+    def code(self) -> InterruptionReason | None:
+        """The reason as a code of the list, ``None`` if it is not one of them."""
+        return InterruptionReason(self.reason) if self.reason in INTERRUPTION_REASONS else None
+
+
+MAX_NAME = 200
+
+
+def _check_name(value: str, field: str) -> None:
+    if not value or len(value) > MAX_NAME or not value.isprintable():
+        raise ValueError(f"{field} {value!r} must be 1-{MAX_NAME} printable characters")
+
+
+@dataclass(frozen=True, slots=True)
 class Session:
     """One run of the recorder: wall time of its first recorded frame."""
 
@@ -149,6 +213,13 @@ class Manifest:
     cameras: tuple[CameraInfo, ...] = ()
     video_segments: tuple[VideoFile, ...] = ()
     video_gaps: tuple[VideoGap, ...] = ()
+    interruptions: tuple[Interruption, ...] = ()
+
+    @property
+    def open_interruption(self) -> Interruption | None:
+        """The interruption still lasting, if any (at most one, the last)."""
+        last = self.interruptions[-1] if self.interruptions else None
+        return last if last is not None and last.is_open else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -176,6 +247,18 @@ class Manifest:
                 }
                 for g in self.gaps
             ],
+            "interruptions": [
+                {
+                    "reason": i.reason,
+                    "start_frame": i.start_frame,
+                    "end_frame": i.end_frame,
+                    "ordered_by": i.ordered_by,
+                    "resumed_by": i.resumed_by,
+                    "started_at": i.started_at,
+                    "ended_at": i.ended_at,
+                }
+                for i in self.interruptions
+            ],
             **video_to_json(self.cameras, self.video_segments, self.video_gaps),
             "closed": self.closed,
             "updated_at": self.updated_at,
@@ -193,7 +276,7 @@ class Manifest:
         d = r.obj(data, "")
         if r.get(d, "format", str, "") != FORMAT_NAME:
             raise ManifestError(path, f"format is not {FORMAT_NAME!r}")
-        if (version := r.get(d, "version", int, "")) != FORMAT_VERSION:
+        if (version := r.get(d, "version", int, "")) not in READABLE_VERSIONS:
             raise ManifestError(path, f"unsupported format version {version}")
         if (
             r.get(d, "sample_format", str, "") != "PCM_16"
@@ -231,7 +314,33 @@ class Manifest:
             cameras=cameras,
             video_segments=video_segments,
             video_gaps=video_gaps,
+            interruptions=_interruptions_from(r, d),
         )
+
+
+def _interruptions_from(r: FieldReader, d: dict[str, Any]) -> tuple[Interruption, ...]:
+    """``interruptions`` (absent in version 1: none), each validated, at most one open, last."""
+    if "interruptions" not in d:
+        return ()
+    out: list[Interruption] = []
+    for p, i in r.items(d, "interruptions", ""):
+        ended_at = i.get("ended_at")
+        try:
+            item = Interruption(
+                reason=r.get(i, "reason", str, p),
+                start_frame=r.get(i, "start_frame", int, p, minimum=0),
+                end_frame=r.get(i, "end_frame", int, p, minimum=0, optional=True),
+                ordered_by=r.get(i, "ordered_by", str, p),
+                resumed_by=r.get(i, "resumed_by", str, p, optional=True),
+                started_at=r.time(i, "started_at", p),
+                ended_at=None if ended_at is None else r.time(i, "ended_at", p),
+            )
+        except ValueError as e:
+            raise ManifestError(r.path, f"{p}: {e}") from e
+        if out and out[-1].is_open:
+            raise ManifestError(r.path, f"{p} follows an interruption that has not ended")
+        out.append(item)
+    return tuple(out)
 
 
 def _segment_json(s: Segment) -> dict[str, Any]:

@@ -26,6 +26,13 @@ Overflow policy — the recorder never drops audio:
   ``writer_failed`` alarm, and :meth:`write`/:meth:`close` raise
   :class:`~av.recording.errors.RecorderFailedError`.
 
+Lawful interruptions: :meth:`AudioRecorder.interrupt` (休庭 ``recess``,
+不公开举证质证 ``closed-evidence``, 不宜录制的调解 ``mediation``) closes the
+open segment and writes the interruption into the manifest before it
+returns; :meth:`AudioRecorder.resume` ends it. In between, :meth:`write`
+refuses every block. A recorder opened on a hearing whose manifest holds an
+open interruption (killed during a recess) comes back interrupted.
+
 Disk headroom: free space is turned into recording time left at the
 hearing's data rate — the audio's worst case (raw PCM plus FLAC framing)
 plus the video's rate as measured from the growing MP4 files listed through
@@ -37,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import shutil
 import threading
@@ -48,10 +56,17 @@ from typing import Self
 
 from av.audio import AudioBlock
 from av.recording.alarms import AlarmKind, DiskHeadroom, RecorderAlarm, RecorderState, Severity
-from av.recording.errors import RecorderClosedError, RecorderFailedError
+from av.recording.errors import (
+    InterruptionStateError,
+    RecorderClosedError,
+    RecorderFailedError,
+)
 from av.recording.hearing_dir import HearingLock, check_path_component, recover_hearing
 from av.recording.manifest import (
+    INTERRUPTION_REASONS,
     GapReason,
+    Interruption,
+    InterruptionReason,
     Manifest,
     SegmentStatus,
     VideoFile,
@@ -59,11 +74,30 @@ from av.recording.manifest import (
     iso_utc,
     write_manifest,
 )
-from av.recording.planner import Action, DeclareGap, OpenSegment, SegmentPlanner
+from av.recording.planner import Action, DeclareGap, OpenSegment, SegmentPlanner, WriteFrames
 from av.recording.segment_writer import SegmentFiles
-from av.recording.writer_thread import FINISH, SegmentWriterThread, StartSession, VideoUpdate
+from av.recording.writer_thread import (
+    FINISH,
+    BeginInterruption,
+    EndInterruption,
+    SegmentWriterThread,
+    StartSession,
+    VideoUpdate,
+)
 
 __all__ = ["AudioRecorder"]
+
+
+def _aware(t: datetime, what: str) -> str:
+    """``t`` as the manifest's UTC string.
+
+    Raises:
+        ValueError: ``t`` has no timezone (its UTC time would be a guess).
+    """
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise ValueError(f"{what} {t.isoformat()} has no timezone")
+    return iso_utc(t)
+
 
 _log = logging.getLogger(__name__)
 
@@ -163,6 +197,10 @@ class AudioRecorder:
         self._video_rate = 0.0
 
         self._cond = threading.Condition()
+        # Held from planning a block (or an interruption) until its actions are
+        # queued, so that the writer carries them out in the planned order.
+        self._plan_lock = threading.Lock()
+        self._interruption: Interruption | None = None
         self._queue: collections.deque[tuple[Action | StartSession | object, int]] = (
             collections.deque()
         )
@@ -200,6 +238,7 @@ class AudioRecorder:
             )
             manifest: Manifest | None = None
             next_index, reason = 1, GapReason.RECORDER_INTERRUPTED
+            interrupted_from: int | None = None
             if resume is not None:
                 manifest = resume.manifest
                 write_manifest(self.directory, manifest)
@@ -211,6 +250,15 @@ class AudioRecorder:
                 )
                 self._resuming = True
                 self._gaps = len(manifest.gaps)
+                self._interruption = manifest.open_interruption
+                if self._interruption is not None:
+                    interrupted_from = self._interruption.start_frame
+                    _log.warning(
+                        "%s: the recording was interrupted (%s) at frame %d and is still",
+                        self.directory,
+                        self._interruption.reason,
+                        interrupted_from,
+                    )
         except BaseException:
             self._lock.release()
             raise
@@ -220,6 +268,7 @@ class AudioRecorder:
             next_index=next_index,
             resume_from=self._resume_end,
             resume_reason=reason,
+            interrupted_from=interrupted_from,
         )
         self._writer = SegmentWriterThread(
             self,
@@ -278,32 +327,39 @@ class AudioRecorder:
             ValueError: the block has the wrong channel count or dtype.
             RecorderClosedError: after :meth:`close`, or before :meth:`open`.
             RecorderFailedError: the writer has failed; recording has stopped.
+            InterruptionStateError: the recording is interrupted (between
+                :meth:`interrupt` and :meth:`resume`); nothing is recorded.
         """
         if self._closed or self._planner is None:
             raise RecorderClosedError(f"{self.directory}: recorder is not open")
         self._raise_if_failed()
-        first = not self._started
-        if self._frame_offset is None:
-            self._frame_offset = self._offset_for(block)
-        start = block.start_frame + self._frame_offset
-        actions: list[Action | StartSession | object] = []
-        actions += self._planner.feed(start, block.pcm)
-        self._gaps += sum(isinstance(a, DeclareGap) for a in actions)
-        if self._on_segment is not None:
-            for action in actions:
-                if isinstance(action, OpenSegment):
-                    self._on_segment(action.index, action.first_frame)
-        if first:
-            actions.insert(0, StartSession(iso_utc(self._wall_of(block)), start))
-            self._started = True
-        with self._cond:
-            while self._queued_frames >= self._max_queue and not self._writer_failed():
-                self._cond.wait()
-            self._raise_if_failed()
-            for action in actions:
-                self._queue.append((action, block.frames if action is actions[-1] else 0))
-            self._queued_frames += block.frames
-            self._cond.notify_all()
+        with self._plan_lock:
+            planner = self._planner
+            first = not self._started
+            if self._frame_offset is None and planner.interrupted_from is None:
+                self._frame_offset = self._offset_for(block)
+            start = block.start_frame + (self._frame_offset or 0)
+            actions: list[Action | StartSession | object] = []
+            actions += planner.feed(start, block.pcm)
+            if not actions:
+                return  # empty, or captured wholly within the interruption
+            self._gaps += sum(isinstance(a, DeclareGap) for a in actions)
+            if self._on_segment is not None:
+                for action in actions:
+                    if isinstance(action, OpenSegment):
+                        self._on_segment(action.index, action.first_frame)
+            if first:
+                actions.insert(0, StartSession(iso_utc(self._wall_of(block)), start))
+                self._started = True
+            recorded = sum(a.frames for a in actions if isinstance(a, WriteFrames))
+            with self._cond:
+                while self._queued_frames >= self._max_queue and not self._writer_failed():
+                    self._cond.wait()
+                self._raise_if_failed()
+                for action in actions:
+                    self._queue.append((action, recorded if action is actions[-1] else 0))
+                self._queued_frames += recorded
+                self._cond.notify_all()
         self._check_behind()
         self._check_disk()
 
@@ -326,6 +382,121 @@ class AudioRecorder:
         manifest gives. A stamp not on this recorder's clock counts as now.
         """
         return self._wall_of(block)
+
+    # -- lawful interruptions -----------------------------------------------
+
+    def interrupt(
+        self,
+        *,
+        reason: InterruptionReason | str,
+        ordered_by: str,
+        frame: int,
+        utc: datetime,
+    ) -> Interruption:
+        """The court interrupts the recording at hearing frame ``frame``.
+
+        Closes the open segment (audio written so far is kept; audio written
+        past ``frame`` is kept too and the interruption starts where it ends),
+        lists the interruption, open, in the manifest and returns once that
+        manifest is on disk — a recorder killed during the interruption leaves
+        it there. Blocks, possibly of a waiting :meth:`write`, already planned
+        are written first. Blocking: call it in a thread from an event loop.
+
+        Args:
+            reason: one of :data:`~av.recording.manifest.INTERRUPTION_REASONS`.
+            ordered_by: who ordered it (a hub user, or the local operator).
+            frame: hearing frame at which the court ordered it.
+            utc: wall time of the order (timezone-aware).
+
+        Returns:
+            The interruption as listed.
+
+        Raises:
+            ValueError: ``reason`` is not a listed code, ``ordered_by`` is
+                empty, too long or not printable, ``utc`` is naive, or
+                ``frame`` is negative; nothing changes.
+            InterruptionStateError: already interrupted.
+            RecorderClosedError: the recorder is not open.
+            RecorderFailedError: the writer failed (before or while writing it).
+        """
+        if reason not in INTERRUPTION_REASONS:
+            raise ValueError(
+                f"interruption reason {reason!r} is not one of "
+                f"{[str(r) for r in INTERRUPTION_REASONS]}"
+            )
+        when = _aware(utc, "utc")
+        self._raise_unless_open()
+        with self._plan_lock:
+            assert self._planner is not None
+            # Validate before the planner changes state.
+            Interruption(str(reason), max(frame, 0), ordered_by, when)
+            actions, start = self._planner.interrupt(frame)
+            interruption = Interruption(str(reason), start, ordered_by, when)
+            items: list[object] = list(actions)
+            self._gaps += sum(isinstance(a, DeclareGap) for a in actions)
+            if not self._started:  # nothing recorded in this run yet
+                items.insert(0, StartSession(when, start))
+                self._started = True
+            begin = BeginInterruption(interruption)
+            self._interruption = interruption
+            self._queue_and_wait([*items, begin], begin.written)
+        _log.warning(
+            "%s: recording interrupted (%s) at frame %d by %s",
+            self.directory,
+            reason,
+            start,
+            ordered_by,
+        )
+        return interruption
+
+    def resume(self, *, frame: int, resumed_by: str, utc: datetime) -> Interruption:
+        """End the interruption at hearing frame ``frame``; the next block records again.
+
+        The next block opens a new segment at ``frame`` (its samples before
+        ``frame`` are part of the interruption and not recorded; if it starts
+        later, the frames in between are a ``capture`` gap). Returns once the
+        closed interruption is in the manifest on disk. Blocking, as
+        :meth:`interrupt`.
+
+        Returns:
+            The interruption as closed.
+
+        Raises:
+            ValueError: ``frame`` is before the interruption began, ``resumed_by``
+                is not a valid name, or ``utc`` is naive; nothing changes.
+            InterruptionStateError: the recording is not interrupted.
+            RecorderClosedError: the recorder is not open.
+            RecorderFailedError: the writer failed.
+        """
+        when = _aware(utc, "utc")
+        self._raise_unless_open()
+        with self._plan_lock:
+            assert self._planner is not None
+            current = self._interruption
+            if current is None:
+                raise InterruptionStateError(
+                    f"{self.directory}: the recording is not interrupted; nothing to resume"
+                )
+            if frame < current.start_frame:
+                raise ValueError(
+                    f"resume frame {frame} is before the interruption began "
+                    f"(frame {current.start_frame})"
+                )
+            # Validates the name and time before anything changes.
+            closed = dataclasses.replace(
+                current, end_frame=frame, resumed_by=resumed_by, ended_at=when
+            )
+            self._planner.resume(frame)
+            self._interruption = None
+            end = EndInterruption(frame, resumed_by, when)
+            self._queue_and_wait([end], end.written)
+        _log.warning("%s: recording resumed at frame %d by %s", self.directory, frame, resumed_by)
+        return closed
+
+    @property
+    def interruption(self) -> Interruption | None:
+        """The interruption in force (also one found open by :meth:`open`), else ``None``."""
+        return self._interruption
 
     # -- video beside the audio -------------------------------------------
 
@@ -379,6 +550,7 @@ class AudioRecorder:
             gaps=self._gaps,
             alarms=active,
             error=None if error is None else str(error),
+            interrupted=None if self._interruption is None else self._interruption.reason,
         )
 
     @property
@@ -434,6 +606,11 @@ class AudioRecorder:
                 self._cond.wait()
             return self._queue.popleft()
 
+    def acknowledge(self) -> None:
+        """The writer carried out an item someone waits for (an interruption)."""
+        with self._cond:
+            self._cond.notify_all()
+
     def done(self, frames: int) -> None:
         if frames:
             with self._cond:
@@ -449,6 +626,25 @@ class AudioRecorder:
             self._cond.notify_all()
 
     # -- internals ---------------------------------------------------------
+
+    def _raise_unless_open(self) -> None:
+        if self._closed or self._planner is None:
+            raise RecorderClosedError(f"{self.directory}: recorder is not open")
+        self._raise_if_failed()
+
+    def _queue_and_wait(self, items: list[object], written: threading.Event) -> None:
+        """Queue ``items`` (outside the audio bound) and wait until ``written`` is set.
+
+        Raises:
+            RecorderFailedError: the writer failed before carrying them out.
+        """
+        with self._cond:
+            self._raise_if_failed()
+            self._queue.extend((item, 0) for item in items)
+            self._cond.notify_all()
+            while not written.is_set() and not self._writer_failed():
+                self._cond.wait()
+        self._raise_if_failed()
 
     def _writer_failed(self) -> bool:
         return self._writer is not None and self._writer.error is not None

@@ -21,6 +21,7 @@ from av.recording.manifest import (
     CameraInfo,
     ChannelInfo,
     Gap,
+    Interruption,
     Manifest,
     Segment,
     SegmentFile,
@@ -37,7 +38,14 @@ from av.recording.segment_writer import SegmentFiles, segment_file_name
 if TYPE_CHECKING:
     from av.recording.recorder import AudioRecorder
 
-__all__ = ["FINISH", "SegmentWriterThread", "StartSession", "VideoUpdate"]
+__all__ = [
+    "FINISH",
+    "BeginInterruption",
+    "EndInterruption",
+    "SegmentWriterThread",
+    "StartSession",
+    "VideoUpdate",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -58,6 +66,25 @@ class VideoUpdate:
 
     file: VideoFile | None = None
     gap: VideoGap | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BeginInterruption:
+    """The court interrupted the recording: list ``interruption`` (open) and write
+    the manifest at once; ``written`` is set when it is on disk."""
+
+    interruption: Interruption
+    written: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class EndInterruption:
+    """The open interruption ends at ``end_frame``; the manifest is written at once."""
+
+    end_frame: int
+    resumed_by: str
+    ended_at: str
+    written: threading.Event = dataclasses.field(default_factory=threading.Event)
 
 
 class SegmentWriterThread(threading.Thread):
@@ -137,6 +164,28 @@ class SegmentWriterThread(threading.Thread):
                 item.start_frame,
                 item.end_frame,
             )
+        elif isinstance(item, BeginInterruption):
+            manifest = self._manifest()
+            self._write(
+                dataclasses.replace(
+                    manifest, interruptions=(*manifest.interruptions, item.interruption)
+                )
+            )
+            item.written.set()
+            self._recorder.acknowledge()
+        elif isinstance(item, EndInterruption):
+            manifest = self._manifest()
+            last = manifest.open_interruption
+            if last is None:  # pragma: no cover - the planner allows no resume without it
+                raise RecordingError("no interruption is open")
+            ended = dataclasses.replace(
+                last, end_frame=item.end_frame, resumed_by=item.resumed_by, ended_at=item.ended_at
+            )
+            self._write(
+                dataclasses.replace(manifest, interruptions=(*manifest.interruptions[:-1], ended))
+            )
+            item.written.set()
+            self._recorder.acknowledge()
         elif isinstance(item, StartSession):
             self._start(item)
             for update in self._video_waiting:

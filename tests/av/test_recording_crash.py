@@ -21,6 +21,7 @@ from av.recording import (
     read_flac,
     read_manifest,
 )
+from av.recording.check import EXIT_INCIDENTS, IncidentKind
 from av.recording.manifest import write_manifest
 from av.recording.segment_writer import sha256_file
 from tests.av.test_recording_signal import blocks, concatenate, counter
@@ -130,6 +131,12 @@ def test_recording_survives_kill_9_and_resumes_with_declared_gap(tmp_path: Path)
     assert report.sound, report.problems
     assert any("segment 2: interrupted" in w for w in report.warnings)
     assert main([str(hearing)]) == 0
+    # A crash is an incident, not a lawful interruption: twice, as found and as restarted.
+    assert [(i.kind, i.start_frame) for i in report.incidents] == [
+        (IncidentKind.SEGMENT_INTERRUPTED, SEGMENT),
+        (IncidentKind.RECORDER_INTERRUPTED, recovered_end),
+    ]
+    assert main([str(hearing), "--strict"]) == EXIT_INCIDENTS
 
 
 def test_recovery_keeps_segment_whose_files_were_never_created(tmp_path: Path) -> None:
