@@ -20,6 +20,7 @@ from typing import Any
 
 from av.audio import AudioSourceError
 from courtroom_agent.config import AgentConfig, ConfigError, load_agent_config
+from courtroom_agent.control import ControlError
 from courtroom_agent.spool import MAX_SEQ, EventSpool, SpoolError
 from transcription.model import ModelLoadError
 from transcription.models import ModelNotFoundError
@@ -37,6 +38,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--config", type=Path, required=True, help="courtroom TOML file")
     parser.add_argument("--title", default="", help="hearing title (default: courtroom name)")
+    parser.add_argument(
+        "--open",
+        action="store_true",
+        help="启动即开庭 · open a hearing as soon as the agent starts (unattended recording); "
+        "without it the courtroom starts idle and the court opens hearings with "
+        "'courtroom hearing open' or from the hub",
+    )
     parser.add_argument("--data-dir", type=Path, default=None, help="spool and state directory")
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--check", action="store_true", help="validate the configuration and exit")
@@ -77,17 +85,17 @@ def _main(args: argparse.Namespace) -> int:
     if args.adopt_hub_seq is not None:
         return _adopt(config, data_dir=data_dir, hub_seq=args.adopt_hub_seq)
     try:
-        asyncio.run(_run(config, data_dir=data_dir, title=args.title))
+        asyncio.run(_run(config, data_dir=data_dir, title=args.title, open_at_start=args.open))
     except (ValueError, ModelNotFoundError, ModelLoadError) as exc:
         print(f"courtroom agent: {args.config}: {exc}", file=sys.stderr)
         return 2
-    except (AudioSourceError, SpoolError) as exc:
+    except (AudioSourceError, SpoolError, ControlError) as exc:
         print(f"courtroom agent: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
-async def _run(config: Any, *, data_dir: Path, title: str) -> None:
+async def _run(config: Any, *, data_dir: Path, title: str, open_at_start: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -95,8 +103,10 @@ async def _run(config: Any, *, data_dir: Path, title: str) -> None:
             loop.add_signal_handler(sig, stop.set)
     from courtroom_agent.runner import run_agent
 
-    agent = await run_agent(config, data_dir=data_dir, title=title, stop=stop)
-    logger.info("hearing %s closed, %d final segments", agent.hearing_id, agent.finals)
+    agent = await run_agent(
+        config, data_dir=data_dir, title=title, stop=stop, open_at_start=open_at_start
+    )
+    logger.info("agent stopped; %d final segments", agent.finals)
 
 
 def _adopt(config: AgentConfig, *, data_dir: Path, hub_seq: int) -> int:

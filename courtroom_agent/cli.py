@@ -18,6 +18,7 @@ from collections.abc import Sequence
 # Packages whose cli module registers subcommands, in help order.
 _COMMAND_MODULES = (
     "courtroom_agent.agent_cli",
+    "courtroom_agent.hearing_cli",
     "transcription.transcribe_cli",
     "transcription.models_cli",
     "hub.cli",

@@ -6,6 +6,12 @@ the capture path of a live room (see :mod:`courtroom_agent.demo_microphones`),
 then through the same pipeline (gate, recognizers, recorder, spool, hub
 link); the hub serves the clerk page. All state lives under
 ``--data-dir``.
+
+The demo runs a scripted hearing through the agent's control socket, as a
+clerk at the courtroom PC would with ``courtroom hearing``: 开庭 with a case
+number and the parties' seats, 休庭 (``recess``) for a few seconds, 继续开庭,
+and — when ``--duration`` is given — 闭庭 before it ends (:func:`demo_script`).
+``--manual`` leaves the courtroom idle for the clerk to drive from the page.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +66,79 @@ def register(subparsers: Any) -> None:
         "through PyAudio like a live room ('pulse'), the WAV file at real-time pace "
         "('wav'), or PulseAudio when it starts ('auto', the default)",
     )
+    parser.add_argument(
+        "--manual",
+        action="store_true",
+        help="法庭保持空闲，由书记员在页面上开庭 · leave the courtroom idle for the clerk "
+        "to open, recess and close the hearing from the page",
+    )
     parser.set_defaults(func=_main)
+
+
+DEMO_CASE = {
+    "number": "(2026)演0101民初1号",
+    "title": "买卖合同纠纷 · sales contract dispute (demo)",
+    "parties": [{"role": role, "channel": channel} for channel, role in enumerate(DEMO_ROLES)],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One order of the scripted hearing, ``at`` seconds after the demo started
+    (and not before the agent answers)."""
+
+    at: float
+    request: dict[str, Any]
+
+
+def demo_script(duration: float | None) -> list[Step]:
+    """The scripted hearing: open, recess a few seconds, resume, close before the end.
+
+    Without a duration the hearing recesses after a minute and then runs
+    until Ctrl-C (which closes it).
+    """
+    opening = Step(0.0, {"action": "open", "case": DEMO_CASE})
+    if duration is None:
+        return [
+            opening,
+            Step(60.0, {"action": "recess", "reason": "recess"}),
+            Step(68.0, {"action": "resume"}),
+        ]
+    recess = max(duration * 0.4, 1.0)
+    pause = min(max(duration * 0.1, 1.0), 8.0)
+    return [
+        opening,
+        Step(recess, {"action": "recess", "reason": "recess"}),
+        Step(recess + pause, {"action": "resume"}),
+        Step(max(duration - 3.0, recess + pause + 1.0), {"action": "close"}),
+    ]
+
+
+async def run_script(
+    socket: Path, steps: list[Step], *, start: float, ready_within: float = 120.0
+) -> None:
+    """Send ``steps`` to the agent's control socket, each at ``start`` (loop time) + its
+    ``at``, once the agent answers."""
+    from courtroom_agent.control import ControlError, request
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ready_within
+    while True:  # the agent loads its model first: wait until it answers
+        try:
+            await request(socket, {"action": "status"}, wait=5.0)
+            break
+        except ControlError:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+    for step in steps:
+        await asyncio.sleep(max(0.0, start + step.at - loop.time()))
+        answer = await request(socket, step.request)
+        print(
+            f"演示 · demo: {step.request['action']} → {answer.get('outcome')} "
+            f"{answer.get('message') or ''}".rstrip(),
+            flush=True,
+        )
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -87,6 +166,7 @@ def _main(args: argparse.Namespace) -> int:
                 duration=args.duration,
                 camera=camera,
                 capture=args.capture,
+                manual=args.manual,
             )
         )
     except (HubError, DemoEquipmentError) as exc:
@@ -108,11 +188,12 @@ async def _run(
     duration: float | None,
     camera: Path | None,
     capture: Capture,
+    manual: bool,
 ) -> None:
     # Imported here: the hub and the agent pipeline take seconds to import.
     from courtroom_agent.config import AgentConfig
     from courtroom_agent.demo_equipment import DISPLAY_PASSWORD_ENV, DemoEquipment
-    from courtroom_agent.runner import run_agent
+    from courtroom_agent.runner import control_socket, run_agent
     from hub.config import load_config
     from hub.server import HubServer
 
@@ -129,6 +210,7 @@ async def _run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    started = loop.time()
     if duration is not None:
         loop.call_later(duration, stop.set)
     async with (
@@ -177,10 +259,28 @@ async def _run(
                     ),
                 }
             )
-            agent = await run_agent(
-                agent_config, data_dir=data_dir, title="演示庭审 · demo hearing", stop=stop
-            )
-            print(f"庭审结束 · hearing closed: {agent.hearing_id}, {agent.finals} segments")
+            script = None
+            if not manual:
+                steps = demo_script(duration)
+                socket = control_socket(agent_config, data_dir=data_dir)
+                script = asyncio.create_task(
+                    run_script(socket, steps, start=started), name="demo-script"
+                )
+            try:
+                agent = await run_agent(
+                    agent_config,
+                    data_dir=data_dir,
+                    title="演示庭审 · demo hearing",
+                    stop=stop,
+                    open_at_start=False,
+                )
+            finally:
+                if script is not None:
+                    script.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await script
+            if agent.hearing_id:
+                print(f"庭审结束 · hearing closed: {agent.hearing_id}, {agent.finals} segments")
         finally:
             hub.stop()
             with contextlib.suppress(asyncio.CancelledError):

@@ -63,6 +63,7 @@ a bug) is FATAL and propagates out of :meth:`HubLink.run`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -106,6 +107,9 @@ log = logging.getLogger(__name__)
 
 CLOSE_PIN_MISMATCH = 1008
 """Close code (policy violation) the agent sends to a hub whose certificate is not the pin."""
+
+MAX_COMMANDS = 8
+"""Most hub commands carried out at once; a further one is refused ("agent busy")."""
 
 DEFAULT_BACKOFF = BackoffPolicy(initial=0.5, maximum=30.0, factor=2.0, jitter=0.2)
 
@@ -193,6 +197,7 @@ class HubLink:
         ssl: _ssl.SSLContext | None = None,
         pin_sha256: str | None = None,
         alarm_hearing_id: Callable[[], str] = lambda: "",
+        on_command: Callable[[wire.Command], Awaitable[wire.Result]] | None = None,
     ) -> None:
         """Configure the link; nothing connects until :meth:`run`.
 
@@ -214,6 +219,8 @@ class HubLink:
             pin_sha256: hex SHA-256 of the hub certificate's DER encoding
                 (colons allowed); the connection is refused on any other.
             alarm_hearing_id: the hearing a ``hub_untrusted`` alarm names.
+            on_command: carries out a hub command and returns its result
+                (protocol 2); None: every command is refused.
 
         Raises:
             ValueError: ``url`` is not a ws:// or wss:// URL, ``token`` is
@@ -239,7 +246,11 @@ class HubLink:
         # Highest seq the hub may acknowledge: what the spool held when this
         # link was made (an earlier run may have sent it), then what was sent.
         self._claimable = spool.last_seq
-        self._hello = wire.encode(wire.Hello(courtroom=spool.courtroom, token=token))
+        self._hello = wire.encode(
+            wire.Hello(courtroom=spool.courtroom, token=token, version=wire.PROTOCOL_VERSION)
+        )
+        self._on_command = on_command
+        self._commands: set[asyncio.Task[None]] = set()
         self._spool = spool
         self._policy = backoff
         self._backoff = Backoff(backoff, random=random)
@@ -512,6 +523,9 @@ class HubLink:
     async def _receive_loop(self, ws: ClientConnection) -> None:
         while True:
             message = await _receive(ws)
+            if isinstance(message, wire.Command):
+                self._take_command(ws, message)
+                continue
             if not isinstance(message, wire.Ack):
                 await _close_invalid(ws, f"unexpected {type(message).__name__} after welcome")
             if message.seq > self._claimable:
@@ -523,6 +537,28 @@ class HubLink:
                 self._next_seq = max(self._next_seq, message.seq + 1)
                 await self._notify_acked()
                 self._wake.set()
+
+    def _take_command(self, ws: ClientConnection, command: wire.Command) -> None:
+        """Carry out ``command`` beside the receive loop (acks keep flowing); at
+        most :data:`MAX_COMMANDS` at once, further ones are refused at once."""
+        if self._on_command is None or len(self._commands) >= MAX_COMMANDS:
+            why = "this agent takes no commands" if self._on_command is None else "agent busy"
+            task = asyncio.create_task(
+                _answer(ws, wire.Result(id=command.id, outcome="refused", message=why))
+            )
+        else:
+            task = asyncio.create_task(self._carry_out(ws, command), name=f"command-{command.id}")
+        self._commands.add(task)
+        task.add_done_callback(self._commands.discard)
+
+    async def _carry_out(self, ws: ClientConnection, command: wire.Command) -> None:
+        assert self._on_command is not None
+        try:
+            result = await self._on_command(command)
+        except Exception as exc:  # task boundary: the hub must hear an answer
+            log.exception("command %s failed", command.id)
+            result = wire.Result(id=command.id, outcome="failed", message=str(exc)[:500])
+        await _answer(ws, result)
 
     async def _violation(self, ws: ClientConnection, reason: str) -> NoReturn:
         """The hub claimed events never sent: alarm, close 1007, raise; the spool stays."""
@@ -565,6 +601,13 @@ class HubLink:
         self._last_class = verdict
         self._last_untrusted = isinstance(error, HubTrustError | HubViolationError)
         return delay
+
+
+async def _answer(ws: ClientConnection, result: wire.Result) -> None:
+    """Send a command's result; a connection gone meanwhile loses it (the hub
+    answered its caller 503 when it dropped, and the ``command`` event is spooled)."""
+    with contextlib.suppress(ConnectionClosed):
+        await ws.send(wire.encode(result))
 
 
 def adopt_hint(courtroom: str, hub_seq: int, sent: int) -> str:

@@ -53,6 +53,12 @@ class OpenHearing:
     opened_at: datetime
     title: str
     roles: tuple[str, ...]
+    recess: str | None = None
+    """The reason code of the recess under way (the agent comes back in recess)."""
+    case: dict[str, Any] | None = None
+    """The case (:class:`courtroom_core.wire.Case` as JSON)."""
+    joined: bool = False
+    """This site joined a hearing another site opened."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +66,9 @@ class OpenHearing:
             "opened_at": self.opened_at.isoformat(),
             "title": self.title,
             "roles": list(self.roles),
+            "recess": self.recess,
+            "case": self.case,
+            "joined": self.joined,
         }
 
     @classmethod
@@ -78,7 +87,15 @@ class OpenHearing:
             raise ValueError("hearing_id and title must be strings")
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise ValueError("roles must be a list of strings")
-        return cls(hearing_id, opened_at, title, tuple(roles))
+        # Written by an agent before hearing control: no recess, case or site.
+        recess, case, joined = data.get("recess"), data.get("case"), data.get("joined", False)
+        if recess is not None and not isinstance(recess, str):
+            raise ValueError("recess must be a reason code")
+        if case is not None and not isinstance(case, dict):
+            raise ValueError("case must be an object")
+        if not isinstance(joined, bool):
+            raise ValueError("joined must be true or false")
+        return cls(hearing_id, opened_at, title, tuple(roles), recess, case, joined)
 
     def save(self, path: Path) -> None:
         """Write atomically and durably.

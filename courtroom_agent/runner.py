@@ -19,15 +19,17 @@ from av.pyaudio_source import PyAudioSource
 from av.wav_source import WavFileSource
 from courtroom_agent.agent import CourtroomAgent
 from courtroom_agent.config import AgentConfig
+from courtroom_agent.control import SOCKET_NAME, ControlServer
 from courtroom_agent.equipment_runner import Equipment
 from courtroom_agent.link import HubLink
 from courtroom_agent.open_hearing import OPEN_HEARING_NAME
 from courtroom_agent.spool import EventSpool
+from courtroom_core import wire
 from transcription.gate import GateConfig
 from transcription.model import load_model
 from transcription.models_cli import resolve_model_arg
 
-__all__ = ["build_source", "default_data_dir", "run_agent", "spool_file"]
+__all__ = ["build_source", "control_socket", "default_data_dir", "run_agent", "spool_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,11 @@ def default_data_dir() -> Path:
 def spool_file(config: AgentConfig, *, data_dir: Path) -> Path:
     """The courtroom's event spool: ``spool`` from the config, else under ``data_dir``."""
     return config.spool or data_dir / "agent" / config.courtroom.id / "spool.sqlite"
+
+
+def control_socket(config: AgentConfig, *, data_dir: Path) -> Path:
+    """The agent's local control socket, beside its spool (see :mod:`courtroom_agent.control`)."""
+    return spool_file(config, data_dir=data_dir).parent / SOCKET_NAME
 
 
 def build_source(config: AgentConfig) -> AudioSource:
@@ -80,17 +87,23 @@ async def run_agent(
     source: AudioSource | None = None,
     stop: asyncio.Event | None = None,
     drain_timeout: float = 10.0,
+    open_at_start: bool = True,
+    control: bool = True,
 ) -> CourtroomAgent:
-    """Run one hearing until the source ends, ``stop`` is set or the task is cancelled.
+    """Run the agent until the source ends, ``stop`` is set or the task is cancelled.
 
-    Then keep delivering until the hub has acknowledged every event of the
-    hearing, for at most ``drain_timeout`` seconds, and return the agent.
+    The court drives the hearings through the control socket (``control``)
+    and hub commands; ``open_at_start`` opens one at once (titled ``title``)
+    that closes when the run ends. Then keep delivering until the hub has
+    acknowledged every event, for at most ``drain_timeout`` seconds, and
+    return the agent.
 
     Raises:
         ValueError: the hub token is not available.
         ModelLoadError, ModelNotFoundError: the model cannot be found or loaded.
         SpoolError: the spool cannot be opened.
         AudioSourceError: the audio source failed.
+        ControlError: another agent of this courtroom is running.
     """
     token = config.hub.resolve_token()
     model_dir = resolve_model_arg(config.transcription.model)
@@ -111,6 +124,7 @@ async def run_agent(
             ssl=config.hub.ssl_context(),
             pin_sha256=config.hub.pin_sha256,
             alarm_hearing_id=lambda: made[0].hearing_id if made else "",
+            on_command=lambda command: _hub_order(made, command),
         ) as link:
             equipment = Equipment(config, publish=link.publish)
             agent = CourtroomAgent(
@@ -135,10 +149,20 @@ async def run_agent(
                 courtroom_name=config.courtroom.name,
                 open_hearing=spool_path.parent / OPEN_HEARING_NAME,
                 overlay_font=config.courtroom.overlay_font,
+                open_at_start=open_at_start,
             )
             equipment.agent = agent
             made.append(agent)
-            async with equipment:
+            served: contextlib.AbstractAsyncContextManager[Any] = (
+                ControlServer(
+                    control_socket(config, data_dir=data_dir),
+                    order=lambda order: agent.order(order, source="local"),
+                    state=agent.hearing_state,
+                )
+                if control
+                else contextlib.nullcontext()
+            )
+            async with served, equipment:
                 link_task = asyncio.create_task(link.run(), name="hub-link")
                 try:
                     try:
@@ -154,6 +178,12 @@ async def run_agent(
                     with contextlib.suppress(asyncio.CancelledError):
                         await link_task
     return agent
+
+
+async def _hub_order(made: list[CourtroomAgent], command: wire.Command) -> wire.Result:
+    if not made:
+        return wire.Result(id=command.id, outcome="failed", message="agent starting")
+    return await made[0].order(command.data, source="hub", command_id=command.id)
 
 
 async def _drain(link: HubLink, seconds: float, spool_path: Path) -> None:

@@ -30,7 +30,7 @@ from tests.test_end_to_end import ROLES, TOKEN, hub, login, transcript  # noqa: 
 from transcription.assets import SpeechSample
 
 pytestmark = pytest.mark.slow
-AGENT = [sys.executable, "-m", "courtroom_agent.cli", "agent"]
+AGENT = [sys.executable, "-m", "courtroom_agent.cli", "agent", "--open"]
 
 
 def room_config(tmp_path: Path, port: int, wav: Path, video: Path) -> Path:

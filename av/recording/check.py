@@ -46,6 +46,7 @@ from av.recording.manifest import (
     SegmentStatus,
     read_manifest,
 )
+from av.recording.manifest_types import INTERRUPTION_LABELS
 from av.recording.segment_writer import count_flac_frames, sha256_file
 
 __all__ = [
@@ -126,7 +127,7 @@ def _interruption_json(i: Interruption, sample_rate: int) -> dict[str, Any]:
     code = i.code
     return {
         "reason": i.reason,
-        "label": code.label if code is not None else i.reason,
+        "label": INTERRUPTION_LABELS[code] if code is not None else i.reason,
         "lawful": code is not None,
         "start_frame": i.start_frame,
         "end_frame": i.end_frame,

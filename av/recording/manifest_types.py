@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+
+from courtroom_core.hearing import REASON_LABELS, InterruptionReason
 
 __all__ = [
     "INTERRUPTION_LABELS",
@@ -25,23 +28,7 @@ class GapReason(enum.StrEnum):
     RECORDER_STOPPED = "recorder_stopped"  # closed normally, reopened later (adjournment)
 
 
-class InterruptionReason(enum.StrEnum):
-    """Why the court lawfully stopped recording (the SPC rule's three cases)."""
-
-    RECESS = "recess"  # 休庭
-    CLOSED_EVIDENCE = "closed-evidence"  # 公开庭审中的不公开举证质证
-    MEDIATION = "mediation"  # 不宜录制的调解
-
-    @property
-    def label(self) -> str:
-        """zh-CN then English, e.g. ``休庭 · recess``."""
-        return INTERRUPTION_LABELS[self]
-
-
 INTERRUPTION_REASONS: tuple[InterruptionReason, ...] = tuple(InterruptionReason)
+"""The SPC rule's three lawful interruptions (the one table is :mod:`courtroom_core.hearing`)."""
 
-INTERRUPTION_LABELS: dict[InterruptionReason, str] = {
-    InterruptionReason.RECESS: "休庭 · recess",
-    InterruptionReason.CLOSED_EVIDENCE: "不公开举证质证 · closed evidence",
-    InterruptionReason.MEDIATION: "不宜录制的调解 · mediation",
-}
+INTERRUPTION_LABELS: Mapping[InterruptionReason, str] = REASON_LABELS

@@ -1,0 +1,158 @@
+"""``courtroom hearing open|recess|resume|close|status``: drive the hearing from the courtroom PC.
+
+Talks to the running agent through its local control socket
+(:mod:`courtroom_agent.control`): found from ``--config`` (the courtroom id)
+and ``--data-dir`` as the agent finds it, or given with ``--socket``.
+
+Exit statuses: 0 done; 1 refused (the hearing's state does not allow it),
+failed, or no agent running; 2 usage or invalid input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from courtroom_core.hearing import (
+    ACTION_LABELS,
+    REASON_LABELS,
+    STATE_LABELS,
+    HearingAction,
+    HearingState,
+    InterruptionReason,
+)
+
+__all__ = ["register"]
+
+_EXIT = {"done": 0, "refused": 1, "failed": 1, "invalid": 2}
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "hearing",
+        help="庭审控制 · open, recess, resume, close a hearing on the running agent",
+        description="开庭、休庭、继续开庭、闭庭 · drive the hearing of this courtroom's running "
+        "agent through its local control socket. Exit 0 done, 1 refused/failed/no agent, "
+        "2 invalid input.",
+    )
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", type=Path, help="the courtroom's TOML file (as for the agent)")
+    where.add_argument("--socket", type=Path, help="the agent's control socket")
+    parser.add_argument("--data-dir", type=Path, default=None, help="the agent's data directory")
+    parser.add_argument("--json", action="store_true", help="print the agent's answer as JSON")
+    verbs = parser.add_subparsers(dest="hearing_action", metavar="ACTION", required=True)
+    opening = verbs.add_parser("open", help="开庭 · open a hearing")
+    opening.add_argument("--case", required=True, help="案号 · case number")
+    opening.add_argument("--title", default="", help="案由 · the case's subject / hearing title")
+    opening.add_argument(
+        "--party",
+        action="append",
+        default=[],
+        metavar="ROLE[:NAME][@CHANNEL]",
+        help="当事人及其座位 · a party and the microphone channel (0-based, as in "
+        "audio.roles) it speaks from, e.g. 原告:张三@2; repeat for each",
+    )
+    recess = verbs.add_parser("recess", help="休庭 · interrupt the hearing for a lawful reason")
+    recess.add_argument(
+        "--reason",
+        required=True,
+        choices=[r.value for r in InterruptionReason],
+        help="; ".join(f"{r.value}: {REASON_LABELS[r]}" for r in InterruptionReason),
+    )
+    verbs.add_parser("resume", help="继续开庭 · resume after a recess")
+    verbs.add_parser("close", help="闭庭 · close the hearing")
+    verbs.add_parser("status", help="庭审状态 · show the hearing's state")
+    parser.set_defaults(func=_main)
+
+
+def _party(text: str) -> dict[str, Any]:
+    """``ROLE[:NAME][@CHANNEL]`` as a party object.
+
+    Raises:
+        ValueError: no role, or a channel that is not a number.
+    """
+    who, _, channel = text.partition("@")
+    role, _, name = who.partition(":")
+    if not role:
+        raise ValueError(f"--party {text!r}: the role is missing")
+    party: dict[str, Any] = {"role": role}
+    if name:
+        party["name"] = name
+    if channel:
+        if not channel.isdigit():
+            raise ValueError(f"--party {text!r}: channel {channel!r} is not a number")
+        party["channel"] = int(channel)
+    return party
+
+
+def _request(args: argparse.Namespace) -> dict[str, Any]:
+    action = args.hearing_action
+    body: dict[str, Any] = {"action": action}
+    if action == HearingAction.OPEN:
+        case: dict[str, Any] = {"number": args.case, "parties": [_party(p) for p in args.party]}
+        if args.title:
+            case["title"] = args.title
+        body["case"] = case
+    elif action == HearingAction.RECESS:
+        body["reason"] = args.reason
+    return body
+
+
+def _socket(args: argparse.Namespace) -> Path:
+    if args.socket is not None:
+        socket: Path = args.socket
+        return socket
+    from courtroom_agent.config import load_agent_config
+    from courtroom_agent.runner import control_socket, default_data_dir
+
+    config = load_agent_config(args.config)
+    return control_socket(config, data_dir=args.data_dir or default_data_dir())
+
+
+def _main(args: argparse.Namespace) -> int:
+    from courtroom_agent.config import ConfigError
+    from courtroom_agent.control import ControlError, request
+
+    try:
+        body = _request(args)
+        path = _socket(args)
+    except (ValueError, ConfigError) as exc:
+        print(f"courtroom hearing: {exc}", file=sys.stderr)
+        return 2
+    try:
+        answer = asyncio.run(request(path, body))
+    except ControlError as exc:
+        print(f"courtroom hearing: 无法连接法庭代理 · {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(answer, ensure_ascii=False, indent=2))
+    else:
+        _show(args.hearing_action, answer)
+    outcome = answer.get("outcome")
+    return _EXIT.get(outcome, 1) if isinstance(outcome, str) else 1
+
+
+def _show(action: str, answer: dict[str, Any]) -> None:
+    outcome, message = answer.get("outcome"), answer.get("message") or ""
+    state = answer.get("state") if isinstance(answer.get("state"), dict) else {}
+    assert isinstance(state, dict)
+    try:
+        label = STATE_LABELS[HearingState(str(state.get("state")))]
+    except ValueError:
+        label = str(state.get("state"))
+    reason = state.get("reason")
+    if reason in {r.value for r in InterruptionReason}:
+        label += f"（{REASON_LABELS[InterruptionReason(reason)]}）"
+    hearing = f" {state['hearing_id']}" if state.get("hearing_id") else ""
+    if outcome == "done":
+        if action != "status":
+            print(f"{ACTION_LABELS[HearingAction(action)]}: 完成 · done")
+        print(f"庭审状态 · state: {label}{hearing}")
+        return
+    verdict = {"refused": "拒绝 · refused", "failed": "失败 · failed", "invalid": "无效 · invalid"}
+    print(f"{verdict.get(str(outcome), str(outcome))}: {message}", file=sys.stderr)
+    print(f"庭审状态 · state: {label}{hearing}", file=sys.stderr)
