@@ -45,13 +45,24 @@ Failure policy:
   the first failure when there is no ``engine_factory``, the worker gives up
   (``stats.gave_up``): every block is dropped and counted, ``stats.failing``
   stays set, and the results stream still ends on :meth:`close`.
-* A failing final flush (on close) is reported the same way; the stream ends.
+* A hung engine is a failure too: when one engine call has not returned
+  after ``stall_timeout`` seconds, the failure is reported as
+  :class:`TranscriptionStalled` and a new thread with a fresh engine takes
+  over the input (the stalled thread cannot be stopped; it is left behind as
+  a daemon and exits silently if its call ever returns). At most
+  ``_MAX_STUCK_THREADS`` (3) stalled threads are ever left behind: the third
+  stall gives up.
+* A failing or stalled final flush (on close) is reported the same way; the
+  stream ends.
+* Nothing is ever raised into the caller of :meth:`TranscriptionWorker.put_nowait`,
+  and a callback that raises is logged, not propagated.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -66,11 +77,24 @@ import numpy.typing as npt
 from av.audio import AudioBlock
 from transcription.engine import Result
 
-__all__ = ["Engine", "EngineFactory", "TranscriptionWorker", "WorkerStats"]
+__all__ = ["Engine", "EngineFactory", "TranscriptionStalled", "TranscriptionWorker", "WorkerStats"]
 
 logger = logging.getLogger(__name__)
 
 _GAP_CHUNK = 16000
+_MAX_STUCK_THREADS = 3  # stalled threads left behind at most; the last one gives up
+
+
+class TranscriptionStalled(Exception):
+    """The engine has been inside one call for longer than ``stall_timeout``."""
+
+
+class _Abandoned(BaseException):
+    """Raised in a stalled thread whose call returned after it was replaced.
+
+    A BaseException so that the engine boundary (``except Exception``) lets it
+    through to the thread's top, where the thread exits without a word.
+    """
 
 
 class Engine(Protocol):
@@ -89,6 +113,20 @@ class Engine(Protocol):
 
 EngineFactory = Callable[[float], Engine]
 """Builds a fresh engine whose first sample is at the given hearing time (s)."""
+
+
+@dataclass(slots=True, eq=False)
+class _Session:
+    """One engine thread and its engine; replaced wholesale when the thread stalls."""
+
+    engine: Engine | None
+    next_frame: int | None = None
+    # (frame, hearing time, input rate) of the engine's first sample.
+    anchor: tuple[int, float, int] | None = None
+    block: AudioBlock | None = None  # the block being processed
+    busy_since: float | None = None  # time.monotonic() when the engine call began
+    inherited: tuple[BaseException, AudioBlock | None] | None = None  # from a stalled thread
+    thread: threading.Thread | None = None
 
 
 @dataclass(slots=True)
@@ -141,6 +179,8 @@ class TranscriptionWorker:
         lag_warning: lag (s) above which ``stats.behind`` is set.
         max_restarts: restarts allowed within ``restart_window``.
         restart_window: seconds over which restarts are counted.
+        stall_timeout: seconds one engine call may take before the thread is
+            declared stalled (:class:`TranscriptionStalled`) and replaced.
         clock: monotonic clock (the one ``AudioBlock.captured_at`` uses).
 
     Raises:
@@ -159,18 +199,19 @@ class TranscriptionWorker:
         lag_warning: float = 2.0,
         max_restarts: int = 5,
         restart_window: float = 60.0,
+        stall_timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         for name, value in (
             ("max_blocks", max_blocks),
             ("max_results", max_results),
             ("restart_window", restart_window),
+            ("stall_timeout", stall_timeout),
         ):
             if value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")
         if max_restarts < 0:
             raise ValueError(f"max_restarts must not be negative, got {max_restarts}")
-        self._engine: Engine | None = engine
         self._factory = engine_factory
         self._on_failure = on_failure
         self._on_recovered = on_recovered
@@ -187,34 +228,38 @@ class TranscriptionWorker:
         self._restart_window = restart_window
         self._restart_times: deque[float] = deque()
         self._clock = clock
-        self._thread: threading.Thread | None = None
+        self._stall_timeout = stall_timeout
+        self._session = _Session(engine=engine)  # guarded by _cond
+        self._stuck: list[threading.Thread] = []  # stalled threads left behind
+        self._watchdog: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._next_frame: int | None = None
-        # (frame, hearing time, input rate) of the current engine's first sample.
-        self._anchor: tuple[int, float, int] | None = None
         self.stats = WorkerStats()
 
     async def __aenter__(self) -> Self:
         self._loop = asyncio.get_running_loop()
         self._out = asyncio.Queue(maxsize=self._max_results)
-        self._thread = threading.Thread(target=self._run, name="transcription", daemon=True)
-        self._thread.start()
+        self._start(self._session)
+        self._watchdog = asyncio.create_task(self._watch(), name="transcription-watchdog")
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-        if self._thread is not None:
-            # Drain so a thread blocked on a full output queue can finish.
-            while self._thread.is_alive():
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    assert self._out is not None
-                    self._out.get_nowait()
-                await asyncio.sleep(0.01)
+        # Drain so a thread blocked on a full output queue can finish; the
+        # watchdog goes on meanwhile, so a stalled final flush is replaced too.
+        while (thread := self._session.thread) is not None and thread.is_alive():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                assert self._out is not None
+                self._out.get_nowait()
+            await asyncio.sleep(0.01)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
 
     @property
     def engine(self) -> Engine | None:
         """The engine in use (None once the worker gave up)."""
-        return self._engine
+        return self._session.engine
 
     @property
     def queued(self) -> int:
@@ -320,41 +365,71 @@ class TranscriptionWorker:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
             self._loop.call_soon_threadsafe(_guarded, callback, args)
 
-    def _run(self) -> None:
+    def _start(self, session: _Session) -> None:
+        session.thread = threading.Thread(
+            target=self._run, args=(session,), name="transcription", daemon=True
+        )
+        session.thread.start()
+
+    def _run(self, session: _Session) -> None:
+        abandoned = False
         try:
-            while (block := self._take()) is not None:
-                for result in self._recognise(block):
+            if session.inherited is not None:
+                self._inherit(session, *session.inherited)
+            while (block := self._take(session)) is not None:
+                for result in self._recognise(session, block):
                     self._emit(result)
-            for result in self._finish():
+            for result in self._finish(session):
                 self._emit(result)
+        except _Abandoned:  # a stalled call returned after all; its successor took over
+            abandoned = True
+            logger.info("a stalled transcription thread returned and exits")
         except Exception as exc:  # task boundary: only _emit gets here (loop closed)
             logger.exception("transcription thread failed")
             self.stats.error = f"{type(exc).__name__}: {exc}"
         finally:
-            with contextlib.suppress(RuntimeError):  # loop already closed
-                self._emit(None)
+            if not abandoned:
+                with contextlib.suppress(RuntimeError):  # loop already closed
+                    self._emit(None)
 
-    def _take(self) -> AudioBlock | None:
+    def _take(self, session: _Session) -> AudioBlock | None:
         with self._cond:
             self._cond.wait_for(lambda: bool(self._pending) or self._closing)
             if not self._pending:
                 return None
-            block = self._pending.popleft()
+            block = session.block = self._pending.popleft()
             self._cond.notify_all()
             return block
 
-    def _recognise(self, block: AudioBlock) -> list[Result]:
-        engine = self._engine
+    def _call(self, session: _Session, call: Callable[[], list[Result]]) -> list[Result]:
+        """One engine call, watched for stalls (see :meth:`_check_stall`).
+
+        Raises:
+            _Abandoned: the call stalled and another thread has taken over.
+        """
+        with self._cond:
+            session.busy_since = time.monotonic()
+        try:
+            return call()
+        finally:
+            with self._cond:
+                session.busy_since = None
+                current = session is self._session
+            if not current:
+                raise _Abandoned  # wins over an error of the engine's own: nobody listens
+
+    def _recognise(self, session: _Session, block: AudioBlock) -> list[Result]:
+        engine = session.engine
         if engine is None:  # gave up meanwhile
             with self._cond:
                 self.stats.dropped_frames += block.frames
             return []
-        if self._anchor is None:
-            self._anchor = (block.start_frame, engine.hearing_offset, engine.input_rate)
+        if session.anchor is None:
+            session.anchor = (block.start_frame, engine.hearing_offset, engine.input_rate)
         try:
-            results = self._process(engine, block)
+            results = self._process(session, engine, block)
         except Exception as exc:  # the engine's boundary: report, restart, go on
-            self._fail(exc, block)
+            self._fail(session, exc, block)
             return []
         self._measure(block)
         if self.stats.failing:
@@ -363,25 +438,35 @@ class TranscriptionWorker:
             self._notify(self._on_recovered)
         return results
 
-    def _finish(self) -> list[Result]:
-        engine = self._engine
+    def _finish(self, session: _Session) -> list[Result]:
+        engine = session.engine
         if engine is None:
             return []
         try:
-            return engine.flush()
+            return self._call(session, engine.flush)
         except Exception as exc:  # the engine's boundary: report; the stream ends anyway
-            logger.error("转写引擎故障 · transcription engine failed on flush", exc_info=exc)
-            self._record(exc)
-            self._notify(self._on_failure, exc, self.stats.restarts)
+            self._report_flush_failure(exc)
             return []
 
-    def _fail(self, error: Exception, block: AudioBlock) -> None:
-        """The engine raised on ``block``: report, then replace it or give up."""
+    def _report_flush_failure(self, error: BaseException) -> None:
+        logger.error("转写引擎故障 · transcription engine failed on flush", exc_info=error)
+        self._record(error)
+        self._notify(self._on_failure, error, self.stats.restarts)
+
+    def _inherit(self, session: _Session, error: BaseException, block: AudioBlock | None) -> None:
+        """Start of a thread replacing a stalled one: report its failure first."""
+        if block is None:  # it stalled in the final flush
+            self._report_flush_failure(error)
+        else:
+            self._fail(session, error, block)
+
+    def _fail(self, session: _Session, error: BaseException, block: AudioBlock) -> None:
+        """The engine failed on ``block``: report, then replace it or give up."""
         stats = self.stats
         stats.lost_frames += block.frames
-        self._next_frame = block.end_frame
-        at = self._hearing_time(block.end_frame)
-        self._engine = None
+        session.next_frame = block.end_frame
+        at = self._hearing_time(session, block.end_frame)
+        session.engine = None
         while True:
             logger.error("转写引擎故障 · transcription engine failed at %.1f s", at, exc_info=error)
             self._record(error)
@@ -396,8 +481,8 @@ class TranscriptionWorker:
             except Exception as exc:  # counts as a failed restart
                 error = exc
                 continue
-            self._engine = engine
-            self._anchor = (block.end_frame, engine.hearing_offset, engine.input_rate)
+            session.engine = engine
+            session.anchor = (block.end_frame, engine.hearing_offset, engine.input_rate)
             return
 
     def _record(self, error: BaseException) -> None:
@@ -405,6 +490,11 @@ class TranscriptionWorker:
         self.stats.failing = True
 
     def _may_restart(self) -> bool:
+        with self._cond:
+            stuck = [t for t in self._stuck if t.is_alive()]
+            self._stuck = stuck
+        if len(stuck) >= _MAX_STUCK_THREADS:
+            return False
         now = self._clock()
         times = self._restart_times
         while times and times[0] <= now - self._restart_window:
@@ -421,29 +511,64 @@ class TranscriptionWorker:
             self._pending.clear()
             self._cond.notify_all()
         logger.error(
-            "转写已停止（录音不受影响） · transcription stopped after %d restarts"
-            " in %.0f s; the recording is unaffected",
-            len(self._restart_times),
-            self._restart_window,
+            "转写已停止（录音不受影响） · transcription stopped after %d restarts;"
+            " the recording is unaffected",
+            self.stats.restarts,
         )
 
-    def _hearing_time(self, frame: int) -> float:
-        assert self._anchor is not None
-        first, offset, rate = self._anchor
+    def _check_stall(self, now: float) -> bool:
+        """Replace the engine thread if one engine call has run for too long.
+
+        The stalled thread cannot be stopped: it is left behind (a daemon)
+        and, should its call ever return, exits without a word. A new thread
+        takes over the input and reports the failure as if the engine had
+        raised :class:`TranscriptionStalled` on the block it was stuck in.
+
+        Returns:
+            True if a stalled thread was replaced.
+        """
+        with self._cond:
+            old = self._session
+            if old.busy_since is None or now - old.busy_since <= self._stall_timeout:
+                return False
+            error = TranscriptionStalled(
+                f"one engine call has not returned for {now - old.busy_since:.1f} s"
+            )
+            new = _Session(
+                engine=None,
+                next_frame=old.next_frame,
+                anchor=old.anchor,
+                inherited=(error, old.block),
+            )
+            self._session = new
+            if old.thread is not None:
+                self._stuck.append(old.thread)
+        self._start(new)
+        return True
+
+    async def _watch(self) -> None:
+        period = min(0.5, self._stall_timeout / 4)
+        while True:
+            await asyncio.sleep(period)
+            self._check_stall(time.monotonic())
+
+    def _hearing_time(self, session: _Session, frame: int) -> float:
+        assert session.anchor is not None
+        first, offset, rate = session.anchor
         return offset + (frame - first) / rate
 
-    def _process(self, engine: Engine, block: AudioBlock) -> list[Result]:
+    def _process(self, session: _Session, engine: Engine, block: AudioBlock) -> list[Result]:
         results: list[Result] = []
-        if self._next_frame is not None and block.start_frame > self._next_frame:
-            missing = block.start_frame - self._next_frame
+        if session.next_frame is not None and block.start_frame > session.next_frame:
+            missing = block.start_frame - session.next_frame
             self.stats.gap_frames += missing
             silence = np.zeros((min(missing, _GAP_CHUNK), block.pcm.shape[1]), dtype=np.int16)
             while missing > 0:
                 take = min(missing, _GAP_CHUNK)
-                results += engine.process(silence[:take])
+                results += self._call(session, functools.partial(engine.process, silence[:take]))
                 missing -= take
-        self._next_frame = block.end_frame
-        results += engine.process(block.pcm)
+        session.next_frame = block.end_frame
+        results += self._call(session, functools.partial(engine.process, block.pcm))
         return results
 
     def _measure(self, block: AudioBlock) -> None:

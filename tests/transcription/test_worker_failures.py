@@ -8,12 +8,14 @@ reported at once and recovered from.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 
 from av.audio import AudioBlock
 from tests.fixtures.speech import cer, read_mono
@@ -22,7 +24,7 @@ from transcription.assets import SpeechSample
 from transcription.engine import Result, TranscriptionEngine
 from transcription.model import LoadedModel
 from transcription.segments import Final
-from transcription.worker import TranscriptionWorker
+from transcription.worker import TranscriptionStalled, TranscriptionWorker
 
 RATE = 16000
 
@@ -67,17 +69,27 @@ class FaultyEngine:
 
 
 class BlockingEngine(FaultyEngine):
-    """A real engine whose first ``process`` call hangs until released."""
+    """A real engine whose ``process`` (or ``flush``) hangs until released."""
 
-    def __init__(self, engine: TranscriptionEngine) -> None:
+    def __init__(self, engine: TranscriptionEngine, *, in_flush: bool = False) -> None:
         super().__init__(engine)
         self.entered = threading.Event()
         self.release = threading.Event()
+        self._in_flush = in_flush
 
     def process(self, pcm: npt.NDArray[np.int16]) -> list[Result]:
+        if not self._in_flush:
+            self._hang()
+        return super().process(pcm)
+
+    def flush(self) -> list[Result]:
+        if self._in_flush:
+            self._hang()
+        return super().flush()
+
+    def _hang(self) -> None:
         self.entered.set()
         self.release.wait()
-        return super().process(pcm)
 
 
 class Calls:
@@ -168,7 +180,8 @@ async def test_worker_put_nowait_never_blocks_behind_a_hung_engine(
     engine = BlockingEngine(real_engine(vosk_model))
     silence = np.zeros((160 * 5002, 1), np.int16)
     feed = list(blocks(silence, 160))
-    async with TranscriptionWorker(engine, max_blocks=4) as worker:
+    # A stall would be reported after 60 s; this test is about the caller only.
+    async with TranscriptionWorker(engine, max_blocks=4, stall_timeout=60.0) as worker:
         try:
             assert worker.put_nowait(feed[0])
             assert await asyncio.to_thread(engine.entered.wait, TIMEOUT)
@@ -283,3 +296,97 @@ async def test_worker_results_end_cleanly_when_the_flush_fails(
     assert not any(isinstance(r, Final) for r in results)  # the flushed final was lost
     assert [(type(e), n) for e, n in calls.failures] == [(InjectedFault, 0)]
     assert worker.stats.failing and worker.stats.error == "InjectedFault: injected fault on flush"
+
+
+async def test_worker_stalled_engine_is_reported_and_replaced(
+    vosk_model: LoadedModel, speech: list[SpeechSample], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="transcription.worker")
+    calls = Calls()
+    stalled = BlockingEngine(real_engine(vosk_model))
+    clip = np.concatenate([np.zeros(8000, np.int16), read_mono(speech[1].path)])
+    after = np.concatenate([clip, np.zeros(8000, np.int16)])[:, None]
+    try:
+        async with TranscriptionWorker(
+            stalled,
+            engine_factory=lambda at: real_engine(vosk_model, at),
+            on_failure=calls.on_failure,
+            on_recovered=calls.on_recovered,
+            stall_timeout=0.3,
+        ) as worker:
+            assert worker.put_nowait(AudioBlock(0, np.zeros((1600, 1), np.int16), 0.0))
+            assert await asyncio.to_thread(stalled.entered.wait, TIMEOUT)
+            started = time.monotonic()
+            await asyncio.wait_for(calls.failed.wait(), TIMEOUT)
+            latency = time.monotonic() - started
+            print(f"stall reported {latency * 1000:.0f} ms after the engine hung (timeout 300 ms)")
+            assert latency < 2.0
+            for block in blocks(after, 1600, start=1600):
+                assert worker.put_nowait(block)
+            await asyncio.wait_for(calls.back.wait(), TIMEOUT)
+            await worker.close()
+            finals = [r async for r in worker.results() if isinstance(r, Final)]
+    finally:
+        stalled.release.set()
+    assert [(type(e), n) for e, n in calls.failures] == [(TranscriptionStalled, 1)]
+    assert worker.stats.lost_frames == 1600 and not worker.stats.failing
+    assert len(finals) == 1 and cer(speech[1].text, finals[0].text) <= 0.1, finals
+    assert finals[0].start >= (1600 + 8000) / RATE
+    # Released at last, the stalled thread exits without a word into the ended stream.
+    await until(lambda: any("stalled transcription thread" in r.message for r in caplog.records))
+
+
+async def test_worker_stalled_flush_still_ends_the_stream(
+    vosk_model: LoadedModel, speech: list[SpeechSample]
+) -> None:
+    calls = Calls()
+    engine = BlockingEngine(real_engine(vosk_model), in_flush=True)
+    try:
+        async with TranscriptionWorker(
+            engine, on_failure=calls.on_failure, stall_timeout=0.3
+        ) as worker:
+            for block in blocks(read_mono(speech[0].path)[:, None], 1600):
+                assert worker.put_nowait(block)
+            await worker.close()
+            async with asyncio.timeout(TIMEOUT):
+                results = [r async for r in worker.results()]
+    finally:
+        engine.release.set()
+    assert not any(isinstance(r, Final) for r in results)
+    assert [(type(e), n) for e, n in calls.failures] == [(TranscriptionStalled, 0)]
+    assert worker.stats.failing
+
+
+async def test_worker_gives_up_at_the_third_stalled_thread(
+    vosk_model: LoadedModel,
+) -> None:
+    calls = Calls()
+    engines: list[BlockingEngine] = []
+
+    def factory(at: float) -> BlockingEngine:
+        engines.append(BlockingEngine(real_engine(vosk_model, at)))
+        return engines[-1]
+
+    feed = list(blocks(np.zeros((1600 * 4, 1), np.int16), 1600))
+    try:
+        async with TranscriptionWorker(
+            factory(0.0),
+            engine_factory=factory,
+            on_failure=calls.on_failure,
+            stall_timeout=0.2,
+            max_restarts=10,
+        ) as worker:
+            for i, block in enumerate(feed[:3]):
+                calls.failed.clear()
+                assert worker.put_nowait(block)
+                await asyncio.wait_for(calls.failed.wait(), TIMEOUT)
+                assert len(calls.failures) == i + 1
+            assert worker.stats.gave_up and not worker.put_nowait(feed[3])
+            await worker.close()
+            assert [r async for r in worker.results()] == []
+    finally:
+        for engine in engines:
+            engine.release.set()
+    assert [n for _, n in calls.failures] == [1, 2, 2]  # max_restarts=10 is not the bound
+    assert len(engines) == 3
+    assert all(isinstance(e, TranscriptionStalled) for e, _ in calls.failures)
