@@ -550,7 +550,10 @@ class TranscriptionWorker:
         period = min(0.5, self._stall_timeout / 4)
         while True:
             await asyncio.sleep(period)
-            self._check_stall(time.monotonic())
+            try:
+                self._check_stall(time.monotonic())
+            except Exception:  # task boundary (e.g. no thread could start): keep watching
+                logger.exception("transcription watchdog failed")
 
     def _hearing_time(self, session: _Session, frame: int) -> float:
         assert session.anchor is not None

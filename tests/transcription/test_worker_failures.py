@@ -27,6 +27,9 @@ from transcription.segments import Final
 from transcription.worker import TranscriptionStalled, TranscriptionWorker
 
 RATE = 16000
+# Long enough for a real engine call on a loaded 2-core machine (a recognizer's
+# creation is the slowest), short enough to keep the tests quick; the default is 5 s.
+STALL = TIMEOUT / 5
 
 
 class InjectedFault(RuntimeError):
@@ -312,15 +315,17 @@ async def test_worker_stalled_engine_is_reported_and_replaced(
             engine_factory=lambda at: real_engine(vosk_model, at),
             on_failure=calls.on_failure,
             on_recovered=calls.on_recovered,
-            stall_timeout=0.3,
+            stall_timeout=STALL,
         ) as worker:
             assert worker.put_nowait(AudioBlock(0, np.zeros((1600, 1), np.int16), 0.0))
             assert await asyncio.to_thread(stalled.entered.wait, TIMEOUT)
             started = time.monotonic()
             await asyncio.wait_for(calls.failed.wait(), TIMEOUT)
             latency = time.monotonic() - started
-            print(f"stall reported {latency * 1000:.0f} ms after the engine hung (timeout 300 ms)")
-            assert latency < 2.0
+            print(
+                f"stall reported {latency * 1000:.0f} ms after the engine hung (timeout {STALL} s)"
+            )
+            assert latency < STALL + 1.0  # one watchdog period (<= 0.5 s) and some slack
             for block in blocks(after, 1600, start=1600):
                 assert worker.put_nowait(block)
             await asyncio.wait_for(calls.back.wait(), TIMEOUT)
@@ -343,7 +348,7 @@ async def test_worker_stalled_flush_still_ends_the_stream(
     engine = BlockingEngine(real_engine(vosk_model), in_flush=True)
     try:
         async with TranscriptionWorker(
-            engine, on_failure=calls.on_failure, stall_timeout=0.3
+            engine, on_failure=calls.on_failure, stall_timeout=STALL
         ) as worker:
             for block in blocks(read_mono(speech[0].path)[:, None], 1600):
                 assert worker.put_nowait(block)
