@@ -56,6 +56,7 @@ class TranscriptionEngine:
         if not roles:
             raise ValueError("at least one channel role is required")
         self._model = model
+        self._input_rate = input_rate
         self._rate = model.sample_rate
         self._roles = tuple(roles)
         self._channels = len(self._roles)
@@ -80,6 +81,16 @@ class TranscriptionEngine:
     @property
     def channels(self) -> int:
         return self._channels
+
+    @property
+    def input_rate(self) -> int:
+        """Sample rate of the PCM passed to :meth:`process`."""
+        return self._input_rate
+
+    @property
+    def hearing_offset(self) -> float:
+        """Hearing-clock time of the first sample processed."""
+        return self._offset
 
     @property
     def hearing_time(self) -> float:

@@ -71,7 +71,7 @@ async def test_worker_input_is_bounded_and_waits_instead_of_dropping(
         consumer = asyncio.create_task(consume())
         for block in blocks(pcm, 800):
             await worker.put(block)
-            assert worker._in.qsize() <= 2
+            assert worker.queued <= 2
         await worker.close()
         await consumer
     assert worker.stats.blocks == -(-len(pcm) // 800)
