@@ -229,3 +229,13 @@ async def test_live_patroller_gets_patrol_messages_of_every_courtroom_but_no_tra
     assert {"final", "partial"} <= clerk_types
     with pytest.raises(TimeoutError):  # nothing else was queued for the patroller
         await asyncio.wait_for(patrol.recv(), TIMEOUT / 20)
+
+
+async def test_live_old_camera_body_that_is_no_alarm_is_stored_not_shown(hub: RunningHub) -> None:
+    browser, _ = await hub.browser()
+    agent, _ = await hub.agent()
+    broken = {"type": "alarm", "camera": "cam-judge", "hearing_id": "h-1"}  # no kind
+    sent = [opened(1), Event(seq=2, kind="camera", body=broken), alarm(3)]
+    assert await send_events(agent, sent) == [1, 2, 3]  # archived and acked
+    alarms = await drain(browser, "alarm")
+    assert [a["seq"] for a in alarms] == [3]
