@@ -941,6 +941,7 @@ _LEGACY_SEVERITIES: Final[Mapping[str, str]] = {
     "hub_untrusted": "critical",
     "no_frames": "critical",
     "recording_stalled": "critical",
+    "offline": "critical",
 }
 """The severity of an alarm kind whose old shape carried none (default ``warning``)."""
 

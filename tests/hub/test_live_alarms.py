@@ -52,7 +52,7 @@ CAMERA_OFFLINE = {  # a camera going offline, as an agent before protocol 2 sent
 CAMERA_OFFLINE_ALARM = {  # ... and as the hub shows it: the camera's offline alarm
     "kind": "offline",
     "active": True,
-    "severity": "warning",
+    "severity": "critical",
     "source": "camera",
     "subject": "cam-judge",
     "hearing_id": "h-1",

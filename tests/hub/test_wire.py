@@ -464,7 +464,7 @@ LEGACY_ALARMS = [
         "camera",
         {"type": "state", "camera": "CAM-1", "state": "offline", "time": 31.0,
          "reason": "read failed", "message": "离线", "hearing_id": "h"},
-        {"kind": "offline", "active": True, "severity": "warning", "source": "camera",
+        {"kind": "offline", "active": True, "severity": "critical", "source": "camera",
          "subject": "CAM-1", "hearing_id": "h", "time": 31.0, "message": "离线",
          "detail": "read failed"},
     ),
