@@ -39,6 +39,7 @@ from enum import StrEnum
 from typing import Any
 
 from av.levels import FLOOR_DBFS, LevelReport
+from courtroom_core.wire_bodies import Alarm
 
 __all__ = ["AlarmKind", "AlarmState", "MicrophoneAlarm", "MicrophoneWatch", "WatchConfig"]
 
@@ -55,6 +56,13 @@ class AlarmKind(StrEnum):
 class AlarmState(StrEnum):
     RAISED = "raised"
     CLEARED = "cleared"
+
+
+_SEVERITY = {
+    AlarmKind.DEAD_MIC: "critical",  # a seat's words are not being recorded
+    AlarmKind.CLIPPING: "warning",  # recorded, distorted
+    AlarmKind.ALL_SILENT: "critical",  # the recording may be capturing nothing
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +97,28 @@ class MicrophoneAlarm:
     def raised(self) -> bool:
         return self.state is AlarmState.RAISED
 
+    def to_alarm(self, hearing_id: str | None = None) -> Alarm:
+        """This alarm in the wire's one shape (:class:`courtroom_core.wire_bodies.Alarm`):
+        source ``microphone``, subject the channel number (absent for ``all_silent``).
+
+        Raises:
+            WireError: ``hearing_id`` or the role is out of the wire's bounds.
+        """
+        return Alarm(
+            kind=self.kind.value,
+            active=self.raised,
+            severity=_SEVERITY[self.kind],
+            source="microphone",
+            subject=None if self.channel is None else str(self.channel),
+            role=self.role,
+            hearing_id=hearing_id,
+            time=round(self.hearing_time, 3),
+            message=self.message,
+        )
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind.value,
-            "state": self.state.value,
-            "hearing_time": round(self.hearing_time, 3),
-            "channel": self.channel,
-            "role": self.role,
-            "message": self.message,
-        }
+        """The ``av.alarm`` body (:meth:`to_alarm` without a hearing id)."""
+        return self.to_alarm().to_json()
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Self
 
 from av.camera import (
-    CAMERA_EVENT_KIND,
     Camera,
     CameraAddress,
     CameraAlarm,
@@ -246,7 +245,8 @@ class HearingCameras:
             for camera in self.cameras:
                 if camera.camera == event.camera:
                     self._gap_began(camera.watchdog)
-        self._publish(CAMERA_EVENT_KIND, event.to_json() | {"hearing_id": self._hearing_id})
+        # Alarms and online/offline as av.alarm (the one alarm shape), gaps as camera.
+        self._publish(event.EVENT_KIND, event.to_json() | {"hearing_id": self._hearing_id})
 
     def _gap_began(self, watchdog: CameraWatchdog | None) -> None:
         """List the watchdog's gap, if one is open, in the manifest (end unknown yet)."""

@@ -85,6 +85,7 @@ from websockets.exceptions import (
 )
 from websockets.uri import parse_uri
 
+from courtroom_agent.alarms import AgentAlarm, agent_alarm
 from courtroom_agent.spool import EventSpool
 from courtroom_core import wire
 from courtroom_core.backoff import Backoff, BackoffPolicy, ErrorClass, classify
@@ -567,16 +568,13 @@ class HubLink:
         else:
             self._alarm_raised = True
             log.error("hub %s not trusted: %s; spool kept, reconnecting", self._url, reason)
-            alarm: dict[str, Any] = {
-                "kind": "hub_untrusted",
-                "active": True,
-                "severity": "critical",
-                "message": "集控端不可信 / hub not trusted: " + reason,
-            }
-            hearing_id = self._alarm_hearing_id()
-            if hearing_id:  # idle (no hearing open): an agent-level alarm
-                alarm["hearing_id"] = hearing_id
-            self.publish("av.alarm", alarm)
+            alarm = agent_alarm(
+                AgentAlarm.HUB_UNTRUSTED,
+                active=True,
+                hearing_id=self._alarm_hearing_id() or None,  # idle: an agent-level alarm
+                error=reason,
+            )
+            self.publish("av.alarm", alarm.to_json())
         await ws.close(wire.CLOSE_INVALID, reason[:120])
         raise HubViolationError(f"invalid frame from hub (hub not trusted): {reason}")
 

@@ -103,10 +103,47 @@ bounded JSON value as above):
                      (an object: bounded JSON only)
 ``device``           :class:`DeviceReport` ``{"time", "device", "direction", "meaning",
                      "raw"?, "hearing_id"?}`` one entry of the equipment audit trail
-``av.alarm``         :class:`AvAlarm` ``{"hearing_id"?, "kind", "message"?, +}`` a
-                     microphone or recorder alarm raised or cleared
+``av.alarm``         :class:`Alarm` — every alarm, one shape, no further keys:
+                     ``{"kind", "active", "severity", "source", "subject"?, "role"?,
+                     "hearing_id"?, "time"?, "since"?, "message", "detail"?}``, see below
 ``camera``           :class:`CameraReport` ``{"hearing_id", "camera", "message"?, +}``
-                     a camera went online/offline or raised/cleared an alarm
+                     a camera's recording gap ``{"type": "gap", "start", "end"}``
+                     (before protocol 2 also its alarms and online/offline changes)
+
+The alarm (``av.alarm``), raised (``active`` true) or cleared (false); the
+newest event of one ``(source, subject, kind)`` says whether it is raised:
+
+============  ==============================================================
+kind          what is wrong, 1-:data:`MAX_NAME` characters: ``dead_mic``,
+              ``clipping``, ``all_silent``, ``disk_low``, ``writer_behind``,
+              ``writer_failed``, ``no_frames``, ``frozen``, ``black``,
+              ``recording_stalled``, ``offline``, ``hearing_interrupted``,
+              ``transcription_failed``, ``hub_untrusted`` …
+active        true (raised) or false (cleared)
+severity      ``info`` | ``warning`` (act soon; the recording continues) |
+              ``critical`` (the recording has failed or is about to)
+source        what raised it (:data:`ALARM_SOURCES`): ``microphone``,
+              ``recorder``, ``camera``, ``transcription``, ``hub_link``,
+              ``hearing``, ``device``, ``agent``
+subject?      which one of the source: a microphone's channel number as a
+              string, a camera id, a device name (at most :data:`MAX_NAME`)
+role?         the role seated at the microphone
+hearing_id?   the hearing; absent for an agent-level alarm (no hearing open)
+time?         hearing-clock seconds when it was decided
+since?        hearing-clock seconds when the condition began
+message       中文 · English for the clerk's screen (at most :data:`MAX_TITLE`)
+detail?       a short text for the technician: an error, free space (≤ 500)
+============  ==============================================================
+
+For example ``{"kind": "dead_mic", "active": true, "severity": "critical",
+"source": "microphone", "subject": "2", "role": "被告", "hearing_id": "h-1",
+"time": 75.3, "message": "被告麦克风无信号 · 被告 microphone silent …"}``.
+An ``av.alarm`` body without ``source`` is one of the four shapes agents sent
+before protocol 2; it is read leniently and mapped to this one
+(:meth:`Alarm.from_legacy`: its known fields are checked and mapped, other
+keys dropped), as are archived ``camera`` alarms and online/offline changes
+(:func:`alarm_of`). The archive keeps every body as received; the hub maps old
+rows when it reads them, so browsers only ever see this shape.
 
 Close codes:
 
@@ -133,6 +170,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from courtroom_core.wire_bodies import (
+    ALARM_SEVERITIES,
+    ALARM_SOURCES,
     BODY_TYPES,
     COMMAND_TYPES,
     EVENT_KINDS,
@@ -149,6 +188,7 @@ from courtroom_core.wire_bodies import (
     MAX_TOKEN,
     OUTCOMES,
     STATE_CODES,
+    Alarm,
     AvAlarm,
     BodyError,
     CameraReport,
@@ -168,6 +208,7 @@ from courtroom_core.wire_bodies import (
     TranscriptFinal,
     WireError,
     Word,
+    alarm_of,
     check_hearing_id,
     check_id,
     check_integer,
@@ -182,6 +223,8 @@ from courtroom_core.wire_bodies import (
 )
 
 __all__ = [
+    "ALARM_SEVERITIES",
+    "ALARM_SOURCES",
     "BODY_TYPES",
     "CLOSE_INVALID",
     "CLOSE_SEQ_CONFLICT",
@@ -207,6 +250,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Ack",
     "AgentMessage",
+    "Alarm",
     "AvAlarm",
     "BodyError",
     "CameraReport",
@@ -235,6 +279,7 @@ __all__ = [
     "Welcome",
     "WireError",
     "Word",
+    "alarm_of",
     "decode",
     "digest",
     "encode",

@@ -27,6 +27,8 @@ from courtroom_core.hearing import HearingAction, HearingState, InterruptionReas
 
 __all__ = [
     "ACTION_CODES",
+    "ALARM_SEVERITIES",
+    "ALARM_SOURCES",
     "BODY_TYPES",
     "COMMAND_TYPES",
     "EVENT_KINDS",
@@ -44,6 +46,7 @@ __all__ = [
     "OUTCOMES",
     "REASON_CODES",
     "STATE_CODES",
+    "Alarm",
     "AvAlarm",
     "BodyError",
     "CameraReport",
@@ -63,6 +66,7 @@ __all__ = [
     "TranscriptFinal",
     "WireError",
     "Word",
+    "alarm_of",
     "check_hearing_id",
     "check_id",
     "check_integer",
@@ -744,26 +748,220 @@ class DeviceReport:
         _validate(self, "event.body")
 
 
+ALARM_SEVERITIES: Final = frozenset({"info", "warning", "critical"})
+"""How urgent an alarm is: ``info`` (for the record), ``warning`` (act soon, the
+recording continues), ``critical`` (the recording has failed or is about to)."""
+ALARM_SOURCES: Final = frozenset(
+    {"microphone", "recorder", "camera", "transcription", "hub_link", "hearing", "device", "agent"}
+)
+"""What raised an alarm: a microphone (``subject`` its channel), the audio
+recorder, a camera (``subject`` its id), the transcription, the agent's link to
+the hub, the hearing itself, a device (``subject`` its name), or the agent."""
+MAX_DETAIL: Final = 500
+"""Longest alarm ``detail`` (an error text, free space, a queue length)."""
+
+
+def _severity(where: str, value: Any) -> str:
+    return parse_code(where, value, ALARM_SEVERITIES)
+
+
+def _source(where: str, value: Any) -> str:
+    return parse_code(where, value, ALARM_SOURCES)
+
+
+def _alarm_kind(where: str, value: Any) -> str:
+    return check_string(where, value, MAX_NAME, empty=False)
+
+
+def _optional(check: _Check, where: str, value: Any) -> Any:
+    return None if value is None else check(where, value)
+
+
+def _detail(where: str, value: Any) -> str:
+    return check_string(where, value, MAX_DETAIL)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AvAlarm:
-    """``av.alarm``: a microphone or recorder alarm, or one of the agent itself
-    (``hub_untrusted``); further keys are bounded JSON. ``hearing_id`` is left
-    out when no hearing is open (an agent-level alarm)."""
+class Alarm(_Json):
+    """``av.alarm``: one alarm raised (``active``) or cleared, whoever raised it.
+
+    The one shape of every alarm on the wire, in the archive and on the patrol
+    wall: ``{"kind", "active", "severity", "source", "subject"?, "role"?,
+    "hearing_id"?, "time"?, "since"?, "message", "detail"?}``. An alarm is
+    identified by ``(source, subject, kind)``: the newest event of that key
+    says whether it is raised. ``hearing_id`` is left out when no hearing is
+    open (an agent-level alarm such as ``hub_untrusted``).
+
+    Attributes:
+        kind: what is wrong, e.g. ``dead_mic``, ``disk_low``, ``frozen``,
+            ``offline``, ``hub_untrusted``, ``transcription_failed``.
+        active: True when raised, False when cleared.
+        severity: one of :data:`ALARM_SEVERITIES` (a clear repeats the raise's).
+        source: one of :data:`ALARM_SOURCES`.
+        subject: which one of the source: a channel number as a string, a
+            camera id, a device name; None for the source as a whole.
+        role: the role seated at a microphone channel.
+        hearing_id: the hearing it happened in.
+        time: hearing-clock seconds when it was decided.
+        since: hearing-clock seconds when the condition began.
+        message: 中文 · English, for the clerk's screen.
+        detail: a short text for the technician (an error, free space).
+
+    Raises:
+        WireError: on construction, for a field out of its range (names it).
+    """
 
     kind: str
+    active: bool
+    severity: str
+    source: str
+    message: str
+    subject: str | None = None
+    role: str | None = None
     hearing_id: str | None = None
-    message: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    time: float | None = None
+    since: float | None = None
+    detail: str | None = None
 
     SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "kind": (_alarm_kind, True),
+        "active": (_flag, True),
+        "severity": (_severity, True),
+        "source": (_source, True),
+        "subject": (check_name, False),
+        "role": (check_name, False),
         "hearing_id": (check_hearing_id, False),
-        "kind": (check_name, True),
-        "message": (_title, False),
+        "time": (check_time, False),
+        "since": (check_time, False),
+        "message": (_title, True),
+        "detail": (_detail, False),
     }
-    EXTRA: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         _validate(self, "event.body")
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """``(source, subject or "", kind)``: which alarm a raise or clear is about."""
+        return (self.source, self.subject or "", self.kind)
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Alarm:
+        """The alarm of an ``av.alarm`` body; a body without ``source`` is one
+        of the shapes before protocol 2 and is mapped (:meth:`from_legacy`).
+
+        Raises:
+            WireError: not an object, or a field missing or invalid (names it).
+        """
+        if isinstance(data, dict) and "source" not in data:
+            return cls.from_legacy(data, where)
+        alarm: Alarm = super(Alarm, cls).from_json(data, where)
+        return alarm
+
+    @classmethod
+    def from_legacy(cls, data: Any, where: str, *, source: str | None = None) -> Alarm:
+        """Map an alarm body of an agent before protocol 2, or an archived one.
+
+        The four old shapes (microphone ``{kind, state, hearing_time, channel,
+        role}``, recorder ``{kind, active, severity, hearing_frame, error?, …}``,
+        hearing interruption ``{kind, active, severity, time, error?}``, camera
+        ``{type: alarm|state, camera, kind|state, active, time, since}``) are
+        read leniently: the fields above are checked and mapped, any other key
+        is dropped. ``source`` defaults by ``kind`` (:data:`_LEGACY_SOURCES`).
+
+        Raises:
+            WireError: not a bounded object, or a mapped field invalid (names it).
+        """
+        if not isinstance(data, dict):
+            raise WireError(f"{where} must be an object")
+        check_json(where, data)
+        camera = data.get("camera")
+        if camera is not None or data.get("type") in ("alarm", "state"):
+            source = "camera"
+        if data.get("type") == "state":  # a camera's online/offline change
+            kind = "offline"
+            active = data.get("state") == "offline"
+        elif data.get("kind") is None:
+            raise WireError(f"{where}.kind is missing")
+        else:
+            kind = _alarm_kind(f"{where}.kind", data["kind"])
+            state = data.get("state")
+            if state is not None:
+                active = parse_code(f"{where}.state", state, frozenset({"raised", "cleared"})) == (
+                    "raised"
+                )
+            else:
+                active = _flag(f"{where}.active", data.get("active", True))
+        source = source or _LEGACY_SOURCES.get(kind, "agent")
+        severity = data.get("severity")
+        if camera is not None:
+            subject: str | None = _camera(f"{where}.camera", camera)
+        elif data.get("channel") is not None:
+            subject = str(_channel(f"{where}.channel", data["channel"]))
+        else:
+            subject = None
+        time = data.get("hearing_time", data.get("time"))
+        error = data.get("error") or data.get("reason")
+        return cls(
+            kind=kind,
+            active=active,
+            severity=_LEGACY_SEVERITIES.get(kind, "warning")
+            if severity is None
+            else _severity(f"{where}.severity", severity),
+            source=source,
+            subject=subject,
+            role=_optional(check_name, f"{where}.role", data.get("role")),
+            hearing_id=_optional(check_hearing_id, f"{where}.hearing_id", data.get("hearing_id")),
+            time=_optional(check_time, f"{where}.time", time),
+            since=_optional(check_time, f"{where}.since", data.get("since")),
+            message=_title(f"{where}.message", data.get("message") or kind),
+            detail=_optional(_detail, f"{where}.error", error or None),
+        )
+
+
+AvAlarm = Alarm
+"""The ``av.alarm`` body's former name."""
+
+_LEGACY_SOURCES: Final[Mapping[str, str]] = {
+    "dead_mic": "microphone",
+    "clipping": "microphone",
+    "all_silent": "microphone",
+    "disk_low": "recorder",
+    "writer_behind": "recorder",
+    "writer_failed": "recorder",
+    "hearing_interrupted": "hearing",
+    "transcription_failed": "transcription",
+    "hub_untrusted": "hub_link",
+}
+"""The source of an alarm kind of the shapes before protocol 2 (default ``agent``)."""
+_LEGACY_SEVERITIES: Final[Mapping[str, str]] = {
+    "dead_mic": "critical",
+    "all_silent": "critical",
+    "hearing_interrupted": "critical",
+    "hub_untrusted": "critical",
+    "no_frames": "critical",
+    "recording_stalled": "critical",
+    "offline": "critical",
+}
+"""The severity of an alarm kind whose old shape carried none (default ``warning``)."""
+
+
+def alarm_of(kind: str, body: Any) -> Alarm | None:
+    """The alarm an archived event carries, in the one shape, or None.
+
+    For the hub's readers: an ``av.alarm`` body of either protocol, and a
+    ``camera`` body of an agent before protocol 2 that reported a camera alarm
+    or an online/offline change (today cameras raise ``av.alarm``); a camera
+    gap and every other kind carry none.
+
+    Raises:
+        WireError: the body is not a valid alarm (names the field).
+    """
+    if kind == "av.alarm":
+        return Alarm.from_json(body, "event.body")
+    if kind == "camera" and isinstance(body, dict) and body.get("type") in ("alarm", "state"):
+        return Alarm.from_legacy(body, "event.body", source="camera")
+    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -792,7 +990,7 @@ EventBody = (
     | TranscriptFinal
     | StatusReport
     | DeviceReport
-    | AvAlarm
+    | Alarm
     | CameraReport
     | HearingRecessed
     | HearingResumed
@@ -805,7 +1003,7 @@ BODY_TYPES: Final[Mapping[str, type[EventBody]]] = {
     "transcript.final": TranscriptFinal,
     "status": StatusReport,
     "device": DeviceReport,
-    "av.alarm": AvAlarm,
+    "av.alarm": Alarm,
     "camera": CameraReport,
     "hearing.recessed": HearingRecessed,
     "hearing.resumed": HearingResumed,
@@ -817,7 +1015,16 @@ EVENT_KINDS: Final = frozenset(BODY_TYPES)
 
 
 def parse_body(kind: str, data: Any, where: str) -> EventBody:
+    """The body of an event of ``kind`` (one of :data:`EVENT_KINDS`), checked.
+
+    Raises:
+        WireError: the body does not fit its kind; names the field.
+    """
     cls = BODY_TYPES[kind]
+    reader = getattr(cls, "from_json", None)
+    if reader is not None:  # a _Json body: its own reading (Alarm maps older shapes)
+        body: EventBody = reader(data, where)
+        return body
     if isinstance(data, dict):
         check_json(where, data)
     known, others = _parse(data, where, cls.SPEC, extra=cls.EXTRA)

@@ -69,6 +69,7 @@ from courtroom_core.wire import (
     Thumbnail,
     Welcome,
     WireError,
+    alarm_of,
     decode,
     encode,
 )
@@ -410,11 +411,14 @@ def _publish_effects(state: HubState, courtroom: str, event: Event, result: Stor
 
     Nothing is published for a duplicate (an event the agent resent after a
     reconnect): browsers saw it the first time. Besides ``hearing``, ``final``
-    and ``status`` (see :mod:`hub.live`), an ``av.alarm`` or ``camera`` event
-    becomes::
+    and ``status`` (see :mod:`hub.live`), an ``av.alarm`` event (or a ``camera``
+    alarm or online/offline change of an agent before protocol 2) becomes::
 
         {"type": "alarm", "courtroom": ID, "kind": "av.alarm" | "camera",
-         "seq": SEQ, "body": {...the event body, unchanged...}}
+         "seq": SEQ, "body": {...the alarm in its one shape, wire.Alarm...}}
+
+    ``kind`` is the event's kind in the archive; a body of an older shape is
+    mapped (:func:`courtroom_core.wire.alarm_of`). A camera gap publishes nothing.
 
     A quarantined event publishes only its ``hub.quarantine`` alarm.
 
@@ -442,12 +446,21 @@ def _publish_effects(state: HubState, courtroom: str, event: Event, result: Stor
     if event.kind == "status":
         _set_status(state, courtroom, report=event.body)
     elif event.kind in _ALARM_KINDS:
+        try:
+            raised = alarm_of(event.kind, event.body)
+        except WireError as exc:  # an old agent's camera body (free extras) that is no alarm
+            log.warning(
+                "courtroom %s: event %d not shown as an alarm: %s", courtroom, event.seq, exc
+            )
+            return
+        if raised is None:  # a camera gap: for the record, not an alarm
+            return
         alarm: dict[str, Any] = {
             "type": "alarm",
             "courtroom": courtroom,
             "kind": event.kind,
             "seq": event.seq,
-            "body": event.body,
+            "body": raised.to_json(),
         }
         state.broadcaster.publish(courtroom, alarm)
 

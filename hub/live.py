@@ -38,7 +38,7 @@ Browser messages (hub → browser)::
     {"type": "hearing",  "courtroom", "hearing": {...}}
     {"type": "status",   "courtroom", "status": {"online", "last_seen", "report"}}
     {"type": "alarm",    "courtroom", "kind": "av.alarm" | "camera" | "hub.quarantine",
-                         "seq", "body": {...}}
+                         "seq", "body": {...}}   # av.alarm, camera: body is a wire.Alarm
     {"type": "thumbnail", "courtroom", "hearing_id", "camera", "time"}
 
 A courtroom subscriber first gets ``snapshot`` (the current hearing, the
@@ -51,6 +51,9 @@ id, with its current hearing and status but no transcript), then
 ``hearing``, ``status``, ``alarm`` and ``thumbnail`` of every courtroom —
 never ``final`` or ``partial``. Past alarms are not in either snapshot:
 pages read them from ``GET /api/courtrooms/{id}/events?kind=…&order=desc``.
+Both give an alarm (``av.alarm``; ``camera`` only from agents before protocol
+2) in the one shape of :class:`courtroom_core.wire.Alarm`, older shapes mapped
+by the hub; a ``camera`` event that is no alarm (a gap) is never sent live.
 Live messages published while a snapshot is being read may follow it even
 though the snapshot already reflects them; applying them again is harmless
 (``hearing`` and ``status`` carry whole states, ``alarm`` carries its seq).

@@ -32,7 +32,14 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from courtroom_core.wire import Event, HearingClosed, HearingOpened, TranscriptFinal
+from courtroom_core.wire import (
+    Event,
+    HearingClosed,
+    HearingOpened,
+    TranscriptFinal,
+    WireError,
+    alarm_of,
+)
 from hub.db import (
     CourtroomRow,
     EventRow,
@@ -522,6 +529,10 @@ class Archive:
                 ascending with ``after_seq`` = the last seq received, descending
                 with ``before_seq`` = the last seq received.
 
+        An alarm (``av.alarm``, or a ``camera`` alarm or online/offline change
+        of an agent before protocol 2) is returned in the wire's one alarm
+        shape, whatever shape it was archived in (:func:`_read_body`).
+
         Raises:
             ValueError: ``limit`` below 1.
             sqlalchemy.exc.SQLAlchemyError: the database failed.
@@ -541,7 +552,7 @@ class Archive:
                 {
                     "seq": row.seq,
                     "kind": row.kind,
-                    "body": row.body,
+                    "body": _read_body(row.kind, row.body),
                     "received_at": row.received_at,
                 }
                 for row in session.scalars(query)
@@ -585,6 +596,22 @@ class ArchiveRunner:
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self.archive.engine.dispose()
+
+
+def _read_body(kind: str, body: Any) -> Any:
+    """An archived body as readers get it: an alarm of any shape ever archived
+    is mapped to the one alarm shape (:func:`courtroom_core.wire.alarm_of`).
+
+    Old rows are mapped on read, never rewritten: the archive keeps each body
+    as received (its digest is the event's identity). A row that cannot be
+    mapped (archived before bodies were checked) is returned as stored.
+    """
+    try:
+        alarm = alarm_of(kind, body)
+    except WireError as exc:
+        log.debug("archived %s body not mapped to an alarm: %s", kind, exc)
+        return body
+    return body if alarm is None else alarm.to_json()
 
 
 def segment_json(row: SegmentRow) -> dict[str, Any]:

@@ -186,7 +186,8 @@ async def test_agent_dead_microphone_alarm_reaches_hub(
     alarms = [e["body"] for e in events]
     assert alarms, "no alarm reached the hub"
     dead = [a for a in alarms if a["kind"] == "dead_mic"]
-    assert dead and dead[0]["role"] == "被告" and dead[0]["state"] == "raised"
+    assert dead and dead[0]["role"] == "被告" and dead[0]["active"] is True
+    assert dead[0]["source"] == "microphone"
     assert dead[0]["hearing_id"] == agent.hearing_id
     assert "麦克风" in dead[0]["message"]
 
@@ -224,11 +225,13 @@ async def test_agent_records_camera_beside_audio_with_events_at_hub(
         events = (
             await client.get(
                 "/api/courtrooms/r1/events",
-                params={"kind": "camera"},
+                params={"kind": "av.alarm"},
                 headers={"Authorization": f"Bearer {bearer}"},
             )
         ).json()
-    assert any(e["body"].get("state") == "online" for e in events), events
+    # Coming online clears the camera's offline alarm (the one alarm shape).
+    online = [e["body"] for e in events if e["body"]["kind"] == "offline"]
+    assert any(b["subject"] == "CAM-1" and b["active"] is False for b in online), events
     assert all(e["body"]["hearing_id"] == agent.hearing_id for e in events)
     # The patrol wall: the camera's latest picture, a real JPEG, behind login.
     async with httpx.AsyncClient(base_url=hub.url) as client:

@@ -1,9 +1,13 @@
 """What a camera reports: alarms, online/offline changes, recording gaps.
 
-All three are frozen dataclasses stamped with the hearing clock and turn into
-the JSON objects the agent spools under :data:`CAMERA_EVENT_KIND` (the same
-lossless channel as transcripts) and the hub shows on the patrol wall.
-Messages are Chinese first, then English, for the clerk's screen.
+All three are frozen dataclasses stamped with the hearing clock; each says
+under which event kind the agent spools it (``EVENT_KIND``, the same lossless
+channel as transcripts). Alarms and online/offline changes are alarms in the
+wire's one shape (:class:`courtroom_core.wire_bodies.Alarm`, kind ``av.alarm``,
+source ``camera``, subject the camera id; going offline raises the ``offline``
+alarm, coming online clears it) which the hub shows on the patrol wall; gaps
+travel under :data:`CAMERA_EVENT_KIND` for the record. Messages are Chinese
+first, then English, for the clerk's screen.
 """
 
 from __future__ import annotations
@@ -11,9 +15,12 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+from courtroom_core.wire_bodies import Alarm
 
 __all__ = [
+    "ALARM_EVENT_KIND",
     "CAMERA_EVENT_KIND",
     "AlarmKind",
     "CameraAlarm",
@@ -23,8 +30,10 @@ __all__ = [
     "CameraStateChange",
 ]
 
-#: Spool / wire event kind under which the agent publishes camera events.
+#: Spool / wire event kind under which the agent publishes camera gaps.
 CAMERA_EVENT_KIND = "camera"
+#: Spool / wire event kind of camera alarms and online/offline changes.
+ALARM_EVENT_KIND = "av.alarm"
 
 
 class CameraState(enum.StrEnum):
@@ -58,6 +67,12 @@ _RAISED = {
         "摄像机 {c} 录像中断：{s:.0f} 秒未写入视频文件",
         "camera {c}: nothing written to the video file for {s:.0f} s",
     ),
+}
+_SEVERITY = {
+    AlarmKind.NO_FRAMES: "critical",
+    AlarmKind.FROZEN: "warning",
+    AlarmKind.BLACK: "warning",
+    AlarmKind.RECORDING_STALLED: "critical",
 }
 _CLEARED = {
     AlarmKind.NO_FRAMES: ("摄像机 {c} 恢复画面", "camera {c}: frames arriving again"),
@@ -95,6 +110,8 @@ class CameraAlarm:
     time: float
     since: float
 
+    EVENT_KIND: ClassVar[str] = ALARM_EVENT_KIND
+
     def __post_init__(self) -> None:
         if not self.camera:
             raise ValueError("camera alarm needs a camera id")
@@ -110,16 +127,27 @@ class CameraAlarm:
         seconds = self.time - self.since
         return f"{zh.format(c=self.camera, s=seconds)} / {en.format(c=self.camera, s=seconds)}"
 
+    def to_alarm(self, hearing_id: str | None = None) -> Alarm:
+        """This alarm in the wire's one shape (source ``camera``, subject the camera).
+
+        Raises:
+            WireError: the camera or hearing id is out of the wire's bounds.
+        """
+        return Alarm(
+            kind=self.kind.value,
+            active=self.active,
+            severity=_SEVERITY[self.kind],
+            source="camera",
+            subject=self.camera,
+            hearing_id=hearing_id,
+            time=round(self.time, 3),
+            since=round(self.since, 3),
+            message=self.message,
+        )
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "type": "alarm",
-            "camera": self.camera,
-            "kind": self.kind.value,
-            "active": self.active,
-            "time": self.time,
-            "since": self.since,
-            "message": self.message,
-        }
+        """The ``av.alarm`` body (:meth:`to_alarm` without a hearing id)."""
+        return self.to_alarm().to_json()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,6 +163,8 @@ class CameraStateChange:
     time: float
     reason: str = ""
 
+    EVENT_KIND: ClassVar[str] = ALARM_EVENT_KIND
+
     def __post_init__(self) -> None:
         if not self.camera:
             raise ValueError("camera state change needs a camera id")
@@ -146,15 +176,28 @@ class CameraStateChange:
         text = f"摄像机 {self.camera} {zh} / camera {self.camera} {self.state.value}"
         return f"{text}: {self.reason}" if self.reason else text
 
+    def to_alarm(self, hearing_id: str | None = None) -> Alarm:
+        """The camera's ``offline`` alarm: raised when it goes offline, cleared
+        otherwise; ``detail`` is the reason.
+
+        Raises:
+            WireError: the camera or hearing id is out of the wire's bounds.
+        """
+        return Alarm(
+            kind="offline",
+            active=self.state is CameraState.OFFLINE,
+            severity="critical",
+            source="camera",
+            subject=self.camera,
+            hearing_id=hearing_id,
+            time=round(self.time, 3),
+            message=self.message[:500],
+            detail=self.reason[:500] or None,
+        )
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "type": "state",
-            "camera": self.camera,
-            "state": self.state.value,
-            "time": self.time,
-            "reason": self.reason,
-            "message": self.message,
-        }
+        """The ``av.alarm`` body (:meth:`to_alarm` without a hearing id)."""
+        return self.to_alarm().to_json()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,6 +216,8 @@ class CameraGap:
     camera: str
     start: float
     end: float | None = None
+
+    EVENT_KIND: ClassVar[str] = CAMERA_EVENT_KIND
 
     def __post_init__(self) -> None:
         _check_time("start", self.start)

@@ -14,6 +14,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from courtroom_core.wire_bodies import Alarm
+
 __all__ = ["AlarmKind", "DiskHeadroom", "RecorderAlarm", "RecorderState", "Severity"]
 
 
@@ -29,9 +31,12 @@ class Severity(enum.StrEnum):
 
 
 _MESSAGES = {
-    AlarmKind.DISK_LOW: "录音磁盘空间不足 / recording disk is running out of space",
-    AlarmKind.WRITER_BEHIND: "录音写入滞后 / recording writer is falling behind",
-    AlarmKind.WRITER_FAILED: "录音写入失败，录音已停止 / recording write failed, recording stopped",
+    AlarmKind.DISK_LOW: ("录音磁盘空间不足", "recording disk is running out of space"),
+    AlarmKind.WRITER_BEHIND: ("录音写入滞后", "recording writer is falling behind"),
+    AlarmKind.WRITER_FAILED: (
+        "录音写入失败，录音已停止",
+        "recording write failed, recording stopped",
+    ),
 }
 
 
@@ -45,6 +50,8 @@ class RecorderAlarm:
         severity: how urgent (of the raise; a clear repeats the last severity).
         hearing_id: the hearing being recorded.
         hearing_frame: first hearing frame not yet recorded when it happened.
+        time: the same in hearing-clock seconds (``hearing_frame`` over the
+            sample rate; None when the recorder did not say).
         free_bytes: free space on the recording disk (disk alarms).
         free_seconds: recording time left at the data rate (disk alarms): the
             audio's worst case plus the video's measured rate.
@@ -57,6 +64,7 @@ class RecorderAlarm:
     severity: Severity
     hearing_id: str
     hearing_frame: int
+    time: float | None = None
     free_bytes: int | None = None
     free_seconds: float | None = None
     queued_seconds: float | None = None
@@ -64,23 +72,44 @@ class RecorderAlarm:
 
     @property
     def message(self) -> str:
-        text = _MESSAGES[self.kind]
-        return text if self.active else f"已恢复 / cleared: {text}"
+        zh, en = _MESSAGES[self.kind]
+        return f"{zh} · {en}" if self.active else f"已恢复：{zh} · cleared: {en}"
+
+    @property
+    def detail(self) -> str | None:
+        """For the technician: the error, the free space, the audio waiting."""
+        parts = [
+            text.format(value)
+            for text, value in (
+                ("{}", self.error),
+                ("{:.0f} s free", self.free_seconds),
+                ("{} bytes free", self.free_bytes),
+                ("{:.1f} s queued", self.queued_seconds),
+            )
+            if value is not None
+        ]
+        return "; ".join(parts)[:500] or None
+
+    def to_alarm(self) -> Alarm:
+        """This alarm in the wire's one shape (source ``recorder``).
+
+        Raises:
+            WireError: the hearing id is out of the wire's bounds.
+        """
+        return Alarm(
+            kind=self.kind.value,
+            active=self.active,
+            severity=self.severity.value,
+            source="recorder",
+            hearing_id=self.hearing_id,
+            time=None if self.time is None else round(self.time, 3),
+            message=self.message,
+            detail=self.detail,
+        )
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "kind": self.kind.value,
-            "active": self.active,
-            "severity": self.severity.value,
-            "message": self.message,
-            "hearing_id": self.hearing_id,
-            "hearing_frame": self.hearing_frame,
-        }
-        for key in ("free_bytes", "free_seconds", "queued_seconds", "error"):
-            value = getattr(self, key)
-            if value is not None:
-                body[key] = round(value, 3) if isinstance(value, float) else value
-        return body
+        """The ``av.alarm`` body (:meth:`to_alarm`)."""
+        return self.to_alarm().to_json()
 
 
 @dataclass(frozen=True, slots=True)

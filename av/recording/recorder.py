@@ -751,12 +751,14 @@ class AudioRecorder:
         if severity is None and previous is None:
             return
         writer = self._writer
+        frame = writer.written_frame if writer is not None else 0
         alarm = RecorderAlarm(
             kind=kind,
             active=severity is not None,
             severity=severity or (previous.severity if previous else Severity.WARNING),
             hearing_id=self.hearing_id,
-            hearing_frame=writer.written_frame if writer is not None else 0,
+            hearing_frame=frame,
+            time=frame / self.sample_rate,
             free_bytes=free,
             free_seconds=None if free is None else free / self.bytes_per_second,
             queued_seconds=None if queued is None else queued / self.sample_rate,

@@ -250,31 +250,28 @@ function applyStatus(room, status) {
 
 // ---- alarms ----------------------------------------------------------------
 
-// What one av.alarm or camera event body changes: {key, raised, message} or null,
-// plus {camera, cameraState} for a camera's online/offline change.
+// What one alarm event changes: {key, raised, message} or null, plus {camera,
+// cameraState} for a camera's offline alarm. Every av.alarm and camera body the
+// hub sends is one shape, courtroom_core.wire.Alarm {kind, active, severity,
+// source, subject?, role?, hearing_id?, time?, since?, message, detail?} (the
+// hub maps archived older shapes), except a camera gap, which is no alarm.
 function alarmChange(kind, body) {
   if (kind === "hub.quarantine") {
     // An event the hub could not archive (kept raw, acknowledged): stays until
     // crowded out by newer alarms; an administrator reads the quarantine.
     return { key: `hub/quarantine/${body.quarantine_id}`, raised: true, message: body.message };
   }
-  if (kind === "av.alarm") {
-    // Microphone alarms say state: raised|cleared; recorder alarms say active: bool.
-    const raised = body.state !== undefined ? body.state === "raised" : body.active === true;
-    return { key: `av/${body.kind}/${body.channel ?? ""}`, raised, message: body.message || body.kind };
+  if (body.type === "gap" || !body.source) return null; // for the recording's manifest
+  const change = {
+    key: `${body.source}/${body.subject ?? ""}/${body.kind}`,
+    raised: body.active === true,
+    message: body.message || body.kind,
+  };
+  if (body.source === "camera" && body.kind === "offline" && body.subject) {
+    change.camera = body.subject;
+    change.cameraState = body.active ? "offline" : "online";
   }
-  if (kind !== "camera" || !body.camera) return null;
-  if (body.type === "state") {
-    const change = { camera: body.camera, cameraState: body.state, message: body.message };
-    change.key = `camera/${body.camera}/offline`;
-    if (body.state === "offline") change.raised = true;
-    else if (body.state === "online") change.raised = false;
-    return change;
-  }
-  if (body.type === "alarm") {
-    return { key: `camera/${body.camera}/${body.kind}`, raised: body.active === true, message: body.message };
-  }
-  return null; // gaps are for the recording's manifest, not an alarm
+  return change;
 }
 
 function applyEvent(room, kind, seq, body) {

@@ -86,7 +86,7 @@ async def test_link_replaced_spool_refused_until_operator_adopts_hub_seq(
     assert error.endswith(hint)
     assert kept[:3] == published  # not renumbered, not acked
     assert untrusted_alarms(kept) == kept[3:] and len(kept) == 4  # one alarm for the run
-    assert kept[3].body["message"].endswith(hint)
+    assert kept[3].body["detail"].endswith(hint)  # the alarm's message is fixed 中文 · English
     assert store.agent_close_codes[:2] == [wire.CLOSE_INVALID] * 2
     assert stored(store) == old  # the hub got nothing
 
@@ -173,7 +173,7 @@ async def test_adopt_then_real_hub_holding_n_events_archives_new_events_after_n(
     messages = [e["body"]["message"] for e in archived]
     assert messages[:5] == ["0", "1", "2", "3", "4"] and messages[6] == "5"
     assert archived[5]["body"]["kind"] == "hub_untrusted"
-    assert "--adopt-hub-seq 3" in messages[5]
+    assert "--adopt-hub-seq 3" in archived[5]["body"]["detail"]
 
 
 async def test_link_seq_conflict_is_a_config_failure_spool_kept(

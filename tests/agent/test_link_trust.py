@@ -68,7 +68,8 @@ async def test_link_forged_welcome_keeps_spool_raises_alarm_and_reconnects(
         # Nothing acked, nothing renumbered: the same events plus one alarm.
         assert after[:5] == before
         assert untrusted_alarms(after[5:]) == after[5:] and len(after) == 6
-        assert "1000000000" in after[5].body["message"]
+        assert "1000000000" in after[5].body["detail"]
+        assert after[5].body["source"] == "hub_link" and after[5].body["active"] is True
         assert spool.acked_seq == 3
         async with asyncio.timeout(DEADLINE):
             await link.wait_delivered()  # the third connection is honest

@@ -201,13 +201,26 @@ def test_microphone_alarm_json_and_validation() -> None:
         message="被告麦克风无信号 · 被告 microphone silent for 61 s while others spoke",
     )
     assert alarm.raised
+    # The wire's one alarm shape: source microphone, subject the channel.
     assert alarm.to_json() == {
         "kind": "dead_mic",
-        "state": "raised",
-        "hearing_time": 61.235,
-        "channel": 2,
+        "active": True,
+        "severity": "critical",
+        "source": "microphone",
+        "subject": "2",
         "role": "被告",
+        "time": 61.235,
         "message": "被告麦克风无信号 · 被告 microphone silent for 61 s while others spoke",
+    }
+    assert alarm.to_alarm("h-1").hearing_id == "h-1"
+    quiet = MicrophoneAlarm(AlarmKind.ALL_SILENT, AlarmState.CLEARED, 1.0, None, None, "x")
+    assert quiet.to_json() == {
+        "kind": "all_silent",
+        "active": False,
+        "severity": "critical",
+        "source": "microphone",
+        "time": 1.0,
+        "message": "x",
     }
     with pytest.raises(ValueError, match="needs channel"):
         MicrophoneAlarm(AlarmKind.CLIPPING, AlarmState.RAISED, 1.0, None, None, "x")
@@ -264,7 +277,7 @@ def test_microphone_watch_status_snapshot() -> None:
         (2, QUIET),
         (3, QUIET),
     ]
-    assert [(a["kind"], a["channel"]) for a in status["alarms"]] == [("dead_mic", 1)]
+    assert [(a["kind"], a["subject"]) for a in status["alarms"]] == [("dead_mic", "1")]
 
 
 @settings(max_examples=60, deadline=None)

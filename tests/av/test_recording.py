@@ -209,7 +209,10 @@ def test_recorder_blocks_and_alarms_when_writer_falls_behind(tmp_path: Path) -> 
     assert 0.5 <= state.queued_seconds <= 0.55
     raised = rec.take_alarms()
     assert [(a.kind, a.active) for a in raised] == [(AlarmKind.WRITER_BEHIND, True)]
-    assert raised[0].to_json()["queued_seconds"] > 0.25
+    assert raised[0].queued_seconds is not None and raised[0].queued_seconds > 0.25
+    body = raised[0].to_json()
+    assert body["source"] == "recorder" and body["severity"] == raised[0].severity.value
+    assert body["detail"].endswith("s queued") and body["time"] >= 0
     StalledDisk.gate.set()
     assert done.wait(10)
     producer.join()
@@ -255,7 +258,8 @@ def test_recorder_disk_alarm_rises_escalates_and_clears(tmp_path: Path) -> None:
             Severity.WARNING,
             True,
         )
-        assert warning.to_json()["free_seconds"] == pytest.approx(3000, abs=1)
+        assert warning.free_seconds == pytest.approx(3000, abs=1)
+        assert "3000 s free" in warning.to_json()["detail"]
         free[0] = int(rate * 300)
         clocks.t += 5
         rec.write(next(feed))

@@ -22,6 +22,17 @@ from tests.hub.test_live_ws import next_message, patroller
 
 DEAD_MIC = {
     "kind": "dead_mic",
+    "active": True,
+    "severity": "critical",
+    "source": "microphone",
+    "subject": "2",
+    "role": "原告",
+    "hearing_id": "h-1",
+    "time": 61.5,
+    "message": "原告麦克风无信号 · 原告 microphone silent for 60 s while others spoke",
+}
+LEGACY_DEAD_MIC = {  # the same alarm as an agent before protocol 2 sent it
+    "kind": "dead_mic",
     "state": "raised",
     "hearing_time": 61.5,
     "channel": 2,
@@ -29,7 +40,7 @@ DEAD_MIC = {
     "message": "原告麦克风无信号 · 原告 microphone silent for 60 s while others spoke",
     "hearing_id": "h-1",
 }
-CAMERA_OFFLINE = {
+CAMERA_OFFLINE = {  # a camera going offline, as an agent before protocol 2 sent it
     "type": "state",
     "camera": "cam-judge",
     "state": "offline",
@@ -38,6 +49,18 @@ CAMERA_OFFLINE = {
     "message": "摄像机 cam-judge 离线 / camera cam-judge offline: no frames",
     "hearing_id": "h-1",
 }
+CAMERA_OFFLINE_ALARM = {  # ... and as the hub shows it: the camera's offline alarm
+    "kind": "offline",
+    "active": True,
+    "severity": "critical",
+    "source": "camera",
+    "subject": "cam-judge",
+    "hearing_id": "h-1",
+    "time": 75.0,
+    "message": "摄像机 cam-judge 离线 / camera cam-judge offline: no frames",
+    "detail": "no frames",
+}
+CAMERA_GAP = {"type": "gap", "camera": "cam-judge", "start": 75.0, "end": 80.0, "hearing_id": "h-1"}
 
 
 def alarm(seq: int, **changes: Any) -> Event:
@@ -73,15 +96,24 @@ async def test_live_alarm_event_is_broadcast_with_seq_and_body(hub: RunningHub) 
 async def test_live_camera_event_is_broadcast_as_alarm(hub: RunningHub) -> None:
     browser, _ = await hub.browser()
     agent, _ = await hub.agent()
-    await send_events(agent, [opened(1), Event(seq=2, kind="camera", body=CAMERA_OFFLINE)])
+    gap = Event(seq=2, kind="camera", body=CAMERA_GAP)  # for the record: no alarm
+    await send_events(agent, [opened(1), gap, Event(seq=3, kind="camera", body=CAMERA_OFFLINE)])
     pushed = await next_message(browser, "alarm")
     assert pushed == {
         "type": "alarm",
         "courtroom": COURT,
         "kind": "camera",
-        "seq": 2,
-        "body": CAMERA_OFFLINE,
+        "seq": 3,
+        "body": CAMERA_OFFLINE_ALARM,
     }
+
+
+async def test_live_alarm_of_an_old_agent_is_broadcast_in_the_one_shape(hub: RunningHub) -> None:
+    browser, _ = await hub.browser()
+    agent, _ = await hub.agent()
+    await send_events(agent, [opened(1), Event(seq=2, kind="av.alarm", body=LEGACY_DEAD_MIC)])
+    pushed = await next_message(browser, "alarm")
+    assert (pushed["kind"], pushed["seq"], pushed["body"]) == ("av.alarm", 2, DEAD_MIC)
 
 
 async def test_live_alarm_resent_after_reconnect_is_broadcast_once(hub: RunningHub) -> None:
@@ -91,10 +123,10 @@ async def test_live_alarm_resent_after_reconnect_is_broadcast_once(hub: RunningH
     await agent.close()  # the agent lost the ack of 2 (say) and resends it
     again, welcome = await hub.agent()
     assert welcome.acked_seq == 2
-    cleared = alarm(3, state="cleared", message="原告麦克风恢复信号 · back")
+    cleared = alarm(3, active=False, message="原告麦克风恢复信号 · back")
     assert await send_events(again, [alarm(2), cleared, alarm(2)]) == [2, 3, 3]
     alarms = await drain(browser, "alarm")
-    assert [(a["seq"], a["body"]["state"]) for a in alarms] == [(2, "raised"), (3, "cleared")]
+    assert [(a["seq"], a["body"]["active"]) for a in alarms] == [(2, True), (3, False)]
 
 
 async def test_live_transcript_and_device_events_are_not_alarms(hub: RunningHub) -> None:
@@ -126,13 +158,20 @@ async def test_live_status_event_report_is_the_body(hub: RunningHub) -> None:
     assert status["status"]["online"] is True
 
 
-@pytest.mark.parametrize("kind", ["av.alarm", "camera"])
+@pytest.mark.parametrize(
+    ("kind", "sent", "body"),
+    [
+        ("av.alarm", DEAD_MIC, DEAD_MIC),
+        ("av.alarm", LEGACY_DEAD_MIC, DEAD_MIC),  # archived as sent, mapped when read
+        ("camera", CAMERA_OFFLINE, CAMERA_OFFLINE_ALARM),
+        ("camera", CAMERA_GAP, CAMERA_GAP),  # no alarm: as stored
+    ],
+)
 async def test_events_endpoint_replays_alarms_a_late_page_missed(
-    hub: RunningHub, kind: str
+    hub: RunningHub, kind: str, sent: dict[str, Any], body: dict[str, Any]
 ) -> None:
     agent, _ = await hub.agent()
-    body = DEAD_MIC if kind == "av.alarm" else CAMERA_OFFLINE
-    await send_events(agent, [opened(1), Event(seq=2, kind=kind, body=body), final(3)])
+    await send_events(agent, [opened(1), Event(seq=2, kind=kind, body=sent), final(3)])
     headers = {"Authorization": f"Bearer {await hub.token()}"}
     async with httpx.AsyncClient(base_url=hub.url, headers=headers, timeout=TIMEOUT) as client:
         response = await client.get(f"/api/courtrooms/{COURT}/events", params={"kind": kind})
@@ -190,3 +229,13 @@ async def test_live_patroller_gets_patrol_messages_of_every_courtroom_but_no_tra
     assert {"final", "partial"} <= clerk_types
     with pytest.raises(TimeoutError):  # nothing else was queued for the patroller
         await asyncio.wait_for(patrol.recv(), TIMEOUT / 20)
+
+
+async def test_live_old_camera_body_that_is_no_alarm_is_stored_not_shown(hub: RunningHub) -> None:
+    browser, _ = await hub.browser()
+    agent, _ = await hub.agent()
+    broken = {"type": "alarm", "camera": "cam-judge", "hearing_id": "h-1"}  # no kind
+    sent = [opened(1), Event(seq=2, kind="camera", body=broken), alarm(3)]
+    assert await send_events(agent, sent) == [1, 2, 3]  # archived and acked
+    alarms = await drain(browser, "alarm")
+    assert [a["seq"] for a in alarms] == [3]

@@ -123,7 +123,7 @@ async def test_rest_events_newest_first_pages_with_before_without_overlap(
     hub: RunningHub,
 ) -> None:
     agent, _ = await hub.agent()
-    alarms = [alarm(seq, channel=seq) for seq in range(2, 8)]
+    alarms = [alarm(seq, subject=str(seq)) for seq in range(2, 8)]
     await send_events(agent, [opened(1), *alarms, final(8), alarm(9)])
     async with client(hub, await hub.token()) as http:
         pages, before = [], None

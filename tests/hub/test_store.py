@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from courtroom_core.wire import Event
-from hub.db import migrate, open_engine
+from hub.db import EventRow, migrate, open_engine
 from hub.store import QUARANTINE_KIND, Archive, SeqConflict, SeqGap
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -286,3 +287,35 @@ def test_archive_keeps_one_status_per_interval_but_acks_all(archive: Archive) ->
     assert not archive.store_event("c1", alarm, now=NOW + timedelta(seconds=131)).duplicate
     assert archive.store_event("c1", status(2), now=NOW + timedelta(seconds=132)).duplicate
     assert [e["seq"] for e in archive.events("c1", kind="av.alarm")] == [131]
+
+
+def test_store_events_reads_alarms_of_every_archived_shape_in_the_one_shape(
+    archive: Archive,
+) -> None:
+    old = {"kind": "clipping", "state": "raised", "hearing_time": 4.0, "channel": 1,
+           "role": "原告", "message": "削波", "hearing_id": "h-1"}  # fmt: skip
+    gap = {"type": "gap", "camera": "cam-1", "start": 1.0, "end": 2.0, "hearing_id": "h-1"}
+    archive.store_event("c1", Event(seq=1, kind="av.alarm", body=old), now=NOW)
+    archive.store_event("c1", Event(seq=2, kind="camera", body=gap), now=NOW)
+    # A row archived before bodies were checked: no kind at all. Read as stored.
+    with Session(archive.engine) as session, session.begin():
+        body = {"message": "old"}
+        session.add(EventRow(courtroom="c1", seq=3, kind="av.alarm", body=body, received_at=NOW))
+    events = {e["seq"]: e["body"] for e in archive.events("c1")}
+    assert events[1] == {
+        "kind": "clipping",
+        "active": True,
+        "severity": "warning",
+        "source": "microphone",
+        "subject": "1",
+        "role": "原告",
+        "hearing_id": "h-1",
+        "time": 4.0,
+        "message": "削波",
+    }
+    assert events[2] == gap  # no alarm: as stored
+    assert events[3] == {"message": "old"}
+    # The archive keeps what was received: the event's identity is its digest.
+    with Session(archive.engine) as session:
+        stored = session.scalar(sa.select(EventRow.body).where(EventRow.seq == 1))
+    assert stored == old

@@ -183,23 +183,22 @@ BODIES: dict[str, dict[str, object]] = {
         "raw": "0d0a",
     },
     "av.alarm": {
-        "hearing_id": "fy-01-20250301",
         "kind": "dead_mic",
-        "state": "raised",
-        "hearing_time": 61.0,
-        "channel": 2,
+        "active": True,
+        "severity": "critical",
+        "source": "microphone",
+        "subject": "2",
         "role": "被告",
-        "message": "被告麦克风无信号",
+        "hearing_id": "fy-01-20250301",
+        "time": 61.0,
+        "message": "被告麦克风无信号 · 被告 microphone silent",
     },
     "camera": {
         "hearing_id": "fy-01-20250301",
         "camera": "CAM-1",
-        "type": "alarm",
-        "kind": "no_frames",
-        "active": True,
-        "time": 30.0,
-        "since": 25.0,
-        "message": "摄像机 CAM-1 无画面",
+        "type": "gap",
+        "start": 25.0,
+        "end": 30.0,
     },
 }
 
@@ -286,6 +285,30 @@ def deep(levels: int) -> object:
         ),
         (event_frame("hearing.closed", {"hearing_id": "h", "duration": -1}), "duration"),
         (event_frame("av.alarm", {"hearing_id": "h"}), "event.body.kind is missing"),
+        (
+            event_frame("av.alarm", {**BODIES["av.alarm"], "channel": 2}),
+            r"event.body: unexpected fields \['channel'\]",
+        ),
+        (
+            event_frame("av.alarm", {**BODIES["av.alarm"], "active": "yes"}),
+            "event.body.active must be true or false",
+        ),
+        (
+            event_frame("av.alarm", {**BODIES["av.alarm"], "message": "m" * 501}),
+            "event.body.message exceeds 500",
+        ),
+        (
+            event_frame("av.alarm", {**BODIES["av.alarm"], "detail": "d" * 501}),
+            "event.body.detail exceeds 500",
+        ),
+        (
+            event_frame("av.alarm", {"kind": "dead_mic", "state": "loud", "channel": 1}),
+            "event.body.state must be one of cleared, raised",
+        ),
+        (
+            event_frame("av.alarm", {"kind": "dead_mic", "state": "raised", "channel": -1}),
+            "event.body.channel must be within",
+        ),
         (event_frame("camera", {"hearing_id": "h", "camera": "a/b"}), "camera must be"),
         (event_frame("device", {"time": 1}), "event.body.device is missing"),
         (event_frame("status", {}, seq=str(2**63)), r"event.seq must be within 1\.\."),
@@ -391,6 +414,78 @@ def test_wire_bodies_built_in_code_validate_on_construction() -> None:
         wire.HearingOpened(hearing_id="")
     with pytest.raises(WireError, match=r"event\.body\.lag must be a finite number"):
         wire.StatusReport(extra={"lag": math.inf})
-    with pytest.raises(WireError, match="declared fields"):
-        wire.AvAlarm(hearing_id="h", kind="dead_mic", extra={"kind": "x"})
+    with pytest.raises(WireError, match=r"event\.body\.severity must be one of critical"):
+        wire.Alarm(kind="k", active=True, severity="loud", source="agent", message="m")
+    with pytest.raises(WireError, match=r"event\.body\.source must be one of agent"):
+        wire.Alarm(kind="k", active=True, severity="info", source="moon", message="m")
     assert wire.HearingOpened(hearing_id="h", roles=("审判长",)).roles == ("审判长",)
+
+
+LEGACY_ALARMS = [
+    # (kind, body of an agent before protocol 2, the one shape it is read as)
+    (
+        "av.alarm",
+        {"kind": "dead_mic", "state": "raised", "hearing_time": 61.0, "channel": 2,
+         "role": "被告", "message": "被告麦克风无信号", "hearing_id": "h"},
+        {"kind": "dead_mic", "active": True, "severity": "critical", "source": "microphone",
+         "subject": "2", "role": "被告", "hearing_id": "h", "time": 61.0,
+         "message": "被告麦克风无信号"},
+    ),
+    (
+        "av.alarm",
+        {"kind": "all_silent", "state": "cleared", "hearing_time": 9.0, "channel": None,
+         "role": None, "message": "恢复", "hearing_id": "h"},
+        {"kind": "all_silent", "active": False, "severity": "critical", "source": "microphone",
+         "hearing_id": "h", "time": 9.0, "message": "恢复"},
+    ),
+    (
+        "av.alarm",
+        {"kind": "disk_low", "active": True, "severity": "warning", "message": "磁盘",
+         "hearing_id": "h", "hearing_frame": 48000, "free_bytes": 10, "free_seconds": 1.5},
+        {"kind": "disk_low", "active": True, "severity": "warning", "source": "recorder",
+         "hearing_id": "h", "message": "磁盘"},
+    ),
+    (
+        "av.alarm",
+        {"kind": "hearing_interrupted", "active": True, "severity": "critical",
+         "hearing_id": "h", "time": 3.5, "message": "中断", "error": "OSError: gone"},
+        {"kind": "hearing_interrupted", "active": True, "severity": "critical",
+         "source": "hearing", "hearing_id": "h", "time": 3.5, "message": "中断",
+         "detail": "OSError: gone"},
+    ),
+    (
+        "camera",
+        {"type": "alarm", "camera": "CAM-1", "kind": "frozen", "active": True, "time": 30.0,
+         "since": 25.0, "message": "静止", "hearing_id": "h"},
+        {"kind": "frozen", "active": True, "severity": "warning", "source": "camera",
+         "subject": "CAM-1", "hearing_id": "h", "time": 30.0, "since": 25.0, "message": "静止"},
+    ),
+    (
+        "camera",
+        {"type": "state", "camera": "CAM-1", "state": "offline", "time": 31.0,
+         "reason": "read failed", "message": "离线", "hearing_id": "h"},
+        {"kind": "offline", "active": True, "severity": "critical", "source": "camera",
+         "subject": "CAM-1", "hearing_id": "h", "time": 31.0, "message": "离线",
+         "detail": "read failed"},
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "old", "new"), LEGACY_ALARMS)
+def test_wire_alarms_of_every_old_shape_are_read_as_the_one_shape(
+    kind: str, old: dict[str, object], new: dict[str, object]
+) -> None:
+    alarm = wire.alarm_of(kind, old)
+    assert alarm is not None and alarm.to_json() == new
+    # The mapped alarm is a valid body of today's protocol, read back unchanged.
+    assert decode(encode(Event(seq=1, kind="av.alarm", body=alarm.to_json()))) == Event(
+        seq=1, kind="av.alarm", body=new
+    )
+    if kind == "av.alarm":  # an old agent's alarm still decodes (mapped), never quarantined
+        event = decode(encode(Event(seq=1, kind=kind, body=old)))
+        assert isinstance(event, Event) and event.data == alarm
+
+
+def test_wire_camera_gap_carries_no_alarm() -> None:
+    assert wire.alarm_of("camera", BODIES["camera"]) is None
+    assert wire.alarm_of("status", BODIES["status"]) is None
