@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from playwright.async_api import Browser, expect
 
 from courtroom_core.wire import Event, Partial, encode
 from hub.config import DatabaseConfig
@@ -36,6 +37,7 @@ from tests.hub.conftest import (
     make_config,
 )
 from tests.hub.test_agent_ws import send_events
+from tests.hub.test_clerk_page import browser, log_in  # noqa: F401  (the Chromium fixture)
 from tests.hub.test_users import add_user, login
 
 HEARING = "h-joint"
@@ -117,7 +119,7 @@ async def test_sites_two_agents_share_one_hearing(any_hub: RunningHub) -> None:
     court, _ = await hub.agent(COURT, COURT_TOKEN)
     other, _ = await hub.agent(OTHER, OTHER_TOKEN)
     await send_events(court, [opened(1)])
-    browser, snapshot = await hub.browser(COURT)
+    viewer, snapshot = await hub.browser(COURT)
     assert snapshot["hearing"]["id"] == HEARING and snapshot["hearing"]["sites"] == []
 
     # Not joined: OTHER cannot write into COURT's hearing.
@@ -126,7 +128,7 @@ async def test_sites_two_agents_share_one_hearing(any_hub: RunningHub) -> None:
     assert "belongs to courtroom 'court-1'" in error and "has not joined" in error
 
     await send_events(other, [opened(2, joined=True)])
-    joined = await next_of(browser, "hearing")
+    joined = await next_of(viewer, "hearing")
     assert joined["courtroom"] == COURT and joined["hearing"]["closed_at"] is None
     [site] = joined["hearing"]["sites"]
     assert (site["courtroom"], site["name"], site["left_at"]) == (OTHER, "第二法庭", None)
@@ -134,7 +136,7 @@ async def test_sites_two_agents_share_one_hearing(any_hub: RunningHub) -> None:
     await other.send(
         encode(Partial(hearing_id=HEARING, channel=1, role="defendant", start=2.0, text="我"))
     )
-    partial = await next_of(browser, "partial")
+    partial = await next_of(viewer, "partial")
     assert (partial["courtroom"], partial["site"], partial["site_name"]) == (
         COURT,
         OTHER,
@@ -145,7 +147,7 @@ async def test_sites_two_agents_share_one_hearing(any_hub: RunningHub) -> None:
     await send_events(court, [final(2, 1.0, "现在开庭", "judge")])
     await send_events(other, [final(3, 2.0, "我认罪", "defendant")])
     await send_events(court, [final(3, 3.0, "记录在案", "judge")])
-    live = [(await next_of(browser, "final")) for _ in range(3)]
+    live = [(await next_of(viewer, "final")) for _ in range(3)]
     assert [(m["courtroom"], m["segment"]["site"], m["segment"]["seq"]) for m in live] == [
         (COURT, COURT, 2),
         (COURT, OTHER, 3),
@@ -173,7 +175,7 @@ async def test_sites_two_agents_share_one_hearing(any_hub: RunningHub) -> None:
     [hearing] = await get(hub, f"/api/hearings?courtroom={COURT}")
     assert hearing["closed_at"] is not None and hearing["duration"] is None
     assert len(await get(hub, f"/api/hearings/{HEARING}/transcript")) == 3
-    for ws in (court, other, browser):
+    for ws in (court, other, viewer):
         await ws.close()
 
 
@@ -222,6 +224,36 @@ async def test_sites_owner_page_relearns_joined_site_after_restart(
     assert [s["text"] for s in site_view] == ["听到", "明白"]
     assert [s["text"] for s in court_view] == ["开庭", "听到", "继续", "明白"]
     for ws in (court, other, owner_page, site_page):
+        await ws.close()
+
+
+@pytest.mark.slow
+async def test_sites_clerk_page_labels_the_joined_sites_lines(
+    hub: RunningHub,
+    browser: Browser,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The owner's clerk page shows the remote site's partial and final, labelled
+    with the site's name, in hearing-clock order among the court's own."""
+    expect.set_options(timeout=TIMEOUT * 1000 * 2)
+    court, other = await joint_hearing(hub)
+    page = await browser.new_page(viewport={"width": 1280, "height": 760})
+    await log_in(page, hub.url)
+    await expect(page.locator("#hearing-title")).to_contain_text("远程提审")
+    partial = Partial(hearing_id=HEARING, channel=0, role="defendant", start=2.0, text="我")
+    await other.send(encode(partial))
+    await expect(page.locator("#partials .partial .site")).to_have_text("第二法庭")
+    await send_events(court, [final(2, 1.0, "现在开庭", "judge")])
+    await send_events(other, [final(2, 2.0, "我认罪", "defendant")])
+    await send_events(court, [final(3, 3.0, "记录在案", "judge")])
+    finals = page.locator("#finals .final")
+    await expect(finals).to_have_count(3)
+    await expect(page.locator("#partials .partial")).to_have_count(0)
+    await expect(finals.locator(".text")).to_have_text(["现在开庭", "第二法庭我认罪", "记录在案"])
+    await expect(finals.nth(1).locator(".site")).to_have_attribute("title", OTHER)
+    await expect(page.locator("#finals .site")).to_have_count(1)  # the court's own: no label
+    await page.screenshot(path=tmp_path / "sites.png")
+    for ws in (court, other):
         await ws.close()
 
 
