@@ -13,7 +13,7 @@ the archive (off the event loop) and closes it on shutdown. Routes:
 ``POST /api/logout``                        revoke this token's session
 ``GET /api/me``                             who the token speaks for
 ``GET /api/courtrooms``                     id, name, online, current hearing
-``GET /api/hearings?courtroom=ID``          hearings, newest first
+``GET /api/hearings?courtroom=ID``          hearings it opened or joined, newest first
 ``GET /api/hearings/{id}/transcript``       segments (Final.to_json + seq, site, site_name),
                                             paged with ``before_seq``/``after_seq`` (+ its
                                             ``site``) and ``limit``; every site's lines

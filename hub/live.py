@@ -33,9 +33,11 @@ Browser messages (hub → browser)::
      "more_before": bool, "status": {...}}
     {"type": "patrol-snapshot", "courtrooms": [{"id", "name", "hearing": {...} | null,
                                                 "status": {...}}, ...]}
-    {"type": "final",    "courtroom", "hearing_id", "segment": {..., "seq"}}
+    {"type": "final",    "courtroom", "hearing_id", "segment": {..., "seq", "site", "site_name"}}
     {"type": "partial",  "courtroom", "hearing_id", "channel", "role", "start", "text"[, "end"]}
-    {"type": "hearing",  "courtroom", "hearing": {...}}
+    {"type": "hearing",  "courtroom", "hearing": {"id", "courtroom" (its owner), "title",
+                         "opened_at", "closed_at", "duration", "sites": [{"courtroom", "name",
+                         "joined_at", "left_at"}, ...]}}
     {"type": "status",   "courtroom", "status": {"online", "last_seen", "report"}}
     {"type": "alarm",    "courtroom", "kind": "av.alarm" | "camera" | "hub.quarantine",
                          "seq", "body": {...}}
