@@ -13,9 +13,12 @@ the archive (off the event loop) and closes it on shutdown. Routes:
 ``POST /api/logout``                        revoke this token's session
 ``GET /api/me``                             who the token speaks for
 ``GET /api/courtrooms``                     id, name, online, current hearing
-``GET /api/hearings?courtroom=ID``          hearings, newest first
-``GET /api/hearings/{id}/transcript``       segments (Final.to_json + seq), paged with
-                                            ``before_seq``/``after_seq`` and ``limit``
+``GET /api/hearings?courtroom=ID``          hearings it opened or joined, newest first
+``GET /api/hearings/{id}/transcript``       segments (Final.to_json + seq, site, site_name),
+                                            paged with ``before_seq``/``after_seq`` (+ its
+                                            ``site``) and ``limit``; every site's lines
+                                            for a user of the owner courtroom, a joined
+                                            site's own for a user of that site only
 ``GET /api/courtrooms/{id}/events``         stored events by seq, asc or desc, paged
 ``GET /api/courtrooms/{id}/cameras``        cameras with a thumbnail, and its time
 ``GET /api/courtrooms/{id}/cameras/{cam}/thumbnail``  that camera's latest JPEG
@@ -57,8 +60,9 @@ from hub.errors import AuthError
 from hub.live_ws import live_endpoint
 from hub.security import Clock, utc_now
 from hub.state import open_hub_state
+from hub.store import HearingInfo
 from hub.throttle import HashPoolBusy, LoginThrottled
-from hub.users import Role
+from hub.users import Principal, Role
 
 __all__ = ["create_app"]
 
@@ -96,13 +100,23 @@ class MeOut(BaseModel):
     expires_at: datetime
 
 
+class SiteOut(BaseModel):
+    courtroom: str = Field(description="the joined site's courtroom id")
+    name: str = Field(description="its display name")
+    joined_at: datetime
+    left_at: datetime | None = Field(description="its own 闭庭; null while it takes part")
+
+
 class HearingOut(BaseModel):
     id: str
-    courtroom: str
+    courtroom: str = Field(description="the courtroom that opened it (its owner)")
     title: str
     opened_at: datetime | None
     closed_at: datetime | None
     duration: float | None
+    sites: list[SiteOut] = Field(
+        default_factory=list, description="remote sites that joined it 远程参与方"
+    )
 
 
 class CourtroomOut(BaseModel):
@@ -133,7 +147,9 @@ class WordOut(BaseModel):
 
 
 class SegmentOut(BaseModel):
-    seq: int
+    seq: int = Field(description="the seq of its site's courtroom")
+    site: str = Field(description="the courtroom id whose agent heard it")
+    site_name: str = Field(description="that courtroom's display name")
     start: float
     end: float
     channel: int
@@ -269,7 +285,7 @@ def create_app(
         if courtroom is not None:
             _require_scope(request, user, courtroom)
         rows = await state.runner.read(state.runner.archive.hearings, courtroom)
-        return [HearingOut(**row.to_json()) for row in rows if user.sees(row.courtroom)]
+        return [HearingOut(**row.to_json()) for row in rows if _viewpoint(user, row) is not None]
 
     @api.get(
         "/api/hearings/{hearing_id}/transcript",
@@ -295,21 +311,37 @@ def create_app(
             int | None,
             Query(ge=1, le=TRANSCRIPT_LIMIT, description="page size (default: every segment)"),
         ] = None,
+        site: Annotated[
+            str | None,
+            Query(
+                max_length=64,
+                description="the site of the before_seq/after_seq segment "
+                "(default: the courtroom the transcript is seen from)",
+            ),
+        ] = None,
     ) -> list[SegmentOut]:
-        """A hearing's segments in transcript order (start, then seq). Page towards
-        the start with ``before_seq`` = the first segment's seq held (the clerk
-        page's 加载更早的笔录), towards the end with ``after_seq``."""
+        """A hearing's segments in transcript order (start, seq, site). Page towards
+        the start with ``before_seq`` = the first segment's seq held and ``site``
+        its site (the clerk page's 加载更早的笔录), towards the end with ``after_seq``.
+
+        Who sees which lines: a user who may see the hearing's owner courtroom
+        gets every site's segments; a user who may see only a joined site gets
+        that site's own; anyone else 403."""
         if before_seq is not None and after_seq is not None:
             raise unprocessable(("query", "after_seq"), "give before_seq or after_seq, not both")
         state = _state(request)
         hearing = await state.runner.read(state.runner.archive.hearing, hearing_id)
         if hearing is None:
             raise HTTPException(404, f"no hearing {hearing_id[:128]!r} 无此庭审")
-        _require_scope(request, user, hearing.courtroom)
+        viewpoint = _viewpoint(user, hearing)
+        if viewpoint is None:
+            _require_scope(request, user, hearing.courtroom)  # raises 403, audited
+        seen_from = viewpoint or hearing.courtroom
         rows = await state.runner.read(
             state.runner.archive.transcript,
             hearing_id,
-            hearing.courtroom,
+            seen_from,
+            site=site,
             before_seq=before_seq,
             after_seq=after_seq,
             limit=limit,
@@ -428,3 +460,14 @@ _state = hub_state
 _client = client_of
 _require_scope = require_scope
 _User = User
+
+
+def _viewpoint(user: Principal, hearing: HearingInfo) -> str | None:
+    """The courtroom a user sees ``hearing`` from, None when it may not see it.
+
+    The owner courtroom when the user may see it (every site's lines), else
+    the first joined site it may see (that site's lines only).
+    """
+    if user.sees(hearing.courtroom):
+        return hearing.courtroom
+    return next((s.courtroom for s in hearing.sites if user.sees(s.courtroom)), None)

@@ -22,6 +22,10 @@ Tables::
     audit_log   id, at, actor, action, target, client, status, detail      (0004)
                 append-only: the hub and the CLI only ever INSERT into it
     agent_tokens  courtroom, token_hash, source, updated_at               (0004)
+    hearing_sites hearing_id, courtroom, joined_seq, joined_at, left_at   (0005)
+                PRIMARY KEY(hearing_id, courtroom): the remote sites that
+                joined a hearing another courtroom (hearings.courtroom, its
+                owner) opened; left_at is set by the site's own 闭庭
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ __all__ = [
     "CourtroomRow",
     "EventRow",
     "HearingRow",
+    "HearingSiteRow",
     "QuarantineRow",
     "SegmentRow",
     "SessionRow",
@@ -79,6 +84,26 @@ class HearingRow(Base):
     opened_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     duration: Mapped[float | None] = mapped_column(sa.Float)
+
+
+class HearingSiteRow(Base):
+    """A remote site (another courtroom's agent) that joined a hearing.
+
+    The hearing's owner, the courtroom that opened it, is ``hearings.courtroom``
+    and has no row here. ``joined_seq`` is the site's own seq of its latest
+    joined ``hearing.opened`` (so it orders against the site's own hearings),
+    ``joined_at`` when the hub first stored it, ``left_at`` the site's
+    ``hearing.closed`` time (None while it takes part).
+    """
+
+    __tablename__ = "hearing_sites"
+    __table_args__ = (sa.Index("ix_hearing_sites_courtroom_seq", "courtroom", "joined_seq"),)
+
+    hearing_id: Mapped[str] = mapped_column(sa.ForeignKey("hearings.id"), primary_key=True)
+    courtroom: Mapped[str] = mapped_column(sa.ForeignKey("courtrooms.id"), primary_key=True)
+    joined_seq: Mapped[int] = mapped_column(sa.BigInteger)
+    joined_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    left_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class EventRow(Base):

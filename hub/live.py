@@ -33,9 +33,11 @@ Browser messages (hub → browser)::
      "more_before": bool, "status": {...}}
     {"type": "patrol-snapshot", "courtrooms": [{"id", "name", "hearing": {...} | null,
                                                 "status": {...}}, ...]}
-    {"type": "final",    "courtroom", "hearing_id", "segment": {..., "seq"}}
+    {"type": "final",    "courtroom", "hearing_id", "segment": {..., "seq", "site", "site_name"}}
     {"type": "partial",  "courtroom", "hearing_id", "channel", "role", "start", "text"[, "end"]}
-    {"type": "hearing",  "courtroom", "hearing": {...}}
+    {"type": "hearing",  "courtroom", "hearing": {"id", "courtroom" (its owner), "title",
+                         "opened_at", "closed_at", "duration", "sites": [{"courtroom", "name",
+                         "joined_at", "left_at"}, ...]}}
     {"type": "status",   "courtroom", "status": {"online", "last_seen", "report"}}
     {"type": "alarm",    "courtroom", "kind": "av.alarm" | "camera" | "hub.quarantine",
                          "seq", "body": {...}}   # av.alarm, camera: body is a wire.Alarm
@@ -57,6 +59,25 @@ by the hub; a ``camera`` event that is no alarm (a gap) is never sent live.
 Live messages published while a snapshot is being read may follow it even
 though the snapshot already reflects them; applying them again is harmless
 (``hearing`` and ``status`` carry whole states, ``alarm`` carries its seq).
+
+Joined sites (see :mod:`hub.store`): a hearing's owner courtroom page sees
+every site's lines. The broadcaster keeps a route (site, hearing id) → owner
+for each site taking part, learnt from every ``hearing`` message it publishes
+(``hearing.sites``, ``left_at`` null while a site takes part) and from each
+owner snapshot (:meth:`LiveBroadcaster.learn`). A joined site's ``final`` and
+``partial`` of that hearing then also go to the owner's watchers, as::
+
+    {"type": "final",   "courtroom": OWNER, "hearing_id", "site": SITE,
+     "segment": {..., "seq", "site": SITE, "site_name"}}
+    {"type": "partial", "courtroom": OWNER, "hearing_id", "site": SITE,
+     "site_name", "channel", "role", "start", "text"[, "end"]}
+
+and its ``hearing`` message (it joined or left) also goes to them with
+``"courtroom": OWNER``. The site's own watchers keep receiving its messages
+as before, and nothing of the owner's goes to them: seen from a joined site,
+a hearing holds that site's lines only. At most :data:`MAX_ROUTES` routes are
+kept; beyond that the oldest is forgotten (its owner page relearns it at its
+next snapshot, a reconnect) — a bound no real court comes near.
 """
 
 from __future__ import annotations
@@ -73,6 +94,7 @@ from courtroom_core.wire import WireError
 
 __all__ = [
     "CLOSE_TOO_SLOW",
+    "MAX_ROUTES",
     "PATROL_TYPES",
     "CourtroomStatus",
     "LiveBroadcaster",
@@ -92,6 +114,11 @@ CLOSE_TOO_SLOW: Final = 4008
 
 PATROL_TYPES: Final = frozenset({"hearing", "status", "alarm", "thumbnail"})
 """Message types a patroller receives, from every courtroom."""
+
+MAX_ROUTES: Final = 1024
+"""Most (site, hearing) routes a broadcaster keeps (oldest forgotten first)."""
+SITE_TYPES: Final = frozenset({"final", "partial"})
+"""A joined site's message types that also go to the hearing owner's watchers."""
 
 
 def dumps(message: dict[str, Any]) -> str:
@@ -221,6 +248,36 @@ class LiveBroadcaster:
     def __init__(self) -> None:
         self._watchers: dict[str, set[LiveSubscriber]] = {}
         self._patrollers: set[LiveSubscriber] = set()
+        self._routes: dict[tuple[str, str], tuple[str, str]] = {}
+        """(site, hearing id) → (owner courtroom, site display name)."""
+
+    def learn(self, hearing: dict[str, Any] | None) -> None:
+        """Route the joined sites of ``hearing`` (a hearing's JSON) to its owner.
+
+        A site with ``left_at`` null takes part (its lines go to the owner's
+        watchers too); one that left is forgotten. A malformed hearing is
+        ignored: it comes from our own archive.
+        """
+        if not isinstance(hearing, dict):
+            return
+        hearing_id, owner = hearing.get("id"), hearing.get("courtroom")
+        if not isinstance(hearing_id, str) or not isinstance(owner, str):
+            return
+        for site in hearing.get("sites") or ():
+            courtroom = site.get("courtroom")
+            if not isinstance(courtroom, str) or courtroom == owner:
+                continue
+            key = (courtroom, hearing_id)
+            self._routes.pop(key, None)
+            if site.get("left_at") is None:
+                self._routes[key] = (owner, str(site.get("name") or courtroom))
+                while len(self._routes) > MAX_ROUTES:
+                    del self._routes[next(iter(self._routes))]
+
+    def route(self, site: str, hearing_id: str) -> str | None:
+        """The owner courtroom the site's lines of ``hearing_id`` also go to, if joined."""
+        found = self._routes.get((site, hearing_id))
+        return None if found is None else found[0]
 
     def watch(self, subscriber: LiveSubscriber, courtroom: str) -> int:
         """Make ``subscriber`` watch ``courtroom`` only; returns its new generation."""
@@ -251,7 +308,47 @@ class LiveBroadcaster:
 
     def publish(self, courtroom: str, message: dict[str, Any]) -> int:
         """Offer ``message`` to its courtroom's watchers and, for a patrol type, to
-        every patroller; returns to how many subscribers."""
+        every patroller; returns to how many subscribers.
+
+        A joined site's ``final``/``partial``/``hearing`` is also offered to
+        the hearing owner's watchers (see the module docstring).
+        """
+        return self._publish(courtroom, message) + self._forward(courtroom, message)
+
+    def _forward(self, courtroom: str, message: dict[str, Any]) -> int:
+        """Offer a joined site's message to the hearing owner's watchers too."""
+        kind = message.get("type")
+        if kind == "hearing":
+            hearing = message.get("hearing")
+            self.learn(hearing)
+            owner = hearing.get("courtroom") if isinstance(hearing, dict) else None
+            if not isinstance(owner, str) or owner == courtroom:
+                return 0
+            return self._offer(owner, {**message, "courtroom": owner})
+        if kind not in SITE_TYPES:
+            return 0
+        found = self._routes.get((courtroom, str(message.get("hearing_id"))))
+        if found is None:
+            return 0
+        owner, name = found
+        copy = {**message, "courtroom": owner, "site": courtroom}
+        if kind == "partial":
+            copy["site_name"] = name
+        return self._offer(owner, copy)
+
+    def _offer(self, courtroom: str, message: dict[str, Any]) -> int:
+        """Offer ``message`` to ``courtroom``'s watchers only."""
+        watchers = self._watchers.get(courtroom)
+        if not watchers:
+            return 0
+        frame = dumps_safe(message)
+        if frame is None:
+            return 0
+        for subscriber in watchers:
+            subscriber.offer(frame)
+        return len(watchers)
+
+    def _publish(self, courtroom: str, message: dict[str, Any]) -> int:
         watchers = self._watchers.get(courtroom, set())
         patrollers = self._patrollers if message.get("type") in PATROL_TYPES else set()
         if not watchers and not patrollers:

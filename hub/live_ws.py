@@ -208,6 +208,8 @@ async def _read(
             hearing, segments, more = await state.runner.read(
                 _snapshot, state.runner.archive, courtroom
             )
+            # The hearing's joined sites: their lines come to this page too.
+            state.broadcaster.learn(hearing)
             snapshot = {
                 "type": "snapshot",
                 "courtroom": courtroom,
@@ -238,7 +240,11 @@ async def _send(websocket: WebSocket, subscriber: LiveSubscriber) -> None:
 def _snapshot(
     archive: Archive, courtroom: str
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]], bool]:
-    """(current hearing, the last segments of its transcript, whether older ones exist)."""
+    """(current hearing, the last segments of its transcript, whether older ones exist).
+
+    The transcript as seen from ``courtroom``: every site's lines when it
+    owns the hearing, its own when it joined another courtroom's.
+    """
     hearing = archive.current_hearing(courtroom)
     if hearing is None:
         return None, [], False

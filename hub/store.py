@@ -16,6 +16,21 @@ on the courtroom row and only walks forward over the stored seqs just above
 it, so storing is O(gap) rather than O(history). An event beyond a gap is
 refused unstored (:class:`SeqGap`): agents send strictly in order, and an
 early event would otherwise take its seq from the genuine one.
+
+Sites: a hearing belongs to the courtroom that opened it (its owner) and
+holds, besides, every remote site that joined it — another courtroom whose
+agent sent ``hearing.opened`` with ``joined: true`` for that hearing id (same
+``opened_at``: one hearing clock). A joined site's events are stored under its
+own courtroom's seq, exactly once as any other, and applied to the hearing:
+its finals join the hearing's transcript, labelled with the site. Its
+``hearing.closed`` ends only its own part (``left_at``); the owner's closes the
+hearing. Any other courtroom's event naming the hearing is quarantined
+(:class:`Unstorable`), as is a site's event after it left (but its rejoin).
+
+Who sees which lines (:meth:`Archive.transcript`): seen from the owner
+courtroom, a hearing's transcript holds every site's finals; seen from a
+joined site, only that site's own. Each line names its site (``site``,
+``site_name``).
 """
 
 from __future__ import annotations
@@ -23,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -44,6 +59,7 @@ from hub.db import (
     CourtroomRow,
     EventRow,
     HearingRow,
+    HearingSiteRow,
     QuarantineRow,
     SegmentRow,
     as_utc,
@@ -68,6 +84,7 @@ __all__ = [
     "Archive",
     "ArchiveRunner",
     "HearingInfo",
+    "HearingSite",
     "Quarantined",
     "SeqConflict",
     "SeqGap",
@@ -81,13 +98,34 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
+class HearingSite:
+    """A remote site that joined a hearing: its courtroom id and display name."""
+
+    courtroom: str
+    name: str
+    joined_at: datetime
+    left_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "courtroom": self.courtroom,
+            "name": self.name,
+            "joined_at": _iso(self.joined_at),
+            "left_at": _iso(self.left_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class HearingInfo:
+    """A hearing: ``courtroom`` opened it (its owner); ``sites`` joined it."""
+
     id: str
     courtroom: str
     title: str
     opened_at: datetime | None
     closed_at: datetime | None
     duration: float | None
+    sites: tuple[HearingSite, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -97,6 +135,7 @@ class HearingInfo:
             "opened_at": _iso(self.opened_at),
             "closed_at": _iso(self.closed_at),
             "duration": self.duration,
+            "sites": [site.to_json() for site in self.sites],
         }
 
 
@@ -201,7 +240,7 @@ class Archive:
                             received_at=now,
                         )
                     )
-                    hearing, segment = self._apply(session, courtroom, event)
+                    hearing, segment = self._apply(session, room, event, now)
                     session.flush()
             except (Unstorable, sa.exc.StatementError) as exc:
                 if isinstance(exc, sa.exc.StatementError) and not refuses_values(exc):
@@ -345,18 +384,25 @@ class Archive:
         return acked
 
     def _apply(
-        self, session: Session, courtroom: str, event: Event
+        self, session: Session, room: CourtroomRow, event: Event, now: datetime
     ) -> tuple[HearingInfo | None, dict[str, Any] | None]:
         """Apply the event's effect; the body was checked by :mod:`courtroom_core.wire`.
 
         Raises:
-            Unstorable: the body names a hearing of another courtroom.
+            Unstorable: the body names a hearing of another courtroom that
+                this courtroom did not join (or left), or it joins a hearing
+                no site opened, its own, or at another ``opened_at``.
         """
+        courtroom = room.id
         body = event.data
         hearing_id = getattr(body, "hearing_id", None)
         hearing = None if hearing_id is None else session.get(HearingRow, hearing_id)
         if hearing is not None and hearing.courtroom != courtroom:
-            raise Unstorable(f"hearing {hearing_id!r} belongs to courtroom {hearing.courtroom!r}")
+            site = self._admit_site(session, hearing, courtroom, event, now)
+            return self._apply_site(session, room, hearing, site, event, now)
+        if isinstance(body, HearingOpened) and body.joined:
+            whose = "no site opened it" if hearing is None else f"{courtroom!r} opened it"
+            raise Unstorable(f"cannot join hearing {body.hearing_id!r}: {whose}")
         if isinstance(body, HearingOpened):
             hearing = hearing or self._new_hearing(session, courtroom, body.hearing_id)
             hearing.title, hearing.opened_seq = body.title, event.seq
@@ -365,28 +411,94 @@ class Archive:
                 # The agent continues a hearing an earlier run of it ended
                 # with a failure: open again until its 闭庭.
                 hearing.closed_at = hearing.duration = None
-            return _hearing_info(hearing), None
+            return _hearing_info(session, hearing), None
         if isinstance(body, HearingClosed):
             hearing = hearing or self._new_hearing(session, courtroom, body.hearing_id)
             hearing.closed_at, hearing.duration = _parse_time(body.closed_at), body.duration
-            return _hearing_info(hearing), None
+            return _hearing_info(session, hearing), None
         if isinstance(body, TranscriptFinal):
-            seg = body.segment
-            row = SegmentRow(
-                hearing_id=body.hearing_id,
-                courtroom=courtroom,
-                seq=event.seq,
-                start=seg.start,
-                end=seg.end,
-                channel=seg.channel,
-                role=seg.role,
-                text=seg.text,
-                confidence=seg.confidence,
-                words=event.body["segment"].get("words") or [],
-            )
-            session.add(row)
-            return None, segment_json(row)
+            return None, self._add_segment(session, room, event, body)
         return None, None
+
+    def _admit_site(
+        self, session: Session, hearing: HearingRow, courtroom: str, event: Event, now: datetime
+    ) -> HearingSiteRow:
+        """The site row letting ``courtroom`` write into another courtroom's hearing.
+
+        A joined ``hearing.opened`` creates it (or rejoins: ``left_at`` cleared);
+        a site that left may still repeat its ``hearing.closed``.
+
+        Raises:
+            Unstorable: ``courtroom`` never joined the hearing, left it, or
+                joins it at another ``opened_at`` than the owner opened it.
+        """
+        body = event.data
+        site = session.get(HearingSiteRow, (hearing.id, courtroom), with_for_update=True)
+        if isinstance(body, HearingOpened) and body.joined:
+            opened_at = _parse_time(body.opened_at)
+            owner_at = as_utc(hearing.opened_at)
+            if opened_at is not None and owner_at is not None and opened_at != owner_at:
+                raise Unstorable(
+                    f"cannot join hearing {hearing.id!r} of courtroom {hearing.courtroom!r}: "
+                    f"opened_at {body.opened_at} is not its opened_at {owner_at.isoformat()}"
+                )
+            if site is None:
+                site = HearingSiteRow(
+                    hearing_id=hearing.id, courtroom=courtroom, joined_seq=event.seq, joined_at=now
+                )
+                session.add(site)
+            site.joined_seq, site.left_at = event.seq, None
+            return site
+        if site is None:
+            raise Unstorable(
+                f"hearing {hearing.id!r} belongs to courtroom {hearing.courtroom!r}"
+                f" and courtroom {courtroom!r} has not joined it"
+            )
+        if site.left_at is not None and not isinstance(body, HearingClosed):
+            raise Unstorable(f"courtroom {courtroom!r} left hearing {hearing.id!r}")
+        return site
+
+    def _apply_site(
+        self,
+        session: Session,
+        room: CourtroomRow,
+        hearing: HearingRow,
+        site: HearingSiteRow,
+        event: Event,
+        now: datetime,
+    ) -> tuple[HearingInfo | None, dict[str, Any] | None]:
+        """A joined site's event: its 闭庭 ends its part only; its finals join the hearing."""
+        body = event.data
+        if isinstance(body, HearingClosed):
+            if site.left_at is None:
+                site.left_at = _parse_time(body.closed_at) or now
+            session.flush()
+            return _hearing_info(session, hearing), None
+        if isinstance(body, HearingOpened):
+            session.flush()
+            return _hearing_info(session, hearing), None
+        if isinstance(body, TranscriptFinal):
+            return None, self._add_segment(session, room, event, body)
+        return None, None
+
+    def _add_segment(
+        self, session: Session, room: CourtroomRow, event: Event, body: TranscriptFinal
+    ) -> dict[str, Any]:
+        seg = body.segment
+        row = SegmentRow(
+            hearing_id=body.hearing_id,
+            courtroom=room.id,
+            seq=event.seq,
+            start=seg.start,
+            end=seg.end,
+            channel=seg.channel,
+            role=seg.role,
+            text=seg.text,
+            confidence=seg.confidence,
+            words=event.body["segment"].get("words") or [],
+        )
+        session.add(row)
+        return segment_json(row, room.name)
 
     def _new_hearing(self, session: Session, courtroom: str, hearing_id: str) -> HearingRow:
         hearing = HearingRow(id=hearing_id, courtroom=courtroom, title="")
@@ -402,50 +514,92 @@ class Archive:
             return [(r.id, r.name, self._current(session, r.id)) for r in rooms]
 
     def current_hearing(self, courtroom: str) -> HearingInfo | None:
-        """The courtroom's latest opened hearing, closed or not."""
+        """The courtroom's latest opened or joined hearing, closed or not."""
         with self._sessions() as session:
             return self._current(session, courtroom)
 
     def _current(self, session: Session, courtroom: str) -> HearingInfo | None:
-        row = session.scalars(
-            sa.select(HearingRow)
+        """The hearing of the courtroom's latest ``hearing.opened``, its own or a join.
+
+        Both seqs are the courtroom's own, so the later event wins.
+        """
+        owned = session.execute(
+            sa.select(HearingRow.id, HearingRow.opened_seq)
             .where(HearingRow.courtroom == courtroom, HearingRow.opened_seq.is_not(None))
             .order_by(HearingRow.opened_seq.desc())
             .limit(1)
         ).first()
-        return None if row is None else _hearing_info(row)
+        joined = session.execute(
+            sa.select(HearingSiteRow.hearing_id, HearingSiteRow.joined_seq)
+            .where(HearingSiteRow.courtroom == courtroom)
+            .order_by(HearingSiteRow.joined_seq.desc())
+            .limit(1)
+        ).first()
+        latest = max(
+            (r for r in (owned, joined) if r is not None), key=lambda r: r[1] or 0, default=None
+        )
+        row = None if latest is None else session.get(HearingRow, latest[0])
+        return None if row is None else _hearing_info(session, row)
 
     def hearings(self, courtroom: str | None = None) -> list[HearingInfo]:
-        """Hearings, newest first, optionally of one courtroom."""
+        """Hearings, newest first, optionally of one courtroom (opened or joined by it)."""
         query = sa.select(HearingRow).order_by(
             HearingRow.opened_at.desc().nulls_last(), HearingRow.id
         )
         if courtroom is not None:
-            query = query.where(HearingRow.courtroom == courtroom)
+            joined = sa.select(HearingSiteRow.hearing_id).where(
+                HearingSiteRow.courtroom == courtroom
+            )
+            query = query.where(
+                sa.or_(HearingRow.courtroom == courtroom, HearingRow.id.in_(joined))
+            )
         with self._sessions() as session:
-            return [_hearing_info(row) for row in session.scalars(query)]
+            rows = session.scalars(query).all()
+            sites = _sites_of(session, [row.id for row in rows])
+            return [_hearing_info(session, row, sites.get(row.id, ())) for row in rows]
 
     def hearing(self, hearing_id: str) -> HearingInfo | None:
         with self._sessions() as session:
             row = session.get(HearingRow, hearing_id)
-            return None if row is None else _hearing_info(row)
+            return None if row is None else _hearing_info(session, row)
+
+    def _visible(self, session: Session, hearing_id: str, courtroom: str) -> list[str]:
+        """The sites whose lines of the hearing are seen from ``courtroom``.
+
+        From the owner: itself and every joined site; from a joined site: its
+        own; from any other courtroom: its own (it has none, its events were
+        quarantined) — and from a courtroom of a hearing never opened, its own.
+        """
+        owner = session.scalar(sa.select(HearingRow.courtroom).where(HearingRow.id == hearing_id))
+        if owner != courtroom:
+            return [courtroom]
+        joined = session.scalars(
+            sa.select(HearingSiteRow.courtroom).where(HearingSiteRow.hearing_id == hearing_id)
+        )
+        return [courtroom, *joined]
 
     def transcript(
         self,
         hearing_id: str,
         courtroom: str,
         *,
+        site: str | None = None,
         before_seq: int | None = None,
         after_seq: int | None = None,
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Segments of a hearing as Final.to_json plus ``seq``, by start then seq.
+        """Segments of a hearing seen from ``courtroom``, in hearing-clock order.
 
-        Paging follows the transcript's order, (start, seq): ``before_seq``
-        keeps the segments ordered before the segment with that seq (the
-        ``limit`` nearest it), ``after_seq`` those after it (the ``limit``
-        nearest it); a seq that is not a segment of the hearing gives ``[]``.
-        Either way the page is returned in transcript order.
+        Seen from the hearing's owner: every site's segments; from a joined
+        site: that site's own (see the module docstring). Each is
+        :func:`segment_json` (Final.to_json plus ``seq``, ``site`` and
+        ``site_name``). Order: (start, seq, site).
+
+        Paging follows that order: ``before_seq`` keeps the segments ordered
+        before the segment of ``site`` (default ``courtroom``) with that seq
+        (the ``limit`` nearest it), ``after_seq`` those after it (the
+        ``limit`` nearest it); a seq that is not a segment of the hearing
+        gives ``[]``. Either way the page is returned in transcript order.
 
         Raises:
             ValueError: ``limit`` below 1, or both ``before_seq`` and ``after_seq``.
@@ -455,33 +609,38 @@ class Archive:
             raise ValueError(f"limit must be at least 1, not {limit}")
         if before_seq is not None and after_seq is not None:
             raise ValueError("give before_seq or after_seq, not both")
-        where = [SegmentRow.hearing_id == hearing_id, SegmentRow.courtroom == courtroom]
-        key = sa.tuple_(SegmentRow.start, SegmentRow.seq)
+        key = sa.tuple_(SegmentRow.start, SegmentRow.seq, SegmentRow.courtroom)
         backwards = before_seq is not None
         with self._sessions() as session:
+            where = [
+                SegmentRow.hearing_id == hearing_id,
+                SegmentRow.courtroom.in_(self._visible(session, hearing_id, courtroom)),
+            ]
             cursor = before_seq if before_seq is not None else after_seq
             if cursor is not None:
+                cursor_site = courtroom if site is None else site
                 start = session.scalar(
-                    sa.select(SegmentRow.start).where(*where, SegmentRow.seq == cursor)
+                    sa.select(SegmentRow.start).where(
+                        *where, SegmentRow.seq == cursor, SegmentRow.courtroom == cursor_site
+                    )
                 )
                 if start is None:
                     return []
-                where.append(key < (start, cursor) if backwards else key > (start, cursor))
-            order = (
-                (SegmentRow.start.desc(), SegmentRow.seq.desc())
-                if backwards
-                else (SegmentRow.start, SegmentRow.seq)
-            )
-            query = sa.select(SegmentRow).where(*where).order_by(*order)
+                at = (start, cursor, cursor_site)
+                where.append(key < at if backwards else key > at)
+            columns = (SegmentRow.start, SegmentRow.seq, SegmentRow.courtroom)
+            order = [c.desc() for c in columns] if backwards else list(columns)
+            query = _named_segments().where(*where).order_by(*order)
             if limit is not None:
                 query = query.limit(limit)
-            rows = [segment_json(row) for row in session.scalars(query)]
+            rows = [segment_json(row, name) for row, name in session.execute(query)]
         return rows[::-1] if backwards else rows
 
     def transcript_tail(
         self, hearing_id: str, courtroom: str, *, limit: int, max_bytes: int
     ) -> tuple[list[dict[str, Any]], bool]:
-        """The last segments of a hearing for a live snapshot, and whether older ones exist.
+        """The last segments of a hearing seen from ``courtroom`` for a live snapshot,
+        and whether older ones exist (same sites as :meth:`transcript`).
 
         At most ``limit`` segments and, counting each as its compact JSON, at
         most ``max_bytes`` (the newest segment is always included).
@@ -489,17 +648,22 @@ class Archive:
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the database failed.
         """
-        query = (
-            sa.select(SegmentRow)
-            .where(SegmentRow.hearing_id == hearing_id, SegmentRow.courtroom == courtroom)
-            .order_by(SegmentRow.start.desc(), SegmentRow.seq.desc())
-            .limit(limit + 1)
-        )
         tail: list[dict[str, Any]] = []
         size = 0
         with self._sessions() as session:
-            for row in session.scalars(query):
-                segment = segment_json(row)
+            query = (
+                _named_segments()
+                .where(
+                    SegmentRow.hearing_id == hearing_id,
+                    SegmentRow.courtroom.in_(self._visible(session, hearing_id, courtroom)),
+                )
+                .order_by(
+                    SegmentRow.start.desc(), SegmentRow.seq.desc(), SegmentRow.courtroom.desc()
+                )
+                .limit(limit + 1)
+            )
+            for row, name in session.execute(query):
+                segment = segment_json(row, name)
                 size += len(json.dumps(segment, ensure_ascii=False, separators=(",", ":")).encode())
                 if len(tail) == limit or (tail and size > max_bytes):
                     return tail[::-1], True
@@ -614,10 +778,16 @@ def _read_body(kind: str, body: Any) -> Any:
     return body if alarm is None else alarm.to_json()
 
 
-def segment_json(row: SegmentRow) -> dict[str, Any]:
-    """A stored segment in Final.to_json form plus its ``seq``."""
+def segment_json(row: SegmentRow, site_name: str) -> dict[str, Any]:
+    """A stored segment in Final.to_json form plus its ``seq`` and its site.
+
+    ``site`` is the courtroom id whose agent sent it (the seq is that
+    courtroom's), ``site_name`` that courtroom's display name.
+    """
     return {
         "seq": row.seq,
+        "site": row.courtroom,
+        "site_name": site_name,
         "start": row.start,
         "end": row.end,
         "channel": row.channel,
@@ -628,7 +798,41 @@ def segment_json(row: SegmentRow) -> dict[str, Any]:
     }
 
 
-def _hearing_info(row: HearingRow) -> HearingInfo:
+def _named_segments() -> sa.Select[SegmentRow, str]:
+    """Segments, each with its courtroom's display name alongside."""
+    return sa.select(SegmentRow, CourtroomRow.name).join(
+        CourtroomRow, CourtroomRow.id == SegmentRow.courtroom
+    )
+
+
+def _sites_of(session: Session, hearing_ids: Sequence[str]) -> dict[str, tuple[HearingSite, ...]]:
+    """The joined sites of each hearing, in the order they joined (one query)."""
+    if not hearing_ids:
+        return {}
+    query = (
+        sa.select(HearingSiteRow, CourtroomRow.name)
+        .join(CourtroomRow, CourtroomRow.id == HearingSiteRow.courtroom)
+        .where(HearingSiteRow.hearing_id.in_(hearing_ids))
+        .order_by(HearingSiteRow.joined_at, HearingSiteRow.courtroom)
+    )
+    sites: dict[str, list[HearingSite]] = {}
+    for row, name in session.execute(query):
+        site = HearingSite(
+            courtroom=row.courtroom,
+            name=name,
+            joined_at=as_utc(row.joined_at) or row.joined_at,
+            left_at=as_utc(row.left_at),
+        )
+        sites.setdefault(row.hearing_id, []).append(site)
+    return {hearing_id: tuple(held) for hearing_id, held in sites.items()}
+
+
+def _hearing_info(
+    session: Session, row: HearingRow, sites: tuple[HearingSite, ...] | None = None
+) -> HearingInfo:
+    """The hearing's value object; its sites read unless given."""
+    if sites is None:
+        sites = _sites_of(session, [row.id]).get(row.id, ())
     return HearingInfo(
         id=row.id,
         courtroom=row.courtroom,
@@ -636,6 +840,7 @@ def _hearing_info(row: HearingRow) -> HearingInfo:
         opened_at=as_utc(row.opened_at),
         closed_at=as_utc(row.closed_at),
         duration=row.duration,
+        sites=sites,
     )
 
 

@@ -21,8 +21,8 @@ const state = {
   room: sessionStorage.getItem(ROOM_KEY),
   rooms: [],
   hearing: null,        // {id, title, opened_at, closed_at}
-  seqs: new Map(),      // seq -> <li>, so a segment is shown once
-  partials: new Map(),  // "channel/role" -> <li>
+  seqs: new Map(),      // "site/seq" -> <li>, so a segment is shown once
+  partials: new Map(),  // "site/channel/role" -> <li>
   ws: null,
   retry: 0,
   retryTimer: null,
@@ -186,7 +186,7 @@ function handle(msg) {
     updateRoom({ hearing: msg.hearing });
   } else if (msg.type === "final") {
     if (!state.hearing || msg.hearing_id !== state.hearing.id) return;
-    dropPartial(msg.segment.channel, msg.segment.role);
+    dropPartial(msg.segment.channel, msg.segment.role, msg.segment.site);
     addFinal(msg.segment);
   } else if (msg.type === "partial") {
     if (!state.hearing || msg.hearing_id !== state.hearing.id) return;
@@ -214,48 +214,61 @@ function updateRoom(fields) {
 
 // ---- transcript ------------------------------------------------------------
 
-function segmentRow(cls, start, role, text) {
+// A line of a remote site that joined this courtroom's hearing (远程参与方)
+// carries the site's name before its text; this courtroom's own lines do not.
+function segmentRow(cls, start, role, text, site, siteName) {
   const li = el("li", cls);
   const [bg, fg] = roleColour(role);
   const badge = el("span", "role", roleLabel(role));
   badge.style.setProperty("--role-bg", bg);
   badge.style.setProperty("--role-fg", fg);
   badge.title = role;
-  li.append(el("span", "t", clock(start)), badge, el("span", "text", text));
+  const body = el("span", "text", text);
+  if (site && site !== state.room) {
+    const label = el("span", "site", siteName || site);
+    label.title = site;
+    body.prepend(label);
+  }
+  li.append(el("span", "t", clock(start)), badge, body);
   return li;
 }
 
 function addFinal(segment) {
-  if (state.seqs.has(segment.seq)) return;
-  const li = segmentRow("seg final", segment.start, segment.role, segment.text);
+  const site = segment.site || state.room;
+  const key = `${site}/${segment.seq}`;
+  if (state.seqs.has(key)) return;
+  const li = segmentRow("seg final", segment.start, segment.role, segment.text, site, segment.site_name);
   if (segment.confidence < 0.6) li.classList.add("low");
   li.dataset.seq = segment.seq;
+  li.dataset.site = site;
   li.dataset.start = segment.start;
   const list = $("finals");
-  // Keep hearing-clock order; a final usually belongs at the end.
+  // Keep hearing-clock order (start, seq, site); a final usually belongs at the end.
   let before = null;
   for (let node = list.lastElementChild; node; node = node.previousElementSibling) {
     const s = Number(node.dataset.start);
-    if (s < segment.start || (s === segment.start && Number(node.dataset.seq) < segment.seq)) break;
+    const q = Number(node.dataset.seq);
+    if (s < segment.start || (s === segment.start && (q < segment.seq
+        || (q === segment.seq && node.dataset.site < site)))) break;
     before = node;
   }
   list.insertBefore(li, before);
-  state.seqs.set(segment.seq, li);
+  state.seqs.set(key, li);
 }
 
 function setPartial(msg) {
-  const key = `${msg.channel}/${msg.role}`;
+  const key = `${msg.site || state.room}/${msg.channel}/${msg.role}`;
   const old = state.partials.get(key);
-  if (!msg.text) return dropPartial(msg.channel, msg.role);
-  const li = segmentRow("seg partial", msg.start, msg.role, msg.text);
+  if (!msg.text) return dropPartial(msg.channel, msg.role, msg.site);
+  const li = segmentRow("seg partial", msg.start, msg.role, msg.text, msg.site, msg.site_name);
   li.dataset.key = key;
   if (old) old.replaceWith(li);
   else $("partials").append(li);
   state.partials.set(key, li);
 }
 
-function dropPartial(channel, role) {
-  const key = `${channel}/${role}`;
+function dropPartial(channel, role, site) {
+  const key = `${site || state.room}/${channel}/${role}`;
   const li = state.partials.get(key);
   if (li) li.remove();
   state.partials.delete(key);
@@ -277,7 +290,8 @@ async function loadEarlier() {
   const fromBottom = scroller.scrollHeight - scroller.scrollTop;
   button.disabled = true;
   try {
-    const query = `before_seq=${encodeURIComponent(first.dataset.seq)}&limit=${EARLIER_PAGE}`;
+    const query = `before_seq=${encodeURIComponent(first.dataset.seq)}`
+      + `&site=${encodeURIComponent(first.dataset.site)}&limit=${EARLIER_PAGE}`;
     const response = await api(`/api/hearings/${encodeURIComponent(hearing)}/transcript?${query}`);
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const page = await response.json();

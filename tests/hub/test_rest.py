@@ -74,6 +74,8 @@ async def test_rest_courtrooms_hearings_and_transcript(hub: RunningHub) -> None:
     assert [(s["seq"], s["text"]) for s in segments] == [(3, "先"), (2, "后")]  # by start
     assert set(segments[0]) == {
         "seq",
+        "site",
+        "site_name",
         "start",
         "end",
         "channel",
@@ -82,6 +84,7 @@ async def test_rest_courtrooms_hearings_and_transcript(hub: RunningHub) -> None:
         "confidence",
         "words",
     }
+    assert (segments[0]["site"], segments[0]["site_name"]) == (COURT, "第一法庭")
     assert missing.status_code == 404
 
 

@@ -241,7 +241,10 @@ def test_archive_transcript_is_ordered_by_start_then_seq(archive: Archive) -> No
     texts = [s["text"] for s in archive.transcript("h-1", "c1")]
     assert texts == ["early", "late", "late-2"]
     first = archive.transcript("h-1", "c1")[0]
-    assert set(first) == {"seq", "start", "end", "channel", "role", "text", "confidence", "words"}
+    assert set(first) == {
+        *("seq", "site", "site_name", "start", "end", "channel", "role", "text", "confidence"),
+        "words",
+    }
 
 
 def test_archive_events_newest_first_pages_with_before_seq(archive: Archive) -> None:
