@@ -127,6 +127,17 @@ async def test_hearing_every_action_forwarded_answered_200_pushed_live_and_audit
     assert orders[0].case is not None and orders[0].case.number == CASE["number"]
     assert orders[0].case.parties[1].role == "原告" and orders[1].reason == "mediation"
     assert await room_state(hub) == {"state": "idle", "reason": None, "hearing_id": None}
+    async with await client_of(hub) as clerk:
+        ledger = (await clerk.get(f"/api/courtrooms/{COURT}/events?kind=command")).json()
+        recessed = (await clerk.get(f"/api/courtrooms/{COURT}/events?kind=hearing.recessed")).json()
+    assert [(e["body"]["action"], e["body"]["outcome"]) for e in ledger] == [
+        ("open", "done"),
+        ("recess", "done"),
+        ("resume", "done"),
+        ("close", "done"),
+    ]
+    assert recessed[0]["body"]["reason"] == "mediation"
+    assert recessed[0]["body"]["ordered_by"] == "clerk1"
     records = await audit_records(hub, 4)
     assert [r["status"] for r in records] == [200] * 4
     assert [r["detail"]["action"] for r in records] == ["close", "resume", "recess", "open"]
