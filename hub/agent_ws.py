@@ -7,6 +7,19 @@ shown live; partials are only shown live. A bad frame closes that one
 connection with the wire close code and reason, and is logged; everyone else
 keeps being served.
 
+Versions and commands: a hello of protocol :data:`courtroom_core.wire.OLDEST_PROTOCOL`
+to :data:`courtroom_core.wire.PROTOCOL_VERSION` is accepted (absent: 1); any
+other closes 1007 naming ``hello.version``. ``Welcome.version`` (the lower of
+the two) goes only to an agent that sent a version: a protocol-1 agent
+refuses unknown fields. Each connection is a :class:`hub.commands.AgentLink`
+on the status board, through which ``POST /api/courtrooms/{id}/hearing``
+sends a command; a ``result`` frame resolves its pending command (an unknown
+id is logged and ignored; from a protocol-1 agent it closes 1007), and its
+``state`` becomes the courtroom's hearing state. When the connection ends,
+its pending commands fail at once (503), never queued for the next one.
+Lifecycle events and status reports move the hearing state too
+(:mod:`hub.hearing_state`); every change is pushed as ``hearing_state``.
+
 Refusals and what survives them:
 
 - a frame that does not decode: close 1007 naming the field (WARNING);
@@ -60,12 +73,15 @@ from courtroom_core.wire import (
     CLOSE_TOO_BIG,
     CLOSE_UNAUTHORIZED,
     MAX_FRAME_BYTES,
+    OLDEST_PROTOCOL,
+    PROTOCOL_VERSION,
     Ack,
     BodyError,
     Event,
     Hello,
     Message,
     Partial,
+    Result,
     Thumbnail,
     Welcome,
     WireError,
@@ -73,7 +89,9 @@ from courtroom_core.wire import (
     decode,
     encode,
 )
+from hub.commands import AgentLink
 from hub.errors import AuthError
+from hub.hearing_state import HearingStatus, apply_event
 from hub.ratelimit import TokenBucket
 from hub.state import HubState
 from hub.store import QUARANTINE_KIND, SeqConflict, SeqGap, StoreResult
@@ -218,6 +236,7 @@ async def agent_endpoint(websocket: WebSocket) -> None:
         if not isinstance(hello, Hello):
             raise AuthError("first frame must be hello")
         state.check_agent_token(hello.courtroom, hello.token)
+        check_version(hello)
     except TimeoutError:
         log.warning("agent %s sent no hello within %.0f s", peer, HELLO_TIMEOUT)
         await close_quietly(websocket, CLOSE_UNAUTHORIZED, "no hello received")
@@ -230,36 +249,62 @@ async def agent_endpoint(websocket: WebSocket) -> None:
         await _refuse(websocket, peer, exc)
         return
     courtroom = hello.courtroom
-    await _session(websocket, state, courtroom, peer, hello.agent)
+    link = AgentLink(
+        courtroom=courtroom,
+        protocol=min(hello.protocol, PROTOCOL_VERSION),
+        send=websocket.send_text,
+        close=lambda code, reason: close_quietly(websocket, code, reason),
+    )
+    # A protocol-1 agent refuses unknown fields: it gets no version back.
+    version = None if hello.version is None else link.protocol
+    await _session(websocket, state, link, peer, hello.agent, version)
+
+
+def check_version(hello: Hello) -> None:
+    """Raises: WireError: ``hello.version`` outside OLDEST_PROTOCOL..PROTOCOL_VERSION."""
+    if not OLDEST_PROTOCOL <= hello.protocol <= PROTOCOL_VERSION:
+        raise WireError(
+            f"hello.version {hello.protocol} is not supported: this hub speaks "
+            f"{OLDEST_PROTOCOL}..{PROTOCOL_VERSION}"
+        )
 
 
 async def _session(
     websocket: WebSocket,
     state: HubState,
-    courtroom: str,
+    link: AgentLink,
     peer: str,
     agent: str,
+    version: int | None,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> None:
-    previous = state.board.attach(courtroom, websocket)
-    if isinstance(previous, WebSocket):
+    courtroom = link.courtroom
+    previous = state.board.attach(courtroom, link)
+    if isinstance(previous, AgentLink):
         log.info("courtroom %s: agent %s replaces the previous connection", courtroom, peer)
-        await close_quietly(previous, CLOSE_REPLACED, "replaced by a newer agent connection")
+        await previous.close(CLOSE_REPLACED, "replaced by a newer agent connection")
     _set_status(state, courtroom, online=True)
     gate = PartialGate()
     budget = ReadBudget()
     try:
         acked = await state.runner.write(state.runner.archive.acked_seq, courtroom)
-        await websocket.send_text(encode(Welcome(acked_seq=acked)))
-        log.info("courtroom %s: agent %s (%s) online, acked_seq=%d", courtroom, peer, agent, acked)
-        while state.board.is_current(courtroom, websocket):
+        await link.send_text(encode(Welcome(acked_seq=acked, version=version)))
+        log.info(
+            "courtroom %s: agent %s (%s, protocol %d) online, acked_seq=%d",
+            courtroom,
+            peer,
+            agent,
+            link.protocol,
+            acked,
+        )
+        while state.board.is_current(courtroom, link):
             wait = budget.delay(monotonic())
             if wait > 0:  # over budget: leave the socket unread, TCP pushes back
                 await asyncio.sleep(wait)
             try:
                 message = await _receive_message(websocket, budget, monotonic)
             except BodyError as exc:
-                await _quarantine_body(websocket, state, courtroom, exc)
+                await _quarantine_body(link, state, exc)
                 raise
             if message is None:
                 break
@@ -269,9 +314,12 @@ async def _session(
                     state.runner.archive.store_event, courtroom, message, now=state.clock()
                 )
                 _publish_effects(state, courtroom, message, result)
-                if not state.board.is_current(courtroom, websocket):
+                if not state.board.is_current(courtroom, link):
                     break
-                await websocket.send_text(encode(Ack(seq=result.acked_seq)))
+                await link.send_text(encode(Ack(seq=result.acked_seq)))
+            elif isinstance(message, Result) and link.protocol >= 2:
+                if link.resolve(message) and message.state is not None:
+                    _apply_result_state(state, courtroom, message)
             elif isinstance(message, Partial):
                 if gate.admit(monotonic()):
                     state.broadcaster.publish(courtroom, _partial_json(courtroom, message))
@@ -314,14 +362,13 @@ async def _session(
                 gate.dropped,
                 budget.waited,
             )
-        if state.board.detach(courtroom, websocket):
+        link.drop()
+        if state.board.detach(courtroom, link):
             _set_status(state, courtroom, online=False)
             log.info("courtroom %s: agent %s offline", courtroom, peer)
 
 
-async def _quarantine_body(
-    websocket: WebSocket, state: HubState, courtroom: str, exc: BodyError
-) -> None:
+async def _quarantine_body(link: AgentLink, state: HubState, exc: BodyError) -> None:
     """Quarantine and ack an event whose body did not decode; the caller then closes.
 
     Raises:
@@ -329,6 +376,7 @@ async def _quarantine_body(
         SeqGap: the seq skips ahead of the next one in order.
         sqlalchemy.exc.SQLAlchemyError: the archive failed.
     """
+    courtroom = link.courtroom
     result = await state.runner.write(
         state.runner.archive.quarantine,
         courtroom,
@@ -339,9 +387,9 @@ async def _quarantine_body(
         now=state.clock(),
     )
     _publish_quarantine(state, courtroom, exc.seq, result)
-    if state.board.is_current(courtroom, websocket):
+    if state.board.is_current(courtroom, link):
         with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
-            await websocket.send_text(encode(Ack(seq=result.acked_seq)))
+            await link.send_text(encode(Ack(seq=result.acked_seq)))
 
 
 def _publish_quarantine(state: HubState, courtroom: str, seq: int, result: StoreResult) -> None:
@@ -443,6 +491,7 @@ def _publish_effects(state: HubState, courtroom: str, event: Event, result: Stor
             "segment": result.segment,
         }
         state.broadcaster.publish(courtroom, message)
+    _apply_hearing_effect(state, courtroom, event)
     if event.kind == "status":
         _set_status(state, courtroom, report=event.body)
     elif event.kind in _ALARM_KINDS:
@@ -463,6 +512,29 @@ def _publish_effects(state: HubState, courtroom: str, event: Event, result: Stor
             "body": raised.to_json(),
         }
         state.broadcaster.publish(courtroom, alarm)
+
+
+def _apply_hearing_effect(state: HubState, courtroom: str, event: Event) -> None:
+    """Follow the courtroom's hearing state (:mod:`hub.hearing_state`); a status
+    report whose ``hearing_state`` does not fit is logged and leaves it as it was."""
+    try:
+        after = apply_event(event.data, state.board.hearing(courtroom))
+    except WireError as exc:
+        log.warning(
+            "courtroom %s: event %d: %s; hearing state unchanged", courtroom, event.seq, exc
+        )
+        return
+    if after is not None:
+        state.set_hearing(courtroom, after)
+
+
+def _apply_result_state(state: HubState, courtroom: str, result: Result) -> None:
+    try:
+        after = HearingStatus.from_json(result.state, "result.state")
+    except WireError as exc:
+        log.warning("courtroom %s: %s; hearing state unchanged", courtroom, exc)
+        return
+    state.set_hearing(courtroom, after)
 
 
 def _partial_json(courtroom: str, partial: Partial) -> dict[str, Any]:

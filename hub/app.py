@@ -12,7 +12,7 @@ the archive (off the event loop) and closes it on shutdown. Routes:
                                             throttled: 429 + Retry-After
 ``POST /api/logout``                        revoke this token's session
 ``GET /api/me``                             who the token speaks for
-``GET /api/courtrooms``                     id, name, online, current hearing
+``GET /api/courtrooms``                     id, name, online, current hearing, hearing state
 ``GET /api/hearings?courtroom=ID``          hearings it opened or joined, newest first
 ``GET /api/hearings/{id}/transcript``       segments (Final.to_json + seq, site, site_name),
                                             paged with ``before_seq``/``after_seq`` (+ its
@@ -20,6 +20,8 @@ the archive (off the event loop) and closes it on shutdown. Routes:
                                             for a user of the owner courtroom, a joined
                                             site's own for a user of that site only
 ``GET /api/courtrooms/{id}/events``         stored events by seq, asc or desc, paged
+``POST /api/courtrooms/{id}/hearing``       开庭/休庭/继续开庭/闭庭, forwarded to the agent
+                                            (:mod:`hub.hearing_api`)
 ``GET /api/courtrooms/{id}/cameras``        cameras with a thumbnail, and its time
 ``GET /api/courtrooms/{id}/cameras/{cam}/thumbnail``  that camera's latest JPEG
 ``/api/users``, ``/api/audit``, …           admin only: :mod:`hub.admin_api`
@@ -57,6 +59,7 @@ from hub.auth import AUTH_RESPONSES, User, client_of, hub_state, require_scope
 from hub.config import HubConfig
 from hub.edge_asgi import install_edge, unprocessable
 from hub.errors import AuthError
+from hub.hearing_api import HearingStateOut, hearing_router
 from hub.live_ws import live_endpoint
 from hub.security import Clock, utc_now
 from hub.state import open_hub_state
@@ -125,6 +128,7 @@ class CourtroomOut(BaseModel):
     online: bool
     last_seen: datetime | None
     hearing: HearingOut | None
+    hearing_state: HearingStateOut = Field(description="空闲 idle / 庭审中 open / 休庭中 recess")
 
 
 class EventOut(BaseModel):
@@ -271,6 +275,7 @@ def create_app(
                     online=status.online,
                     last_seen=status.last_seen,
                     hearing=None if hearing is None else HearingOut(**hearing.to_json()),
+                    hearing_state=HearingStateOut(**state.board.hearing(courtroom_id).to_json()),
                 )
             )
         return out
@@ -438,6 +443,7 @@ def create_app(
 
     app.include_router(api)
     app.include_router(admin_router())
+    app.include_router(hearing_router())
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

@@ -6,7 +6,9 @@ delete path in the hub or the CLI, and ``GET /api/audit`` (admin) reads them.
 Actions (:class:`Action`): ``login.ok``, ``login.failed``, ``logout``,
 ``live.open`` (a /ws/live subscribe or patrol), ``archive.read`` (a hearing's
 transcript), ``user.create``, ``user.update``, ``agent_token.rotate``,
-``access.refused`` (401/403 with the route), ``audit.dropped``.
+``access.refused`` (401/403 with the route), ``hearing.command`` (a hearing
+order sent to a courtroom's agent, or refused before it was: the action, the
+command id and its outcome, with the HTTP status answered), ``audit.dropped``.
 
 The hub never waits for the archive to record: :class:`AuditQueue` buffers up
 to ``size`` records and one task writes them in batches on the archive's
@@ -49,6 +51,7 @@ class Action(enum.StrEnum):
     USER_UPDATE = "user.update"
     AGENT_TOKEN_ROTATE = "agent_token.rotate"
     ACCESS_REFUSED = "access.refused"
+    HEARING_COMMAND = "hearing.command"
     AUDIT_DROPPED = "audit.dropped"
 
 

@@ -28,6 +28,7 @@ Example ``hub.toml``::
     max_connections = 800
     max_connections_per_client = 200
     max_body_bytes = 65536
+    command_timeout_s = 10                   # an agent's answer to a hearing command
 
     [[courtrooms]]
     id = "court-1"
@@ -237,6 +238,14 @@ class LimitsConfig(_Section):
         le=100_000,
         description="HTTP connections one client address may hold at once (websockets "
         "stop counting once upgraded); beyond it the newcomer gets 503.",
+    )
+    command_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        allow_inf_nan=False,
+        description="Seconds the hub waits for an agent's answer to a hearing command "
+        "(POST /api/courtrooms/{id}/hearing); then the request gets 504.",
     )
     max_body_bytes: int = Field(
         default=64 * 1024,

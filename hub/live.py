@@ -30,14 +30,17 @@ other frame is a :class:`courtroom_core.wire.WireError`::
 Browser messages (hub → browser)::
 
     {"type": "snapshot", "courtroom", "hearing": {...} | null, "segments": [...],
-     "more_before": bool, "status": {...}}
+     "more_before": bool, "status": {...}, "hearing_state": {...}}
     {"type": "patrol-snapshot", "courtrooms": [{"id", "name", "hearing": {...} | null,
-                                                "status": {...}}, ...]}
+                                                "status": {...}, "hearing_state": {...}}, ...]}
     {"type": "final",    "courtroom", "hearing_id", "segment": {..., "seq", "site", "site_name"}}
     {"type": "partial",  "courtroom", "hearing_id", "channel", "role", "start", "text"[, "end"]}
     {"type": "hearing",  "courtroom", "hearing": {"id", "courtroom" (its owner), "title",
                          "opened_at", "closed_at", "duration", "sites": [{"courtroom", "name",
                          "joined_at", "left_at"}, ...]}}
+    {"type": "hearing_state", "courtroom", "hearing_state": {"state": "idle" | "open" |
+                         "recess", "reason": "recess" | "closed-evidence" | "mediation" |
+                         null, "hearing_id": ID | null}}
     {"type": "status",   "courtroom", "status": {"online", "last_seen", "report"}}
     {"type": "alarm",    "courtroom", "kind": "av.alarm" | "camera" | "hub.quarantine",
                          "seq", "body": {...}}   # av.alarm, camera: body is a wire.Alarm
@@ -50,7 +53,7 @@ page reads from ``GET /api/hearings/{id}/transcript?before_seq=S&limit=N`` — a
 the status), then every other message of its courtroom.
 A patroller first gets ``patrol-snapshot`` (every configured courtroom, by
 id, with its current hearing and status but no transcript), then
-``hearing``, ``status``, ``alarm`` and ``thumbnail`` of every courtroom —
+``hearing``, ``hearing_state``, ``status``, ``alarm`` and ``thumbnail`` of every courtroom —
 never ``final`` or ``partial``. Past alarms are not in either snapshot:
 pages read them from ``GET /api/courtrooms/{id}/events?kind=…&order=desc``.
 Both give an alarm (``av.alarm``; ``camera`` only from agents before protocol
@@ -91,6 +94,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from courtroom_core.wire import WireError
+from hub.hearing_state import HearingStatus
 
 __all__ = [
     "CLOSE_TOO_SLOW",
@@ -112,7 +116,7 @@ log = logging.getLogger(__name__)
 CLOSE_TOO_SLOW: Final = 4008
 """Close code for a browser that fell ``queue_size`` messages behind."""
 
-PATROL_TYPES: Final = frozenset({"hearing", "status", "alarm", "thumbnail"})
+PATROL_TYPES: Final = frozenset({"hearing", "hearing_state", "status", "alarm", "thumbnail"})
 """Message types a patroller receives, from every courtroom."""
 
 MAX_ROUTES: Final = 1024
@@ -384,19 +388,33 @@ class CourtroomStatus:
 
 
 class StatusBoard:
-    """In-memory status per courtroom, plus the one live agent connection of each.
+    """In-memory status and hearing state per courtroom, plus the one live agent
+    connection of each.
 
-    The connection handle is opaque here (the endpoint's websocket); the
-    board only remembers which one is current so a newer agent can replace
-    an older one.
+    The connection handle is opaque here (the endpoint's
+    :class:`hub.commands.AgentLink`); the board only remembers which one is
+    current so a newer agent can replace an older one and a command finds it.
     """
 
     def __init__(self) -> None:
         self._status: dict[str, CourtroomStatus] = {}
         self._agents: dict[str, object] = {}
+        self._hearing: dict[str, HearingStatus] = {}
 
     def get(self, courtroom: str) -> CourtroomStatus:
         return self._status.get(courtroom, CourtroomStatus())
+
+    def hearing(self, courtroom: str) -> HearingStatus:
+        """The courtroom's hearing state as last reported (idle when never)."""
+        return self._hearing.get(courtroom, HearingStatus())
+
+    def set_hearing(self, courtroom: str, hearing: HearingStatus) -> bool:
+        """Record the courtroom's hearing state; True when it changed."""
+        if self._hearing.get(courtroom, HearingStatus()) == hearing:
+            self._hearing[courtroom] = hearing
+            return False
+        self._hearing[courtroom] = hearing
+        return True
 
     def update(
         self,

@@ -217,6 +217,7 @@ async def _read(
                 "segments": segments,
                 "more_before": more,
                 "status": _status_json(state.board, courtroom),
+                "hearing_state": state.board.hearing(courtroom).to_json(),
             }
         frame = dumps_safe(snapshot)
         if frame is None:  # pragma: no cover - every part was encodable on its own
@@ -278,6 +279,7 @@ def _patrol_snapshot(
                 "name": names[room_id],
                 "hearing": None if hearing is None else hearing.to_json(),
                 "status": _status_json(board, room_id),
+                "hearing_state": board.hearing(room_id).to_json(),
             }
         )
     return {"type": "patrol-snapshot", "courtrooms": courtrooms}

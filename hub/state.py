@@ -2,7 +2,8 @@
 
 :func:`open_hub_state` is the blocking startup (runs in a thread): open the
 archive, migrate it, create the configured courtrooms, seed the configured
-users and agent tokens, set the admin password, load the token signing key.
+users and agent tokens, set the admin password, load the token signing key,
+read each courtroom's hearing state back from its newest lifecycle event.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from hub.audit import Action, AuditLog, AuditQueue, AuditRecord
 from hub.config import HubConfig, default_data_dir
 from hub.db import migrate, open_engine
 from hub.errors import AuthError, ConfigError
+from hub.hearing_state import HearingStatus, states_from_archive
 from hub.live import LiveBroadcaster, StatusBoard
 from hub.security import (
     Clock,
@@ -101,6 +103,17 @@ class HubState:
         ok = hmac.compare_digest(agent_token_hash(token), expected or "\0" * 64)
         if not (ok and expected):
             raise AuthError("unknown courtroom or wrong token 法庭令牌无效")
+
+    def set_hearing(self, courtroom: str, hearing: HearingStatus) -> None:
+        """Record the courtroom's hearing state; a change is pushed to its pages and
+        the patrol wall as ``{"type": "hearing_state", …}`` (see :mod:`hub.live`)."""
+        if self.board.set_hearing(courtroom, hearing):
+            message = {
+                "type": "hearing_state",
+                "courtroom": courtroom,
+                "hearing_state": hearing.to_json(),
+            }
+            self.broadcaster.publish(courtroom, message)
 
     def record(
         self,
@@ -257,6 +270,12 @@ def open_hub_state(
         log.info("password of user %r set from startup options", ADMIN_USERNAME)
     for courtroom in users.seed_agent_tokens(tokens, now=now):
         log.warning("agent token of %s was rotated; its configured token is ignored", courtroom)
+    board = StatusBoard()
+    for courtroom, hearing in states_from_archive(
+        lambda c, kind: next(iter(archive.events(c, kind=kind, limit=1, newest_first=True)), None),
+        [c.id for c in config.courtrooms],
+    ).items():
+        board.set_hearing(courtroom, hearing)
     auth = config.auth
     return HubState(
         config=config,
@@ -272,7 +291,7 @@ def open_hub_state(
         names={c.id: c.name for c in config.courtrooms},
         clock=clock,
         broadcaster=LiveBroadcaster(),
-        board=StatusBoard(),
+        board=board,
         throttle=LoginThrottle(
             account_failures=auth.login_failures_per_account,
             account_window=auth.login_failure_window,

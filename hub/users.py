@@ -10,14 +10,19 @@ archive wins (``courtroom users …``, the admin page, ``PATCH /api/users``).
 
 Roles (one table, :data:`ROLE_RIGHTS`):
 
-===========  =====================  ===============  ======  =====================
-role         courtrooms it sees     live / archive   patrol  users, tokens, audit
-===========  =====================  ===============  ======  =====================
-clerk        its assigned ones      read             no      no
-judge        its assigned ones      read             no      no
-supervisor   every courtroom        read             yes     no
-admin        every courtroom        read             yes     yes
-===========  =====================  ===============  ======  =====================
+===========  =====================  ===============  ======  =====================  =========
+role         courtrooms it sees     live / archive   patrol  users, tokens, audit   hearings
+===========  =====================  ===============  ======  =====================  =========
+clerk        its assigned ones      read             no      no                     order
+judge        its assigned ones      read             no      no                     order
+supervisor   every courtroom        read             yes     no                     no
+admin        every courtroom        read             yes     yes                    no
+===========  =====================  ===============  ======  =====================  =========
+
+*Hearings — order*: open, recess, resume and close the hearings of the
+courtrooms it sees (``POST /api/courtrooms/{id}/hearing``). A court order
+comes from the courtroom's own clerk or judge; supervisors watch and
+administrators run the system, neither sits in the courtroom.
 
 A token names a session (``jti``); it is honoured only while the session is
 neither revoked nor expired and its user exists and is enabled. The role and
@@ -73,13 +78,16 @@ class RoleRights:
     every_courtroom: bool
     patrol: bool
     admin: bool
+    orders_hearings: bool
 
 
 ROLE_RIGHTS: Final[Mapping[Role, RoleRights]] = {
-    Role.CLERK: RoleRights(every_courtroom=False, patrol=False, admin=False),
-    Role.JUDGE: RoleRights(every_courtroom=False, patrol=False, admin=False),
-    Role.SUPERVISOR: RoleRights(every_courtroom=True, patrol=True, admin=False),
-    Role.ADMIN: RoleRights(every_courtroom=True, patrol=True, admin=True),
+    Role.CLERK: RoleRights(every_courtroom=False, patrol=False, admin=False, orders_hearings=True),
+    Role.JUDGE: RoleRights(every_courtroom=False, patrol=False, admin=False, orders_hearings=True),
+    Role.SUPERVISOR: RoleRights(
+        every_courtroom=True, patrol=True, admin=False, orders_hearings=False
+    ),
+    Role.ADMIN: RoleRights(every_courtroom=True, patrol=True, admin=True, orders_hearings=False),
 }
 
 

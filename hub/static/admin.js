@@ -184,6 +184,7 @@ const ACTION_NAMES = {
   "user.update": "修改用户",
   "agent_token.rotate": "更换法庭令牌",
   "access.refused": "拒绝访问",
+  "hearing.command": "庭审指令",
   "audit.dropped": "审计记录溢出",
 };
 

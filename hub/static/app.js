@@ -10,6 +10,26 @@ const ROLE_LABELS = {
   clerk: "书记员", plaintiff: "原告", defendant: "被告", prosecutor: "公诉人",
   defense: "辩护人", lawyer: "代理人", witness: "证人", interpreter: "翻译",
 };
+// The hearing lifecycle (courtroom_core/hearing.py): labels and which orders each state allows.
+const HEARING_STATES = { idle: ["空闲", "Idle"], open: ["庭审中", "In session"], recess: ["休庭中", "In recess"] };
+const REASONS = {
+  recess: ["休庭", "recess"],
+  "closed-evidence": ["不公开举证质证", "evidence examined in private"],
+  mediation: ["调解", "mediation"],
+};
+const ALLOWED = { idle: ["open"], open: ["recess", "close"], recess: ["resume", "close"] };
+const ORDER_ROLES = ["clerk", "judge"]; // hub/users.py ROLE_RIGHTS: orders_hearings
+const ROLE_NAMES = { clerk: "书记员", judge: "法官", supervisor: "巡查员", admin: "管理员" };
+// What a refused order's HTTP status means, Chinese first.
+const ANSWERS = {
+  409: ["法庭终端拒绝了该操作", "The courtroom agent refused the order"],
+  502: ["法庭终端执行失败", "The courtroom agent failed to carry it out"],
+  503: ["指令未发送", "The order was not sent"],
+  504: ["法庭终端未及时应答", "The courtroom agent did not answer in time"],
+  429: ["指令过多，请稍后再试", "Too many orders at once, retry shortly"],
+  403: ["无权操作此法庭的庭审", "Not allowed to order this hearing"],
+  422: ["请求内容有误", "The order is not valid"],
+};
 const ROLE_COLOURS = [
   ["#e5e9f3", "#1d2b4f"], ["#f4e7e4", "#8a2f24"], ["#e4f0ea", "#265c3f"],
   ["#f3ecdc", "#6f5316"], ["#ece6f3", "#4b3670"], ["#e2eff2", "#22555f"],
@@ -21,6 +41,10 @@ const state = {
   room: sessionStorage.getItem(ROOM_KEY),
   rooms: [],
   hearing: null,        // {id, title, opened_at, closed_at}
+  hearingState: null,   // {state, reason, hearing_id} as the hub follows it
+  role: null,           // from /api/me: only clerk and judge get the orders
+  ordering: false,      // an order awaits the agent's answer
+  online: false,        // the courtroom's agent is connected
   seqs: new Map(),      // "site/seq" -> <li>, so a segment is shown once
   partials: new Map(),  // "site/channel/role" -> <li>
   ws: null,
@@ -81,6 +105,13 @@ async function showApp() {
   $("app-view").hidden = false;
   $("who").textContent = `书记员 ${state.user || ""}`;
   $("who").hidden = $("logout").hidden = false;
+  try {
+    const me = await (await api("/api/me")).json();
+    state.role = me.role;
+    $("who").textContent = `${ROLE_NAMES[me.role] || me.role} ${state.user || ""}`;
+  } catch {
+    state.role = null;
+  }
   await loadRooms();
   if (state.room && state.rooms.some((r) => r.id === state.room)) selectRoom(state.room);
   else if (state.rooms.length === 1) selectRoom(state.rooms[0].id);
@@ -102,8 +133,11 @@ function renderRooms() {
     button.setAttribute("aria-current", String(room.id === state.room));
     const name = el("div", "room-name", room.name);
     name.append(el("span", room.online ? "badge online" : "badge", room.online ? "在线" : "离线"));
-    const sub = room.hearing ? room.hearing.title || room.hearing.id : "无庭审 · No hearing";
-    button.append(name, el("div", "room-sub", sub));
+    const hs = room.hearing_state || { state: "idle" };
+    const sub = el("div", "room-sub");
+    sub.append(el("span", `room-state hstate-${hs.state}`, stateLabel(hs)));
+    if (room.hearing && hs.state !== "idle") sub.append(` ${room.hearing.title || room.hearing.id}`);
+    button.append(name, sub);
     button.addEventListener("click", () => selectRoom(room.id));
     const item = el("li");
     item.append(button);
@@ -118,6 +152,9 @@ function selectRoom(id) {
   clearTranscript();
   state.hearing = null;
   renderHearing(null);
+  const room = state.rooms.find((r) => r.id === id);
+  setHearingState(room ? room.hearing_state : null);
+  showHearingError(null);
   if (state.ws && state.ws.readyState === WebSocket.OPEN) subscribe();
   else connect();
 }
@@ -175,6 +212,9 @@ function handle(msg) {
     // The snapshot holds only the newest segments; older ones on demand.
     $("earlier").hidden = !msg.more_before;
     renderStatus(msg.status);
+    setHearingState(msg.hearing_state);
+  } else if (msg.type === "hearing_state") {
+    setHearingState(msg.hearing_state);
   } else if (msg.type === "hearing") {
     if (!state.hearing || msg.hearing.id !== state.hearing.id) {
       if (msg.hearing.closed_at) return; // an older hearing being closed
@@ -326,15 +366,142 @@ function renderHearing(hearing) {
     return;
   }
   title.textContent = `${room ? room.name + " · " : ""}${hearing.title || hearing.id}`;
-  const open = !hearing.closed_at;
-  meta.replaceChildren(
-    document.createTextNode(`开庭 Opened ${wallTime(hearing.opened_at)}`),
-    el("span", `state-pill ${open ? "state-open" : "state-closed"}`, open ? "庭审中 In session" : "已闭庭 Closed"),
-  );
+  const parts = [`开庭 Opened ${wallTime(hearing.opened_at)}`];
+  if (hearing.closed_at) parts.push(`闭庭 Closed ${wallTime(hearing.closed_at)}`);
+  meta.textContent = parts.join(" · ");
+}
+
+// ---- hearing control ---------------------------------------------------------
+
+function stateLabel(hs) {
+  const [zh] = HEARING_STATES[hs.state] || [hs.state];
+  const reason = hs.state === "recess" && REASONS[hs.reason] ? `（${REASONS[hs.reason][0]}）` : "";
+  return zh + reason;
+}
+
+function setHearingState(hs) {
+  state.hearingState = hs || { state: "idle", reason: null, hearing_id: null };
+  updateRoom({ hearing_state: state.hearingState });
+  renderControl();
+}
+
+function renderControl() {
+  const box = $("hearing-control");
+  box.hidden = !state.room;
+  const hs = state.hearingState || { state: "idle" };
+  const [zh, en] = HEARING_STATES[hs.state] || [hs.state, ""];
+  const badge = $("hearing-state");
+  badge.className = `hstate hstate-${hs.state}`;
+  badge.dataset.state = hs.state;
+  badge.replaceChildren(document.createTextNode(zh));
+  if (hs.state === "recess" && REASONS[hs.reason]) {
+    badge.append(document.createTextNode(` · ${REASONS[hs.reason][0]}`));
+    badge.append(el("small", "", `${en} · ${REASONS[hs.reason][1]}`));
+  } else badge.append(el("small", "", en));
+  const orders = ORDER_ROLES.includes(state.role);
+  $("hc-buttons").hidden = !orders;
+  $("hc-note").hidden = orders;
+  $("hc-busy").hidden = !state.ordering;
+  $("hc-offline").hidden = !orders || state.online;
+  $("hc-paused").hidden = hs.state !== "recess";
+  const allowed = ALLOWED[hs.state] || [];
+  const can = (action) => orders && !state.ordering && allowed.includes(action);
+  $("hc-open").disabled = $("case-number").disabled = $("case-title").disabled = !can("open");
+  $("hc-recess").disabled = $("recess-reason").disabled = !can("recess");
+  // The inputs show only where they apply: the case before 开庭, the reason before 休庭.
+  $("open-fields").hidden = !(orders && allowed.includes("open"));
+  $("recess-fields").hidden = !(orders && allowed.includes("recess"));
+  $("hc-resume").disabled = !can("resume");
+  $("hc-close").disabled = !can("close");
+  if (!can("close")) $("close-confirm").hidden = true;
+  $("hc-close").hidden = !$("close-confirm").hidden;
+}
+
+function showHearingError(status, body) {
+  const box = $("hearing-error");
+  if (status === null) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  const [zh, en] = ANSWERS[status] || ["操作失败", `Failed (HTTP ${status})`];
+  let detail = "";
+  if (body && typeof body.message === "string") detail = body.message;
+  else if (body && typeof body.detail === "string") detail = body.detail;
+  else if (body && Array.isArray(body.detail)) {
+    detail = body.detail.map((p) => `${p.loc.slice(1).join(".")}: ${p.msg}`).join("; ");
+  }
+  box.replaceChildren(el("strong", "hc-error-zh", zh), el("span", "hc-error-en", en));
+  if (detail) box.append(el("span", "hc-error-detail", detail));
+  box.dataset.status = String(status);
+  box.hidden = false;
+}
+
+// POST the order; the hub answers once the courtroom's agent has (hub/hearing_api.py).
+async function order(body) {
+  if (!state.room || state.ordering) return;
+  const room = state.room;
+  state.ordering = true;
+  showHearingError(null);
+  renderControl();
+  try {
+    const response = await api(`/api/courtrooms/${encodeURIComponent(room)}/hearing`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    let answer = null;
+    try {
+      answer = await response.json();
+    } catch {
+      answer = null;
+    }
+    if (state.room !== room) return;
+    if (answer && answer.state) setHearingState(answer.state);
+    if (!response.ok) showHearingError(response.status, answer);
+    else if (body.action === "open") $("case-number").value = $("case-title").value = "";
+  } catch (err) {
+    if (state.room === room && err.message !== "unauthorized") {
+      showHearingError(0, { detail: `无法连接法庭中心 · hub unreachable (${err.message})` });
+    }
+  } finally {
+    state.ordering = false;
+    renderControl();
+  }
+}
+
+function startControl() {
+  $("open-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const number = $("case-number").value.trim();
+    if (!number) {
+      showHearingError(422, { detail: "请填写案号 · enter the case number" });
+      $("case-number").focus();
+      return;
+    }
+    order({ action: "open", case: { number, title: $("case-title").value.trim() } });
+  });
+  $("hc-recess").addEventListener("click", () => order({ action: "recess", reason: $("recess-reason").value }));
+  $("hc-resume").addEventListener("click", () => order({ action: "resume" }));
+  $("hc-close").addEventListener("click", () => {
+    $("close-confirm").hidden = false;
+    renderControl();
+    $("hc-close-no").focus();
+  });
+  $("hc-close-no").addEventListener("click", () => {
+    $("close-confirm").hidden = true;
+    renderControl();
+  });
+  $("hc-close-yes").addEventListener("click", () => {
+    $("close-confirm").hidden = true;
+    order({ action: "close" });
+  });
 }
 
 function renderStatus(status) {
   if (!status) return;
+  state.online = status.online;
+  renderControl();
   const seen = status.last_seen ? new Date(status.last_seen).toLocaleTimeString("zh-CN", { hour12: false }) : "—";
   $("agent-state").textContent = status.online
     ? `录音终端在线 · Agent online`
@@ -350,6 +517,7 @@ function scrollToEnd() {
 
 function start() {
   $("login-form").addEventListener("submit", login);
+  startControl();
   $("logout").addEventListener("click", () => {
     revokeSession(state.token);
     logout();

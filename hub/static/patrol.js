@@ -4,7 +4,7 @@
 //
 // One /ws/live socket for the whole wall, subscribed with {"type": "patrol"}: the
 // hub sends a patrol-snapshot (every configured courtroom with its hearing and
-// status; the tiles are built from it) and then hearing, status, thumbnail and
+// status; the tiles are built from it) and then hearing, hearing_state, status, thumbnail and
 // alarm messages of every courtroom, never transcript traffic. The socket
 // reconnects with jittered exponential backoff; every snapshot starts a fresh
 // alarm sync of every courtroom.
@@ -32,6 +32,9 @@ const MAX_PENDING = 200;
 const SYNC_RETRY_MS = 5000;
 const ALARM_KINDS = ["av.alarm", "camera", "hub.quarantine"];
 const AGENT_STATES = { recording: "录音中", idle: "待机", degraded: "降级运行", stopped: "已停止" };
+// The hearing's state (courtroom_core/hearing.py), as the hub follows it: hearing_state messages.
+const HEARING_STATES = { idle: ["空闲", "Idle"], open: ["庭审中", "In session"], recess: ["休庭中", "In recess"] };
+const RECESS_REASONS = { recess: "休庭", "closed-evidence": "不公开举证质证", mediation: "调解" };
 
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
@@ -105,6 +108,7 @@ function newRoom(info) {
     name: info.name,
     online: false,
     hearing: info.hearing,
+    hearingState: info.hearing_state || null, // {state, reason, hearing_id}
     report: {},
     lastSeq: { "av.alarm": 0, camera: 0, "hub.quarantine": 0 }, // newest seq applied, per kind
     synced: false,         // alarms read from the archive since the last snapshot
@@ -148,6 +152,7 @@ function applySnapshot(courtrooms) {
     room.node.querySelector(".tile-name").textContent = room.name;
     room.node.setAttribute("aria-label", room.name);
     room.hearing = info.hearing;
+    room.hearingState = info.hearing_state || null;
     applyStatus(room, info.status);
     wall.append(room.node); // keeps the snapshot's order
     room.synced = false;
@@ -223,6 +228,8 @@ function handle(msg) {
     const current = room.hearing;
     if (current && msg.hearing.id !== current.id && msg.hearing.closed_at) return; // older one
     room.hearing = msg.hearing;
+  } else if (msg.type === "hearing_state") {
+    room.hearingState = msg.hearing_state;
   } else if (msg.type === "status") {
     applyStatus(room, msg.status);
   } else if (msg.type === "thumbnail") {
@@ -462,17 +469,20 @@ function renderRoom(room) {
   tile.classList.toggle("tile-down", !room.online);
 
   const hearing = room.hearing;
+  const hs = room.hearingState || { state: hearing && !hearing.closed_at ? "open" : "idle" };
   const pill = q(".tile-state");
-  if (hearing) {
-    q(".tile-title").textContent = hearing.title || hearing.id;
-    const open = !hearing.closed_at;
-    pill.className = `state-pill tile-state ${open ? "state-open" : "state-closed"}`;
-    pill.textContent = open ? "庭审中 In session" : "已闭庭 Closed";
-    pill.hidden = false;
-  } else {
-    q(".tile-title").textContent = "无庭审 · No hearing";
-    pill.hidden = true;
-  }
+  const [zh, en] = HEARING_STATES[hs.state] || [hs.state, ""];
+  const reason = hs.state === "recess" ? RECESS_REASONS[hs.reason] : undefined;
+  pill.className = `state-pill tile-state state-${hs.state}`;
+  pill.dataset.state = hs.state;
+  pill.textContent = reason ? `${zh} · ${reason}` : `${zh} ${en}`;
+  pill.title = reason ? `${en} · ${hs.reason}` : en;
+  pill.hidden = false;
+  let title = "无庭审 · No hearing";
+  if (hs.state !== "idle" && hearing && (!hs.hearing_id || hearing.id === hs.hearing_id)) {
+    title = hearing.title || hearing.id;
+  } else if (hs.state !== "idle" && hs.hearing_id) title = hs.hearing_id; // not archived yet
+  q(".tile-title").textContent = title;
   q(".tile-agent").textContent = agentLine(room);
 
   for (const cam of room.cams.values()) renderCam(cam);

@@ -104,7 +104,7 @@ def watch_traffic(page: Page) -> Traffic:
     return traffic
 
 
-PATROL_MESSAGES = {"patrol-snapshot", "hearing", "status", "alarm", "thumbnail"}
+PATROL_MESSAGES = {"patrol-snapshot", "hearing", "hearing_state", "status", "alarm", "thumbnail"}
 
 
 def is_reddish(rgba: list[int]) -> bool:
