@@ -54,6 +54,7 @@ from av.camera import Thumbnail
 from av.levels import LevelMeter
 from av.multi_source import MultiSource
 from av.recording import AudioRecorder
+from courtroom_agent.alarms import AgentAlarm, agent_alarm
 from courtroom_agent.config import CameraConfig, RecordingConfig
 from courtroom_agent.hearing_cameras import HearingCameras
 from courtroom_agent.hearing_recording import HearingRecording
@@ -84,6 +85,10 @@ STATUS_NAMES: Mapping[HearingState, str] = {
     HearingState.RECESS: "recess",
 }
 """The ``state`` of the agent's status report in each hearing state."""
+
+TRANSCRIPTION_STALL_SECONDS = 1.5
+"""A recogniser call running longer than this is taken as hung: alarmed and
+replaced (detected within 2 s, see :class:`transcription.worker.TranscriptionWorker`)."""
 
 CLOSE_FLUSH_SECONDS = 10.0
 """At 闭庭, how long the transcript's last utterances may take to come out of
@@ -165,6 +170,8 @@ class CourtroomAgent:
         open_at_start: open a hearing (titled ``title``) as soon as the audio
             source opens, and close it when the source ends or the run is
             cancelled — unattended recording, as before hearing control.
+        engine_factory: builds a recogniser (``TranscriptionEngine``'s
+            arguments); a test injects one that fails.
     """
 
     def __init__(
@@ -190,6 +197,7 @@ class CourtroomAgent:
         resume_within: float = 4 * 3600.0,
         recording: RecordingConfig | None = None,
         open_at_start: bool = True,
+        engine_factory: Callable[..., TranscriptionEngine] = TranscriptionEngine,
     ) -> None:
         self._courtroom = courtroom
         self._source = source
@@ -211,6 +219,7 @@ class CourtroomAgent:
         self._recording_config = recording
         self._monotonic = monotonic
         self._open_at_start = open_at_start
+        self._engine_factory = engine_factory
         self._clock: CaptureClock | None = None
         self._frames = 0
         """Source frames captured so far (the end frame of the last block)."""
@@ -305,6 +314,10 @@ class CourtroomAgent:
                 "max_lag": round(stats.max_lag, 3),
                 "behind": stats.behind,
                 "gap_frames": stats.gap_frames,
+                "dropped_frames": stats.dropped_frames,
+                "lost_frames": stats.lost_frames,
+                "restarts": stats.restarts,
+                "failing": stats.failing,
                 "error": stats.error,
             }
         body["microphones"] = self._watch.status()
@@ -673,17 +686,29 @@ class CourtroomAgent:
     async def _start_span(self, hearing: _Hearing, at: float) -> None:
         clock = self._clock
         assert clock is not None
-        engine = TranscriptionEngine(
-            self._model,
-            input_rate=clock.rate,
-            roles=hearing.roles,
-            gate=self._gate,
-            hearing_offset=at,
+        hearing_id = hearing.hearing_id
+
+        def make(offset: float) -> TranscriptionEngine:
+            return self._engine_factory(
+                self._model,
+                input_rate=clock.rate,
+                roles=hearing.roles,
+                gate=self._gate,
+                hearing_offset=offset,
+            )
+
+        worker = TranscriptionWorker(
+            make(at),
+            engine_factory=make,
+            on_failure=lambda error, _restarts: self._transcription_alarm(
+                hearing_id, active=True, error=error
+            ),
+            on_recovered=lambda: self._transcription_alarm(hearing_id, active=False),
+            stall_timeout=TRANSCRIPTION_STALL_SECONDS,
         )
-        worker = TranscriptionWorker(engine)
         await worker.__aenter__()
         deliver = asyncio.create_task(
-            self._deliver(worker, hearing.hearing_id), name=f"deliver-{hearing.hearing_id}"
+            self._deliver(worker, hearing_id), name=f"deliver-{hearing_id}"
         )
         hearing.span = _Span(worker=worker, deliver=deliver)
 
@@ -737,9 +762,8 @@ class CourtroomAgent:
                 for alarm in self._watch.observe(report):
                     if hearing is None:
                         continue  # idle: levels only, no session, no alarm
-                    body = alarm.to_json() | {"hearing_id": hearing.hearing_id}
-                    body["hearing_time"] = round(body["hearing_time"] + shift, 3)
-                    self._publish("av.alarm", body)
+                    on_clock = dataclasses.replace(alarm, hearing_time=alarm.hearing_time + shift)
+                    self._publish("av.alarm", on_clock.to_alarm(hearing.hearing_id).to_json())
 
     async def _take(self, hearing: _Hearing, block: AudioBlock) -> None:
         """One captured block of an open hearing: the record first, it is the law's."""
@@ -750,7 +774,8 @@ class CourtroomAgent:
                 # A failed write raises: its writer_failed alarm must still go out.
                 self._publish_recorder_alarms(hearing.recording)
         if hearing.span is not None:
-            await hearing.span.worker.put(block)
+            # Never waits: a recogniser behind or broken loses transcript, not record.
+            hearing.span.worker.put_nowait(block)
 
     # -- out -------------------------------------------------------------------
 
@@ -772,19 +797,28 @@ class CourtroomAgent:
         """Raise (the run failed) or clear (a restarted agent continues) the
         ``hearing_interrupted`` alarm, so the patrol wall shows a courtroom
         whose hearing is not being recorded until it is again."""
-        body: dict[str, Any] = {
-            "kind": "hearing_interrupted",
-            "active": active,
-            "severity": "critical",
-            "hearing_id": self.hearing_id,
-            "time": round(self.hearing_time, 3),
-            "message": "庭审录制中断 / hearing recording interrupted"
-            if active
-            else "庭审录制已恢复 / hearing recording resumed",
-        }
-        if error is not None:
-            body["error"] = f"{type(error).__name__}: {error}"[:500]
-        self._publish("av.alarm", body)
+        alarm = agent_alarm(
+            AgentAlarm.HEARING_INTERRUPTED,
+            active=active,
+            hearing_id=self.hearing_id or None,
+            time=round(self.hearing_time, 3),
+            error=error,
+        )
+        self._publish("av.alarm", alarm.to_json())
+
+    def _transcription_alarm(
+        self, hearing_id: str, *, active: bool, error: BaseException | None = None
+    ) -> None:
+        """The recogniser failed (restarted, or given up) or runs again; the
+        recording never noticed either way."""
+        alarm = agent_alarm(
+            AgentAlarm.TRANSCRIPTION_FAILED,
+            active=active,
+            hearing_id=hearing_id,
+            time=round(self.hearing_time, 3),
+            error=error,
+        )
+        self._publish("av.alarm", alarm.to_json())
 
     async def _report(self) -> None:
         while True:

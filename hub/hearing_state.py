@@ -75,13 +75,17 @@ class HearingStatus:
     def from_json(cls, data: Any, where: str) -> HearingStatus:
         """Parse ``{"state", "reason"?, "hearing_id"?}`` (a status report's or a result's).
 
+        The agent also sends ``time``, ``title`` and ``case`` (bounded JSON,
+        checked by the wire); the hub follows only the state, so they are
+        not kept here.
+
         Raises:
             WireError: not an object, an unknown key, or a value out of its
                 range; names the field under ``where``.
         """
         if not isinstance(data, dict):
             raise WireError(f"{where} must be an object")
-        extra = set(data) - {"state", "reason", "hearing_id"}
+        extra = set(data) - {"state", "reason", "hearing_id", "time", "title", "case"}
         if extra:
             raise WireError(f"{where}: unexpected fields {sorted(extra)[:8]}")
         try:
