@@ -5,10 +5,17 @@
 the link may drop, crash or be cancelled at any moment without losing one.
 Per connection (wire format and guarantee: :mod:`courtroom_core.wire`)::
 
-    connect wss://hub/ws/agent ─▶ [pin check] ─▶ Hello ─▶ ◀─ Welcome(acked_seq)
+    connect wss://hub/ws/agent ─▶ [pin check] ─▶ Hello(version 2) ─▶ ◀─ Welcome(acked_seq)
     spool.ack(acked_seq)
     ┌ sender:   spool.pending(after=next, page) ─▶ Event …   (≤ window un-acked)
     └ receiver: ◀─ Ack(seq) ─▶ spool.ack(seq), wake sender
+                ◀─ Command(id) ─▶ on_command() in its own task ─▶ Result(id)
+
+A hub command (protocol 2) is carried out beside the receive loop, so acks
+keep flowing while the recorder opens; at most :data:`MAX_COMMANDS` at once.
+Its result goes back on the connection it came on; if that connection is
+gone the result is lost (the hub already answered its caller 503) but the
+``command`` event recording it is spooled like any other.
 
 Reconnects use :class:`~courtroom_core.backoff.Backoff`, reset on each
 Welcome. Only the first failure of a run of failures and the recovery are

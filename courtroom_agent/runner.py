@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from courtroom_agent.link import HubLink
 from courtroom_agent.open_hearing import OPEN_HEARING_NAME
 from courtroom_agent.spool import EventSpool
 from courtroom_core import wire
+from transcription.engine import TranscriptionEngine
 from transcription.gate import GateConfig
 from transcription.model import load_model
 from transcription.models_cli import resolve_model_arg
@@ -89,6 +90,7 @@ async def run_agent(
     drain_timeout: float = 10.0,
     open_at_start: bool = True,
     control: bool = True,
+    engine_factory: Callable[..., TranscriptionEngine] = TranscriptionEngine,
 ) -> CourtroomAgent:
     """Run the agent until the source ends, ``stop`` is set or the task is cancelled.
 
@@ -150,6 +152,7 @@ async def run_agent(
                 open_hearing=spool_path.parent / OPEN_HEARING_NAME,
                 overlay_font=config.courtroom.overlay_font,
                 open_at_start=open_at_start,
+                engine_factory=engine_factory,
             )
             equipment.agent = agent
             made.append(agent)
