@@ -90,6 +90,9 @@ TRANSCRIPTION_STALL_SECONDS = 1.5
 """A recogniser call running longer than this is taken as hung: alarmed and
 replaced (detected within 2 s, see :class:`transcription.worker.TranscriptionWorker`)."""
 
+SOURCE_OPEN_WAIT = 5.0
+"""How long an order that arrives while the agent starts waits for the microphones."""
+
 CLOSE_FLUSH_SECONDS = 10.0
 """At 闭庭, how long the transcript's last utterances may take to come out of
 the recogniser before the hearing is closed without them (logged)."""
@@ -172,6 +175,10 @@ class CourtroomAgent:
             cancelled — unattended recording, as before hearing control.
         engine_factory: builds a recogniser (``TranscriptionEngine``'s
             arguments); a test injects one that fails.
+        faster_than_real_time: the source is a file read as fast as it goes:
+            the feed waits for the recogniser (nothing is lost by waiting for a
+            file). A live source never waits: a recogniser that falls 60 s
+            behind loses transcript, never the record.
     """
 
     def __init__(
@@ -198,6 +205,7 @@ class CourtroomAgent:
         recording: RecordingConfig | None = None,
         open_at_start: bool = True,
         engine_factory: Callable[..., TranscriptionEngine] = TranscriptionEngine,
+        faster_than_real_time: bool = False,
     ) -> None:
         self._courtroom = courtroom
         self._source = source
@@ -220,11 +228,13 @@ class CourtroomAgent:
         self._monotonic = monotonic
         self._open_at_start = open_at_start
         self._engine_factory = engine_factory
+        self._wait_for_recogniser = faster_than_real_time
         self._clock: CaptureClock | None = None
         self._frames = 0
         """Source frames captured so far (the end frame of the last block)."""
         self._hearing: _Hearing | None = None
         self._lock = asyncio.Lock()
+        self._source_open = asyncio.Event()
         self._ended = False
         self._last_duration = 0.0
         self.hearing_id = ""
@@ -354,6 +364,7 @@ class CourtroomAgent:
                     f"{len(self._roles)} roles are configured"
                 )
             self._clock = CaptureClock(fmt.rate, monotonic=self._monotonic)
+            self._source_open.set()
             failure: Exception | None = None
             try:
                 await self._continue_left_open()
@@ -417,6 +428,10 @@ class CourtroomAgent:
             said no; the message has its error).
         """
         command_id = command_id or secrets.token_hex(8)
+        if self._clock is None and not self._ended:
+            # Starting (the microphones are opening): the order waits a moment.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._source_open.wait(), SOURCE_OPEN_WAIT)
         action = HearingAction(order.action)
         reason = None if order.reason is None else InterruptionReason(order.reason)
         async with self._lock:
@@ -773,7 +788,11 @@ class CourtroomAgent:
             finally:
                 # A failed write raises: its writer_failed alarm must still go out.
                 self._publish_recorder_alarms(hearing.recording)
-        if hearing.span is not None:
+        if hearing.span is None:
+            return
+        if self._wait_for_recogniser:
+            await hearing.span.worker.put(block)
+        else:
             # Never waits: a recogniser behind or broken loses transcript, not record.
             hearing.span.worker.put_nowait(block)
 

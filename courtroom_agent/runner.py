@@ -153,6 +153,9 @@ async def run_agent(
                 overlay_font=config.courtroom.overlay_font,
                 open_at_start=open_at_start,
                 engine_factory=engine_factory,
+                faster_than_real_time=(
+                    source is None and config.audio.source == "wav" and not config.audio.realtime
+                ),
             )
             equipment.agent = agent
             made.append(agent)

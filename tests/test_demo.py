@@ -129,6 +129,9 @@ def test_demo_generates_a_password_uses_the_user_data_dir_and_stops_after_durati
         process.kill()
         process.wait()
     assert time.monotonic() - started >= duration
+    # The scripted hearing, as a clerk drives it: each order done, in order.
+    for action in ("open", "recess", "resume", "close"):
+        assert f"演示 · demo: {action} → done" in rest, rest
     assert "hearing closed" in rest
     data_dir = xdg / "courtroom" / "demo"
     assert (data_dir / "hub" / "hub.db").is_file()
@@ -137,6 +140,8 @@ def test_demo_generates_a_password_uses_the_user_data_dir_and_stops_after_durati
     (hearing,) = (data_dir / "recordings" / "demo-1").iterdir()
     report = check_recording(hearing)
     assert report.sound, report.problems
+    assert [i.reason for i in report.interruptions] == ["recess"]
+    assert report.incidents == []
 
 
 def _simulator_children(parent: int) -> dict[int, str]:

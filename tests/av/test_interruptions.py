@@ -34,6 +34,7 @@ from av.recording import (
 )
 from av.recording.check import EXIT_INCIDENTS, EXIT_PROBLEMS, EXIT_SOUND, IncidentKind
 from av.recording.manifest import MANIFEST_NAME, iso_utc
+from av.recording.manifest_types import INTERRUPTION_LABELS
 from courtroom_agent.config import CameraConfig
 from courtroom_agent.hearing_recording import HearingRecording, OpenInterruption
 from tests.av.test_recording_signal import blocks, concatenate
@@ -144,7 +145,7 @@ async def test_interruption_then_resume_is_lawful_and_listed(
     assert report.interruption_frames == 10000 and report.recorded_frames == 10000
     assert main([str(rec.directory), "--strict"]) == EXIT_SOUND
     out = capsys.readouterr().out
-    assert f"{reason.label}: 0.8 s – 2.0 s" in out and CLERK in out and JUDGE in out
+    assert f"{INTERRUPTION_LABELS[reason]}: 0.8 s – 2.0 s" in out and CLERK in out and JUDGE in out
     assert "1 interruption(s) (1.2 s), 0 incident(s)" in out
     assert main([str(rec.directory), "--json"]) == EXIT_SOUND
     listed = json.loads(capsys.readouterr().out)
