@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from playwright.async_api import Browser, expect
 
 from av.recording import check_recording
 from courtroom_agent.agent import CourtroomAgent
@@ -31,6 +32,8 @@ from hub.security import hash_password
 from hub.server import HubServer
 from tests.agent.test_hearing_control import until
 from tests.hub.conftest import TIMEOUT
+from tests.hub.test_clerk_page import browser  # noqa: F401  (the Chromium fixture)
+from tests.hub.test_hearing_pages import expect_state
 from tests.test_end_to_end import ROLES, transcript
 from transcription.assets import SpeechSample
 from transcription.engine import TranscriptionEngine
@@ -349,3 +352,45 @@ roles = {json.dumps(ROLES, ensure_ascii=False)}
     assert agent.returncode == 0, err.decode()[-2000:]
     (hearing,) = await court.get("/api/hearings", courtroom="r1")
     assert hearing["closed_at"]
+
+
+async def test_the_clerk_page_drives_a_real_agent(
+    court: Court,
+    browser: Browser,  # noqa: F811
+) -> None:
+    expect.set_options(timeout=TIMEOUT * 1000 * 4)
+    await court.start("r1")
+    page = await browser.new_page(viewport={"width": 1280, "height": 760})
+    await page.goto(court.hub.url)
+    await page.fill("#username", CLERK)
+    await page.fill("#password", CLERK_PASSWORD)
+    await page.click("#login-button")
+    await page.click('button[data-room="r1"]')
+    await expect(page.locator("#conn")).to_have_class("conn conn-live")
+    await expect_state(page, "空闲", {"#hc-open"})
+
+    await page.fill("#case-number", "(2026)京0105民初88号")
+    await page.fill("#case-title", "借款合同纠纷")
+    await page.click("#hc-open")
+    await expect_state(page, "庭审中", {"#hc-recess", "#hc-close"})
+    await expect(page.locator("#hearing-title")).to_contain_text("借款合同纠纷")
+    await expect(page.locator("#finals li").first).to_be_visible()  # the agent's finals
+
+    await page.select_option("#recess-reason", "closed-evidence")
+    await page.click("#hc-recess")
+    await expect_state(page, "休庭中 · 不公开举证质证", {"#hc-resume", "#hc-close"})
+    await page.screenshot(path=court.tmp_path / "clerk-recess-real-agent.png")
+    await page.click("#hc-resume")
+    await expect_state(page, "庭审中", {"#hc-recess", "#hc-close"})
+    await page.click("#hc-close")
+    await page.click("#hc-close-yes")
+    await expect_state(page, "空闲", {"#hc-open"})
+
+    (hearing,) = await court.get("/api/hearings", courtroom="r1")
+    assert hearing["closed_at"]
+    directory = court.tmp_path / "r1" / "recordings" / "r1" / hearing["id"]
+    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    (interruption,) = manifest["interruptions"]
+    assert interruption["reason"] == "closed-evidence"
+    assert interruption["ordered_by"] == interruption["resumed_by"] == CLERK
+    assert check_recording(directory).incidents == []

@@ -27,7 +27,8 @@ from courtroom_agent.agent import CourtroomAgent
 from courtroom_agent.config import AgentConfig
 from courtroom_agent.control import ControlError, request, unix_path
 from courtroom_agent.demo_audio import build_demo_recording
-from courtroom_agent.runner import control_socket, run_agent
+from courtroom_agent.runner import control_socket, run_agent, spool_file
+from courtroom_agent.spool import EventSpool
 from hub.server import HubServer
 from tests.hub.conftest import TIMEOUT
 from tests.test_end_to_end import ROLES, TOKEN, hub, login, transcript  # noqa: F401
@@ -105,7 +106,8 @@ async def running(
 
     async def answering() -> bool:
         with contextlib.suppress(ControlError):
-            return (await request(socket, {"action": "status"}, wait=TIMEOUT))["outcome"] == "done"
+            answer = await request(socket, {"action": "status"}, wait=TIMEOUT)
+            return bool(answer["outcome"] == "done")
         return task.done()
 
     await until(answering, "the agent never served its control socket")
@@ -247,3 +249,78 @@ async def test_a_hostile_request_is_invalid_naming_the_field(
 async def test_the_socket_is_the_agent_users_alone(running: Running) -> None:
     assert running.socket.stat().st_mode & 0o777 == 0o600
     assert running.socket.parent.stat().st_mode & 0o777 == 0o700
+
+
+async def test_the_record_goes_on_while_hub_camera_and_device_all_fail(
+    tmp_path: Path, speech: list[SpeechSample]
+) -> None:
+    """No hub (the link fails), a camera that never answers, a display that is
+    unplugged: the court still opens and closes its hearing at the PC, every
+    seat's FLAC covers the hearing without a gap, and the alarms wait in the
+    spool for the hub."""
+    wav = build_demo_recording([s.path for s in speech], tmp_path / "room.wav", roles=ROLES)
+    dead = [_closed_port() for _ in range(3)]
+    config = AgentConfig.model_validate(
+        {
+            "courtroom": {"id": "r1", "name": "第一法庭"},
+            "hub": {"url": f"ws://127.0.0.1:{dead[0]}/ws/agent", "token": TOKEN},
+            "audio": {
+                "source": "wav", "file": str(wav), "realtime": True, "loop": True, "roles": ROLES,
+            },
+            "cameras": [{"id": "CAM-1", "source": f"rtsp://127.0.0.1:{dead[1]}/cam",
+                         "no_frame_timeout": 1.0}],
+            "devices": [{"name": "display", "kind": "pjlink", "host": "127.0.0.1",
+                         "port": dead[2]}],
+        }
+    )  # fmt: skip
+    data_dir = tmp_path / "agent"
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_agent(config, data_dir=data_dir, stop=stop, open_at_start=False))
+    socket = control_socket(config, data_dir=data_dir)
+    try:
+
+        async def answering() -> bool:
+            with contextlib.suppress(ControlError):
+                answer = await request(socket, {"action": "status"}, wait=TIMEOUT)
+                return bool(answer["outcome"] == "done")
+            assert not task.done(), task
+            return False
+
+        await until(answering, "the agent never served its control socket")
+        opened = await request(socket, {"action": "open", "case": {"number": "(2026)京01民初3号"}})
+        assert opened["outcome"] == "done", opened
+        hearing_id = opened["state"]["hearing_id"]
+
+        async def six_seconds() -> bool:
+            state = (await request(socket, {"action": "status"}))["state"]
+            return bool(state["time"] >= 6.0)
+
+        await until(six_seconds, "the hearing clock stopped")
+        closed = await request(socket, {"action": "close"})
+        assert closed["outcome"] == "done", closed
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 6 * TIMEOUT)
+
+    directory = data_dir / "recordings" / "r1" / hearing_id
+    report = check_recording(directory)
+    assert report.sound, report.problems
+    assert report.incidents == [] and report.gap_frames == 0
+    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    assert report.recorded_frames / manifest["sample_rate"] >= 6.0
+    # Everything for the hub is spooled: the hearing, and why the camera failed.
+    with EventSpool.open(spool_file(config, data_dir=data_dir), courtroom="r1") as spool:
+        kinds = [(e.kind, e.body.get("source"), e.body.get("kind")) for e in spool.pending(
+            after_seq=0, limit=10_000)]  # fmt: skip
+    assert ("hearing.opened", None, None) in kinds and ("hearing.closed", None, None) in kinds
+    assert ("av.alarm", "camera", "offline") in kinds
+    assert any(kind == "device" for kind, _, _ in kinds)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
