@@ -58,6 +58,7 @@ from courtroom_agent.alarms import AgentAlarm, agent_alarm
 from courtroom_agent.config import CameraConfig, RecordingConfig
 from courtroom_agent.hearing_cameras import HearingCameras
 from courtroom_agent.hearing_recording import HearingRecording
+from courtroom_agent.idle_cameras import IdleCameras
 from courtroom_agent.link import HubLink
 from courtroom_agent.open_hearing import OpenHearing, forget_open_hearing, take_over
 from courtroom_core import wire
@@ -228,6 +229,12 @@ class CourtroomAgent:
         self._monotonic = monotonic
         self._open_at_start = open_at_start
         self._engine_factory = engine_factory
+        self._idle_cameras = IdleCameras(
+            self._cameras,
+            clock=lambda: self._clock.now() if self._clock is not None else 0.0,
+            publish=self._publish,
+            send_thumbnail=lambda thumbnail: self._send_thumbnail(thumbnail, hearing_id=None),
+        )
         self._wait_for_recogniser = faster_than_real_time
         self._clock: CaptureClock | None = None
         self._frames = 0
@@ -373,6 +380,8 @@ class CourtroomAgent:
                     result = await self.order(order, source="local")
                     if result.outcome != "done":
                         raise AgentNotReadyError(f"cannot open the hearing: {result.message}")
+                if self._hearing is None:
+                    await self._idle_cameras.start()
                 async with asyncio.TaskGroup() as tasks:
                     # The feed first: the first status report carries levels.
                     feed = tasks.create_task(self._feed(), name="agent-feed")
@@ -386,6 +395,7 @@ class CourtroomAgent:
                 raise
             finally:
                 self._ended = True
+                await self._idle_cameras.stop()
                 async with self._lock:
                     if self._hearing is not None:
                         await self._end_hearing(failure=failure, ordered_by="agent")
@@ -544,6 +554,7 @@ class CourtroomAgent:
         self, record: OpenHearing, *, continued: bool, ordered_by: str
     ) -> None:
         """Start recording and transcribing ``record`` (a new, joined or continued hearing)."""
+        await self._idle_cameras.stop()  # the hearing's cameras take the devices
         clock = self._clock
         assert clock is not None
         rate = clock.rate
@@ -648,6 +659,8 @@ class CourtroomAgent:
             if failure is not None:
                 body |= {"interrupted": True, "error": str(failure)[:500]}
             self._publish("hearing.closed", body)
+            if not self._ended:
+                await self._idle_cameras.start()
 
     def _announce(
         self,
@@ -798,10 +811,11 @@ class CourtroomAgent:
 
     # -- out -------------------------------------------------------------------
 
-    def _send_thumbnail(self, thumbnail: Thumbnail) -> None:
+    def _send_thumbnail(self, thumbnail: Thumbnail, *, hearing_id: str | None = "") -> None:
+        """A camera's picture to the patrol wall: the hearing's, or (None) an idle one."""
         self._link.send_thumbnail(
             wire.Thumbnail(
-                hearing_id=self.hearing_id,
+                hearing_id=self.hearing_id if hearing_id == "" else hearing_id,
                 camera=thumbnail.camera,
                 time=round(thumbnail.hearing_time, 3),
                 jpeg=base64.b64encode(thumbnail.jpeg).decode("ascii"),

@@ -384,13 +384,15 @@ class Thumbnail:
     ``jpeg`` is base64; at most :data:`MAX_THUMBNAIL_BYTES` once decoded.
     """
 
-    hearing_id: str
     camera: str
     time: float
     jpeg: str
+    hearing_id: str | None = None
+    """The hearing it was taken in; absent while the courtroom is idle."""
 
     def __post_init__(self) -> None:
-        check_hearing_id("thumbnail.hearing_id", self.hearing_id)
+        if self.hearing_id is not None:
+            check_hearing_id("thumbnail.hearing_id", self.hearing_id)
         check_id(self.camera, "thumbnail.camera")
         check_time("thumbnail.time", self.time)
         if not isinstance(self.jpeg, str) or len(self.jpeg) > MAX_THUMBNAIL_BYTES * 4 // 3 + 4:
@@ -521,6 +523,7 @@ _OPTIONAL = {
     (Event, "body"),
     (Partial, "end"),
     (Welcome, "version"),
+    (Thumbnail, "hearing_id"),
     (Result, "message"),
     (Result, "state"),
 }

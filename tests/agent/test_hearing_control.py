@@ -324,3 +324,57 @@ def _closed_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
     return port
+
+
+async def test_an_idle_courtroom_still_shows_its_cameras_on_the_patrol_wall(
+    hub: HubServer,  # noqa: F811
+    tmp_path: Path,
+    speech: list[SpeechSample],
+    camera_video_file: Path,
+) -> None:
+    wav = build_demo_recording([s.path for s in speech], tmp_path / "room.wav", roles=ROLES)
+    config = AgentConfig.model_validate(
+        {
+            "courtroom": {"id": "r1", "name": "第一法庭"},
+            "hub": {"url": f"ws://127.0.0.1:{hub.port}/ws/agent", "token": TOKEN},
+            "audio": {
+                "source": "wav", "file": str(wav), "realtime": True, "loop": True, "roles": ROLES,
+            },
+            "cameras": [{"id": "CAM-1", "source": str(camera_video_file), "fps": 10,
+                         "loop": True, "thumbnail_interval": 1}],
+        }
+    )  # fmt: skip
+    data_dir = tmp_path / "agent"
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_agent(config, data_dir=data_dir, stop=stop, open_at_start=False))
+    bearer = await login(hub.url)
+    try:
+
+        async def thumbnails() -> list[dict[str, Any]]:
+            async with httpx.AsyncClient(base_url=hub.url) as client:
+                reply = await client.get(
+                    "/api/courtrooms/r1/cameras", headers={"Authorization": f"Bearer {bearer}"}
+                )
+            assert not task.done(), task
+            rows: list[dict[str, Any]] = reply.json() if reply.status_code == 200 else []
+            return rows
+
+        (camera,) = await until(thumbnails, "no thumbnail while idle")
+        assert camera["camera"] == "CAM-1"
+        socket = control_socket(config, data_dir=data_dir)
+        assert (await request(socket, {"action": "status"}))["state"] == {"state": "idle"}
+        assert not (data_dir / "recordings").exists()  # pictures shown, nothing recorded
+        # At 开庭 the hearing's cameras take the device and record it.
+        opened = await request(socket, {"action": "open", "case": {"number": "(2026)京01民初4号"}})
+        assert opened["outcome"] == "done", opened
+        manifest = data_dir / "recordings" / "r1" / opened["state"]["hearing_id"] / "manifest.json"
+
+        async def video() -> bool:
+            return manifest.exists() and bool(json.loads(manifest.read_text())["video_segments"])
+
+        await until(video, "the hearing's camera never recorded")
+        closed = await request(socket, {"action": "close"})
+        assert closed["outcome"] == "done", closed
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 6 * TIMEOUT)
