@@ -76,7 +76,8 @@ role, camera, kind  at most :data:`MAX_NAME` characters
 title, error        at most :data:`MAX_TITLE` characters
 device meaning/raw  at most 2000 / 8192 characters (raw is hex)
 token               1-:data:`MAX_TOKEN` characters
-thumbnail.jpeg      base64 of at most :data:`MAX_THUMBNAIL_BYTES` bytes
+thumbnail.jpeg      base64 of at most :data:`MAX_THUMBNAIL_BYTES` bytes; thumbnail.hearing_id
+                    absent while the courtroom is idle (no hearing open)
 ==================  =====================================================
 
 Event kinds and their ``body`` (one frozen dataclass each, :data:`BODY_TYPES`;
