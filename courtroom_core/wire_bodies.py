@@ -27,11 +27,15 @@ from courtroom_core.hearing import HearingAction, HearingState, InterruptionReas
 
 __all__ = [
     "ACTION_CODES",
+    "ACTION_OUTCOMES",
     "ALARM_SEVERITIES",
     "ALARM_SOURCES",
     "BODY_TYPES",
     "COMMAND_TYPES",
     "EVENT_KINDS",
+    "FAILURE_POLICIES",
+    "FIVE_SYNC_PARTS",
+    "INCIDENT_STATES",
     "MAX_CHANNEL",
     "MAX_DEPTH",
     "MAX_ID",
@@ -52,18 +56,29 @@ __all__ = [
     "CameraReport",
     "Case",
     "CommandReport",
+    "DeviceAction",
     "DeviceReport",
+    "DisplayReport",
     "EventBody",
+    "EvidenceLog",
+    "EvidencePresented",
+    "EvidenceWithdrawn",
     "HearingClosed",
     "HearingOpened",
     "HearingOrder",
     "HearingRecessed",
     "HearingResumed",
+    "Incident",
     "JoinHearing",
     "Party",
+    "RuleFired",
+    "ScreenShown",
     "Segment",
+    "SourceState",
+    "SpeakerChanged",
     "StatusReport",
     "TranscriptFinal",
+    "UploadReport",
     "WireError",
     "Word",
     "alarm_of",
@@ -984,6 +999,408 @@ class CameraReport:
         _validate(self, "event.body")
 
 
+# -- the five-sync ledger (issue 13): every rule, action, confirmation, incident --
+
+FIVE_SYNC_PARTS: Final = (
+    "recording",
+    "transcript_display",
+    "evidence_display",
+    "video",
+    "data_upload",
+)
+"""The five synchronisations (五同步), in the order the compliance report shows
+them: 法庭同步录音录像, 笔录同步输出展示, 证据同步展示质证, 视频同步摄录播放,
+数据同步载入服务器."""
+ACTION_OUTCOMES: Final = frozenset({"confirmed", "unconfirmed", "unconfirmable", "failed"})
+"""How a device action ended: its expected state seen in time (``confirmed``),
+the device answered but the state did not follow in time (``unconfirmed``),
+the protocol has no replies (``unconfirmable``: Pelco-D), or an error."""
+FAILURE_POLICIES: Final = frozenset({"retry", "alarm", "incident", "ignore"})
+"""What a rule does when an action is not confirmed (see ``courtroom_agent.rules``)."""
+INCIDENT_STATES: Final = frozenset({"open", "explained", "signed"})
+"""An incident is ``open`` until explained, then signed off by the presiding judge."""
+MAX_ARGS: Final = 8
+MAX_SCREENS: Final = 64
+
+
+def _part(where: str, value: Any) -> str:
+    return parse_code(where, value, frozenset(FIVE_SYNC_PARTS))
+
+
+def _ms(where: str, value: Any) -> float:
+    return check_number(where, value, 0.0, 24 * 3600 * 1000.0)
+
+
+def _count(where: str, value: Any) -> int:
+    return check_integer(where, value, 0, MAX_SEQ)
+
+
+def _args(where: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_ARGS:
+        raise WireError(f"{where} must be a list of at most {MAX_ARGS} strings")
+    return tuple(check_name(f"{where}[{i}]", v) for i, v in enumerate(value))
+
+
+_WHEN: dict[str, tuple[_Check, bool]] = {
+    "hearing_id": (check_hearing_id, False),
+    "time": (check_time, True),
+    "at": (_iso, True),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleFired(_Json):
+    """``rule.fired``: a rule's trigger happened; its actions follow as ``device.action``."""
+
+    rule: str
+    trigger: str
+    """The event kind that fired it (``hearing.opened``, ``evidence.presented`` …)."""
+    time: float
+    """Hearing-clock seconds (0 while idle)."""
+    at: str
+    actions: int
+    hearing_id: str | None = None
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "rule": (check_name, True),
+        "trigger": (check_name, True),
+        "actions": (_count, True),
+        **_WHEN,
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceAction(_Json):
+    """``device.action``: one rule action on a device, its expectation and outcome.
+
+    ``device_ms`` is the device's own time (command sent → its reply),
+    ``confirm_ms`` the whole time until the expected state was seen; the
+    difference is this agent's overhead. ``part`` names the synchronisation the
+    action serves, ``subject`` what it was for (an exhibit id, a seat).
+    """
+
+    rule: str
+    trigger: str
+    device: str
+    verb: str
+    outcome: str
+    policy: str
+    within_ms: float
+    time: float
+    at: str
+    args: tuple[str, ...] = ()
+    part: str | None = None
+    subject: str | None = None
+    expect: str = ""
+    device_ms: float | None = None
+    confirm_ms: float | None = None
+    attempts: int = 1
+    message: str = ""
+    hearing_id: str | None = None
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "rule": (check_name, True),
+        "trigger": (check_name, True),
+        "device": (check_name, True),
+        "verb": (check_name, True),
+        "outcome": (lambda w, v: parse_code(w, v, ACTION_OUTCOMES), True),
+        "policy": (lambda w, v: parse_code(w, v, FAILURE_POLICIES), True),
+        "within_ms": (_ms, True),
+        "args": (_args, False),
+        "part": (_part, False),
+        "subject": (check_name, False),
+        "expect": (_title, False),
+        "device_ms": (_ms, False),
+        "confirm_ms": (_ms, False),
+        "attempts": (lambda w, v: check_integer(w, v, 0, 100), False),
+        "message": (_title, False),
+        **_WHEN,
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
+
+    @property
+    def ok(self) -> bool:
+        """Confirmed, or sent to a device that cannot confirm anything."""
+        return self.outcome in ("confirmed", "unconfirmable")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Incident(_Json):
+    """``incident``: an equipment failure or unexplained gap, and its paperwork.
+
+    The agent raises one (``state`` ``open``); the SPC rule wants a written
+    explanation (``explained``, by the clerk) signed off by the presiding judge
+    (``signed``): those two are recorded by the hub under the same ``id``.
+    """
+
+    id: str
+    kind: str
+    """``recorder_failed``, ``display_failed``, ``matrix_failed``, ``recording_gap`` …"""
+    state: str
+    part: str
+    source: str
+    """What failed: a device name, ``seat:N``, ``camera:ID``."""
+    message: str
+    time: float
+    at: str
+    detail: str | None = None
+    explanation: str | None = None
+    by: str | None = None
+    hearing_id: str | None = None
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "id": (lambda w, v: check_id(v, w), True),
+        "kind": (check_name, True),
+        "state": (lambda w, v: parse_code(w, v, INCIDENT_STATES), True),
+        "part": (_part, True),
+        "source": (check_name, True),
+        "message": (_title, True),
+        "detail": (_detail, False),
+        "explanation": (lambda w, v: check_string(w, v, 4000), False),
+        "by": (check_name, False),
+        **_WHEN,
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvidencePresented(_Json):
+    """``evidence.presented``: 举证 — an exhibit shown to the court.
+
+    ``source`` is ``file`` (an image or a PDF page of the hearing's evidence
+    folder, shown by the display pages) or ``live`` (a matrix input such as the
+    document camera); ``input`` is the matrix input carrying it.
+    """
+
+    exhibit: str
+    label: str
+    source: str
+    time: float
+    at: str
+    by: str = ""
+    input: str | None = None
+    file: str | None = None
+    page: int | None = None
+    zoom: float | None = None
+    hearing_id: str | None = None
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "exhibit": (check_name, True),
+        "label": (_title, True),
+        "source": (lambda w, v: parse_code(w, v, frozenset({"file", "live"})), True),
+        "by": (check_name, False),
+        "input": (check_name, False),
+        "file": (_title, False),
+        "page": (lambda w, v: check_integer(w, v, 1, 100_000), False),
+        "zoom": (lambda w, v: check_number(w, v, 0.1, 10.0), False),
+        **_WHEN,
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvidenceWithdrawn(_Json):
+    """``evidence.withdrawn``: the exhibit is taken off the screens; routing restored."""
+
+    exhibit: str
+    time: float
+    at: str
+    by: str = ""
+    hearing_id: str | None = None
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "exhibit": (check_name, True),
+        "by": (check_name, False),
+        **_WHEN,
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScreenShown(_Json):
+    """One screen of the evidence-display log: confirmed or failed, and how fast."""
+
+    screen: str
+    outcome: str
+    device: str | None = None
+    ms: float | None = None
+    message: str = ""
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "screen": (check_name, True),
+        "outcome": (lambda w, v: parse_code(w, v, ACTION_OUTCOMES), True),
+        "device": (check_name, False),
+        "ms": (_ms, False),
+        "message": (_title, False),
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "screen")
+
+
+def _screens(where: str, value: Any) -> tuple[ScreenShown, ...]:
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_SCREENS:
+        raise WireError(f"{where} must be a list of at most {MAX_SCREENS} screens")
+    return tuple(_nested(ScreenShown)(f"{where}[{i}]", item) for i, item in enumerate(value))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvidenceLog(_Json):
+    """``evidence.log``: the evidence-display log entry of one presentation.
+
+    Sent once the screens have confirmed or failed (``until`` absent), and
+    again when it is withdrawn (``until`` set): which exhibit, from which
+    source, on which screens, from when to when.
+    """
+
+    exhibit: str
+    label: str
+    source: str
+    since: float
+    time: float
+    at: str
+    screens: tuple[ScreenShown, ...] = ()
+    until: float | None = None
+    input: str | None = None
+    hearing_id: str | None = None
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "exhibit": (check_name, True),
+        "label": (_title, True),
+        "source": (lambda w, v: parse_code(w, v, frozenset({"file", "live"})), True),
+        "since": (check_time, True),
+        "screens": (_screens, False),
+        "until": (check_time, False),
+        "input": (check_name, False),
+        **_WHEN,
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeakerChanged(_Json):
+    """``speaker.changed``: a seat has carried the speech for ``held_s``; the camera follows."""
+
+    channel: int
+    role: str
+    time: float
+    at: str
+    held_s: float = 0.0
+    previous: int | None = None
+    hearing_id: str | None = None
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "channel": (_channel, True),
+        "role": (check_name, True),
+        "held_s": (check_time, False),
+        "previous": (_channel, False),
+        **_WHEN,
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DisplayReport(_Json):
+    """``display.report``: what a courtroom display page showed, and how fast.
+
+    ``latency_*_ms``: a final reaching the agent → the page saying it drew it.
+    """
+
+    screen: str
+    pages: int
+    shown: int
+    time: float
+    at: str
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_max_ms: float | None = None
+    exhibit: str | None = None
+    state: str | None = None
+    hearing_id: str | None = None
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "screen": (check_name, True),
+        "pages": (_count, True),
+        "shown": (_count, True),
+        "latency_p50_ms": (_ms, False),
+        "latency_p95_ms": (_ms, False),
+        "latency_max_ms": (_ms, False),
+        "exhibit": (check_name, False),
+        "state": (check_name, False),
+        **_WHEN,
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceState(_Json):
+    """``source.state``: one recorded source started or stopped recording.
+
+    ``source`` is ``seat:N`` (a microphone's FLAC), ``camera:ID`` or
+    ``recorder:NAME`` (a hardware recorder). ``reason`` is the interruption
+    code of a lawful stop (``recess`` …), ``closed`` at 闭庭, or absent for a
+    stop nobody ordered (an incident then says why).
+    """
+
+    source: str
+    recording: bool
+    time: float
+    at: str
+    reason: str | None = None
+    message: str = ""
+    hearing_id: str | None = None
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "source": (check_name, True),
+        "recording": (_flag, True),
+        "reason": (check_name, False),
+        "message": (_title, False),
+        **_WHEN,
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UploadReport(_Json):
+    """``upload.report``: 数据同步 — events the hub has not acknowledged, and the oldest's age."""
+
+    unacked: int
+    lag_s: float
+    time: float
+    at: str
+    connected: bool = True
+    hearing_id: str | None = None
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "unacked": (_count, True),
+        "lag_s": (check_time, True),
+        "connected": (_flag, False),
+        **_WHEN,
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "event.body")
+
+
 EventBody = (
     HearingOpened
     | HearingClosed
@@ -995,6 +1412,16 @@ EventBody = (
     | HearingRecessed
     | HearingResumed
     | CommandReport
+    | RuleFired
+    | DeviceAction
+    | Incident
+    | EvidencePresented
+    | EvidenceWithdrawn
+    | EvidenceLog
+    | SpeakerChanged
+    | DisplayReport
+    | SourceState
+    | UploadReport
 )
 
 BODY_TYPES: Final[Mapping[str, type[EventBody]]] = {
@@ -1008,6 +1435,16 @@ BODY_TYPES: Final[Mapping[str, type[EventBody]]] = {
     "hearing.recessed": HearingRecessed,
     "hearing.resumed": HearingResumed,
     "command": CommandReport,
+    "rule.fired": RuleFired,
+    "device.action": DeviceAction,
+    "incident": Incident,
+    "evidence.presented": EvidencePresented,
+    "evidence.withdrawn": EvidenceWithdrawn,
+    "evidence.log": EvidenceLog,
+    "speaker.changed": SpeakerChanged,
+    "display.report": DisplayReport,
+    "source.state": SourceState,
+    "upload.report": UploadReport,
 }
 """Event kind → the class of its body."""
 
