@@ -252,6 +252,11 @@ class CourtroomAgent:
         """The recording of the hearing open now, else of the last one."""
         self.on_state: Callable[[dict[str, Any]], None] | None = None
         """Told the hearing state (as :meth:`hearing_state`) after every transition."""
+        self.observers: list[Callable[[str, dict[str, Any], int | None], None]] = []
+        """Told every event published (kind, body, spool seq), once it is spooled;
+        they must return at once and never raise (the five-sync engine)."""
+        self.on_levels: Callable[[Any], None] | None = None
+        """Told each microphone level report while a hearing is open (speaker follow)."""
 
     # -- what the outside reads -------------------------------------------
 
@@ -787,6 +792,8 @@ class CourtroomAgent:
                     await self._take(hearing, hearing.on_hearing_clock(block))
             shift = 0.0 if hearing is None else (hearing.origin - hearing.source_start) / fmt.rate
             for report in meter.feed(block):
+                if self.on_levels is not None and hearing is not None:
+                    self.on_levels(report)
                 for alarm in self._watch.observe(report):
                     if hearing is None:
                         continue  # idle: levels only, no session, no alarm
@@ -859,7 +866,10 @@ class CourtroomAgent:
             await asyncio.sleep(self._status_interval)
 
     def _publish(self, kind: str, body: dict[str, Any]) -> None:
-        self._link.publish(kind, body)
+        event = self._link.publish(kind, body)
+        seq = getattr(event, "seq", None)
+        for observer in self.observers:
+            observer(kind, body, seq)
 
 
 async def _finish_span(span: _Span) -> None:

@@ -77,6 +77,16 @@ def _main(args: argparse.Namespace) -> int:
         print(f"courtroom agent: invalid configuration\n{exc}", file=sys.stderr)
         return 2
     if args.check:
+        from courtroom_agent.sync_check import check_sync
+
+        problems = check_sync(config)
+        if problems:
+            print(
+                f"courtroom agent: {args.config}: 五同步规则有误 · rules do not fit the devices\n"
+                + "\n".join(f"  {p}" for p in problems),
+                file=sys.stderr,
+            )
+            return 2
         print(f"{args.config}: OK ({config.courtroom.id} {config.courtroom.name})")
         return 0
     from courtroom_agent.runner import default_data_dir  # heavy: the whole pipeline

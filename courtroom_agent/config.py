@@ -42,6 +42,7 @@ from pydantic import (
     model_validator,
 )
 
+from courtroom_agent.sync_config import DisplayConfig, RuleConfig, SyncConfig
 from courtroom_core.config_errors import validation_problems
 from courtroom_core.errors import CourtroomError
 
@@ -365,6 +366,11 @@ class AgentConfig(_Model):
     )
     devices: list[DeviceConfig] = Field(default_factory=list, max_length=64)
     cameras: list[CameraConfig] = Field(default_factory=list, max_length=16)
+    sync: SyncConfig | None = Field(
+        default=None, description="which device plays which part of the five synchronisations"
+    )
+    rules: list[RuleConfig] = Field(default_factory=list, max_length=128)
+    display: DisplayConfig = DisplayConfig()
     status_interval_s: Annotated[float, Field(gt=0, le=300)] = Field(
         default=1.0,
         description="seconds between status reports to the hub (recording state, "

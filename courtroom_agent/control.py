@@ -14,6 +14,9 @@ One request per connection, one JSON object per line each way::
        "parties": [{"role": "原告", "name": "…", "channel": 2}]}}
     → {"action": "recess", "reason": "mediation"}
     → {"action": "resume"} | {"action": "close"} | {"action": "status"}
+    → {"action": "present", "exhibit": "证据1", "file": "contract.pdf", "page": 2, "zoom": 1.5}
+    → {"action": "present", "exhibit": "物证2", "input": "doc-camera"}
+    → {"action": "withdraw", "exhibit": "证据1"}
     ← {"outcome": "done" | "refused" | "failed" | "invalid", "message": "…",
        "state": {"state": "idle" | "open" | "recess", "reason"?, "hearing_id"?, …}}
 
@@ -63,6 +66,9 @@ _UNIX_PATH_MAX: Final = 100  # sun_path is 108 bytes with the NUL; keep a margin
 
 Order = Callable[[wire.HearingOrder], Awaitable[wire.Result]]
 """Carries out an order from the courtroom PC (``CourtroomAgent.order``, source local)."""
+Evidence = Callable[[wire.EvidenceOrder], Awaitable[dict[str, Any]]]
+"""Presents or withdraws an exhibit (``FiveSync.command``, source local)."""
+_EVIDENCE_FIELDS: Final = frozenset({"exhibit", "label", "file", "input", "page", "zoom"})
 State = Callable[[], dict[str, Any]]
 
 
@@ -107,15 +113,19 @@ class ControlServer:
         path: the socket's path (its directory is created mode 0700).
         order: carries out an order (``CourtroomAgent.order`` with source local).
         state: the hearing state now (``CourtroomAgent.hearing_state``).
+        evidence: carries out ``present`` / ``withdraw`` (``FiveSync.command``).
 
     Raises (on entry):
         ControlError: another agent is already serving ``path``, or it
             cannot be created.
     """
 
-    def __init__(self, path: Path, *, order: Order, state: State) -> None:
+    def __init__(
+        self, path: Path, *, order: Order, state: State, evidence: Evidence | None = None
+    ) -> None:
         self.path = path
         self._order = order
+        self._evidence = evidence
         self._state = state
         self._server: asyncio.Server | None = None
         self._clients = 0
@@ -193,14 +203,24 @@ class ControlServer:
             request = json.loads(line, parse_constant=_refuse_constant)
             if not isinstance(request, dict):
                 raise wire.WireError("request must be a JSON object")
-            extra = set(request) - {"action", "reason", "case"}
+            evidence = request.get("action") in wire.EVIDENCE_ACTIONS
+            allowed = {"action"} | (_EVIDENCE_FIELDS if evidence else {"reason", "case"})
+            extra = set(request) - allowed
             if extra:
                 raise wire.WireError(f"request: unexpected fields {sorted(extra)[:8]}")
             if request.get("action") == "status":
                 return {"outcome": "done", "message": "", "state": self._state()}
-            order = wire.HearingOrder.from_json(request | {"by": operator}, "request")
+            if evidence:
+                exhibit = wire.EvidenceOrder.from_json(request | {"by": operator}, "request")
+            else:
+                order = wire.HearingOrder.from_json(request | {"by": operator}, "request")
         except (ValueError, RecursionError) as exc:
             return self._invalid(str(exc))
+        if evidence:
+            if self._evidence is None:
+                return self._invalid("this agent has no evidence display 未配置证据展示")
+            answer = await self._evidence(exhibit)
+            return answer | {"state": self._state()}
         result = await self._order(order)
         return {"outcome": result.outcome, "message": result.message, "state": result.state}
 

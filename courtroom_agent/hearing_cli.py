@@ -66,6 +66,20 @@ def register(subparsers: Any) -> None:
     verbs.add_parser("resume", help="继续开庭 · resume after a recess")
     verbs.add_parser("close", help="闭庭 · close the hearing")
     verbs.add_parser("status", help="庭审状态 · show the hearing's state")
+    present = verbs.add_parser(
+        "present",
+        help="举证 · show an exhibit on the courtroom's screens (a file of the evidence "
+        "folder, or a live matrix input such as the document camera)",
+    )
+    present.add_argument("exhibit", help="证据编号 · exhibit id, e.g. 证据1")
+    shown = present.add_mutually_exclusive_group(required=True)
+    shown.add_argument("--file", help="证据文件 · image or PDF in the evidence folder")
+    shown.add_argument("--input", help="实时信号 · matrix input (name or number)")
+    present.add_argument("--label", default="", help="证据名称 · what the exhibit is")
+    present.add_argument("--page", type=int, default=None, help="PDF 页码 · page (from 1)")
+    present.add_argument("--zoom", type=float, default=None, help="缩放 · zoom (0.1-10)")
+    withdraw = verbs.add_parser("withdraw", help="撤回 · take an exhibit off the screens")
+    withdraw.add_argument("exhibit", help="证据编号 · exhibit id")
     parser.set_defaults(func=_main)
 
 
@@ -99,6 +113,12 @@ def _request(args: argparse.Namespace) -> dict[str, Any]:
         body["case"] = case
     elif action == HearingAction.RECESS:
         body["reason"] = args.reason
+    elif action in ("present", "withdraw"):
+        body["exhibit"] = args.exhibit
+        for name in ("label", "file", "input", "page", "zoom"):
+            value = getattr(args, name, None)
+            if value not in (None, ""):
+                body[name] = value
     return body
 
 
@@ -149,10 +169,37 @@ def _show(action: str, answer: dict[str, Any]) -> None:
         label += f"（{REASON_LABELS[InterruptionReason(reason)]}）"
     hearing = f" {state['hearing_id']}" if state.get("hearing_id") else ""
     if outcome == "done":
-        if action != "status":
+        if action in _EVIDENCE_LABELS:
+            print(f"{_EVIDENCE_LABELS[action]}: 完成 · done")
+            _show_screens(answer)
+        elif action != "status":
             print(f"{ACTION_LABELS[HearingAction(action)]}: 完成 · done")
         print(f"庭审状态 · state: {label}{hearing}")
         return
     verdict = {"refused": "拒绝 · refused", "failed": "失败 · failed", "invalid": "无效 · invalid"}
+    _show_screens(answer)
     print(f"{verdict.get(str(outcome), str(outcome))}: {message}", file=sys.stderr)
     print(f"庭审状态 · state: {label}{hearing}", file=sys.stderr)
+
+
+_EVIDENCE_LABELS = {"present": "举证 · present", "withdraw": "撤回 · withdraw"}
+_SCREEN_OUTCOMES = {
+    "confirmed": "已确认 · confirmed",
+    "unconfirmable": "已发送 · sent (cannot confirm)",
+    "unconfirmed": "未确认 · not confirmed",
+    "failed": "失败 · failed",
+}
+
+
+def _show_screens(answer: dict[str, Any]) -> None:
+    """The evidence-display log's screens of a present/withdraw answer."""
+    log = answer.get("log")
+    if not isinstance(log, dict):
+        return
+    for screen in log.get("screens") or []:
+        if not isinstance(screen, dict):
+            continue
+        outcome = _SCREEN_OUTCOMES.get(str(screen.get("outcome")), str(screen.get("outcome")))
+        ms = screen.get("ms")
+        timing = f" {ms:.0f} ms" if isinstance(ms, (int, float)) else ""
+        print(f"  {screen.get('screen')}: {outcome}{timing} {screen.get('message') or ''}".rstrip())

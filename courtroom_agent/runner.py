@@ -21,6 +21,7 @@ from courtroom_agent.agent import CourtroomAgent
 from courtroom_agent.config import AgentConfig
 from courtroom_agent.control import SOCKET_NAME, ControlServer
 from courtroom_agent.equipment_runner import Equipment
+from courtroom_agent.five_sync import FiveSync
 from courtroom_agent.link import HubLink
 from courtroom_agent.open_hearing import OPEN_HEARING_NAME
 from courtroom_agent.spool import EventSpool
@@ -119,6 +120,7 @@ async def run_agent(
     )
     with EventSpool.open(spool_path, courtroom=config.courtroom.id) as spool:
         made: list[CourtroomAgent] = []  # the agent, once made: its alarms name its hearing
+        syncs: list[FiveSync] = []  # the five-sync engine, once running
         async with HubLink(
             url=config.hub.url,
             token=token,
@@ -126,7 +128,7 @@ async def run_agent(
             ssl=config.hub.ssl_context(),
             pin_sha256=config.hub.pin_sha256,
             alarm_hearing_id=lambda: made[0].hearing_id if made else "",
-            on_command=lambda command: _hub_order(made, command),
+            on_command=lambda command: _hub_order(made, syncs, command),
         ) as link:
             equipment = Equipment(config, publish=link.publish)
             agent = CourtroomAgent(
@@ -186,10 +188,23 @@ async def run_agent(
     return agent
 
 
-async def _hub_order(made: list[CourtroomAgent], command: wire.Command) -> wire.Result:
+async def _hub_order(
+    made: list[CourtroomAgent], syncs: list[FiveSync], command: wire.Command
+) -> wire.Result:
     if not made:
         return wire.Result(id=command.id, outcome="failed", message="agent starting")
-    return await made[0].order(command.data, source="hub", command_id=command.id)
+    order = command.data
+    if isinstance(order, wire.EvidenceOrder):
+        if not syncs:
+            return wire.Result(id=command.id, outcome="failed", message="agent starting")
+        answer = await syncs[0].command(order, source="hub", command_id=command.id)
+        return wire.Result(
+            id=command.id,
+            outcome=answer["outcome"],
+            message=answer["message"],
+            state=made[0].hearing_state(),
+        )
+    return await made[0].order(order, source="hub", command_id=command.id)
 
 
 async def _drain(link: HubLink, seconds: float, spool_path: Path) -> None:

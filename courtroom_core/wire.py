@@ -33,7 +33,8 @@ allow it; ``message`` names the state and the action) or ``failed`` (a
 recorder or device error, in ``message``). Commands are never spooled or
 resent: one that cannot be delivered now is answered 503 by the hub, never
 queued. The agent archives each command and its outcome as a ``command``
-event. ``hearing`` is the only command: its body is :class:`HearingOrder`
+event. ``evidence`` (:class:`EvidenceOrder`) presents or withdraws an
+exhibit; ``hearing``'s body is :class:`HearingOrder`
 ``{"action": open|recess|resume|close, "by", "reason"?: recess|closed-evidence|
 mediation, "case"?: {"number", "title"?, "parties"?: [{"role", "name"?,
 "channel"?}]}, "join"?: {"hearing_id", "opened_at"}}``.
@@ -174,8 +175,10 @@ from courtroom_core.wire_bodies import (
     ALARM_SEVERITIES,
     ALARM_SOURCES,
     BODY_TYPES,
+    COMMAND_NAMES,
     COMMAND_TYPES,
     EVENT_KINDS,
+    EVIDENCE_ACTIONS,
     MAX_CHANNEL,
     MAX_DEPTH,
     MAX_ID,
@@ -194,9 +197,11 @@ from courtroom_core.wire_bodies import (
     BodyError,
     CameraReport,
     Case,
+    CommandBody,
     CommandReport,
     DeviceReport,
     EventBody,
+    EvidenceOrder,
     HearingClosed,
     HearingOpened,
     HearingOrder,
@@ -231,8 +236,10 @@ __all__ = [
     "CLOSE_SEQ_CONFLICT",
     "CLOSE_TOO_BIG",
     "CLOSE_UNAUTHORIZED",
+    "COMMAND_NAMES",
     "COMMAND_TYPES",
     "EVENT_KINDS",
+    "EVIDENCE_ACTIONS",
     "MAX_CHANNEL",
     "MAX_DEPTH",
     "MAX_FRAME_BYTES",
@@ -257,10 +264,12 @@ __all__ = [
     "CameraReport",
     "Case",
     "Command",
+    "CommandBody",
     "CommandReport",
     "DeviceReport",
     "Event",
     "EventBody",
+    "EvidenceOrder",
     "HearingClosed",
     "HearingOpened",
     "HearingOrder",
@@ -442,7 +451,7 @@ class Command:
     id: str
     name: str
     body: dict[str, Any] = field(default_factory=dict)
-    data: HearingOrder = field(init=False, repr=False, compare=False)
+    data: CommandBody = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_id(self.id, "command.id")

@@ -31,8 +31,10 @@ __all__ = [
     "ALARM_SEVERITIES",
     "ALARM_SOURCES",
     "BODY_TYPES",
+    "COMMAND_NAMES",
     "COMMAND_TYPES",
     "EVENT_KINDS",
+    "EVIDENCE_ACTIONS",
     "FAILURE_POLICIES",
     "FIVE_SYNC_PARTS",
     "INCIDENT_STATES",
@@ -55,12 +57,14 @@ __all__ = [
     "BodyError",
     "CameraReport",
     "Case",
+    "CommandBody",
     "CommandReport",
     "DeviceAction",
     "DeviceReport",
     "DisplayReport",
     "EventBody",
     "EvidenceLog",
+    "EvidenceOrder",
     "EvidencePresented",
     "EvidenceWithdrawn",
     "HearingClosed",
@@ -391,6 +395,10 @@ def _action(where: str, value: Any) -> str:
     return parse_code(where, value, ACTION_CODES)
 
 
+def _command_action(where: str, value: Any) -> str:
+    return parse_code(where, value, ACTION_CODES | {"present", "withdraw"})
+
+
 def parse_code(where: str, value: Any, codes: frozenset[str]) -> str:
     """``value`` if it is one of ``codes``; WireError naming ``where`` otherwise."""
     if not isinstance(value, str) or value not in codes:
@@ -598,7 +606,7 @@ class CommandReport(_Json):
 
     SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
         "id": (lambda w, v: check_id(v, w), True),
-        "action": (_action, True),
+        "action": (_command_action, True),
         "by": (check_name, True),
         "source": (lambda w, v: parse_code(w, v, frozenset({"hub", "local"})), True),
         "outcome": (_outcome, True),
@@ -636,8 +644,53 @@ class HearingOrder(_Json):
         _validate(self, "command.body")
 
 
-COMMAND_TYPES: Final[Mapping[str, type[HearingOrder]]] = {"hearing": HearingOrder}
+EVIDENCE_ACTIONS: Final = frozenset({"present", "withdraw"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvidenceOrder(_Json):
+    """The body of an ``evidence`` command: 举证 — show an exhibit, or take it off.
+
+    ``file`` is a path inside the hearing's evidence folder (an image or a
+    PDF, ``page`` of it at ``zoom``); ``input`` a live matrix input (the
+    document camera). Withdraw needs only ``exhibit``.
+    """
+
+    action: str
+    exhibit: str
+    by: str
+    label: str = ""
+    file: str | None = None
+    input: str | None = None
+    page: int | None = None
+    zoom: float | None = None
+
+    SPEC: ClassVar[dict[str, tuple[_Check, bool]]] = {
+        "action": (lambda w, v: parse_code(w, v, EVIDENCE_ACTIONS), True),
+        "exhibit": (lambda w, v: check_string(w, v, MAX_NAME, empty=False), True),
+        "by": (lambda w, v: check_string(w, v, MAX_NAME, empty=False), True),
+        "label": (_title, False),
+        "file": (lambda w, v: check_string(w, v, 1024, empty=False), False),
+        "input": (lambda w, v: check_string(w, v, MAX_NAME, empty=False), False),
+        "page": (lambda w, v: check_integer(w, v, 1, 100_000), False),
+        "zoom": (lambda w, v: check_number(w, v, 0.1, 10.0), False),
+    }
+
+    def __post_init__(self) -> None:
+        _validate(self, "command.body")
+        if self.action == "present" and (self.file is None) == (self.input is None):
+            raise WireError("command.body: present needs one of file or input")
+
+
+CommandBody = HearingOrder | EvidenceOrder
+COMMAND_TYPES: Final[Mapping[str, type[CommandBody]]] = {
+    "hearing": HearingOrder,
+    "evidence": EvidenceOrder,
+}
 """Command name → the class of its body (hub → agent)."""
+COMMAND_NAMES: Final[Mapping[type[CommandBody], str]] = {
+    cls: name for name, cls in COMMAND_TYPES.items()
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

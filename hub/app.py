@@ -59,6 +59,7 @@ from hub.auth import AUTH_RESPONSES, User, client_of, hub_state, require_scope
 from hub.config import HubConfig
 from hub.edge_asgi import install_edge, unprocessable
 from hub.errors import AuthError
+from hub.evidence_api import evidence_router
 from hub.hearing_api import HearingStateOut, hearing_router
 from hub.live_ws import live_endpoint
 from hub.security import Clock, utc_now
@@ -444,6 +445,7 @@ def create_app(
     app.include_router(api)
     app.include_router(admin_router())
     app.include_router(hearing_router())
+    app.include_router(evidence_router())
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

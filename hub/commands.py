@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from courtroom_core.wire import Command, HearingOrder, Result, encode
+from courtroom_core.wire import COMMAND_NAMES, Command, CommandBody, Result, encode
 from hub.errors import HubError
 
 __all__ = [
@@ -129,8 +129,8 @@ class AgentLink:
         self.drop()
         await self._close(code, reason)
 
-    async def command(self, order: HearingOrder, *, within: float) -> Result:
-        """Send ``order`` as a ``hearing`` command and wait for its result.
+    async def command(self, order: CommandBody, *, within: float) -> Result:
+        """Send ``order`` (a ``hearing`` or ``evidence`` command) and wait for its result.
 
         Raises:
             AgentTooOld: the agent speaks a protocol without commands.
@@ -151,7 +151,9 @@ class AgentLink:
                 f"{self._max} commands already await the agent's answer; retry shortly",
                 retry_after=1,
             )
-        command = Command(id=uuid.uuid4().hex, name="hearing", body=order.to_json())
+        command = Command(
+            id=uuid.uuid4().hex, name=COMMAND_NAMES[type(order)], body=order.to_json()
+        )
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._pending[command.id] = future
         try:

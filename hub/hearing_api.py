@@ -61,7 +61,14 @@ from hub.edge_asgi import unprocessable
 from hub.hearing_state import HearingStatus
 from hub.users import Principal
 
-__all__ = ["HearingAnswer", "HearingRequest", "HearingStateOut", "hearing_router"]
+__all__ = [
+    "OUTCOME_STATUS",
+    "HearingAnswer",
+    "HearingRequest",
+    "HearingStateOut",
+    "Orderer",
+    "hearing_router",
+]
 
 _Action = Literal["open", "recess", "resume", "close"]
 _Reason = Literal["recess", "closed-evidence", "mediation"]
