@@ -72,6 +72,15 @@ def register(subparsers: Any) -> None:
         help="法庭保持空闲，由书记员在页面上开庭 · leave the courtroom idle for the clerk "
         "to open, recess and close the hearing from the page",
     )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="DEVICE:FAULT",
+        help="演示设备故障 · make a demo device fail from the start: recorder:disk-full, "
+        "matrix:drop, display:unplug (the gallery display); the five lights, the incident "
+        "and the alarm show it",
+    )
     parser.set_defaults(func=_main)
 
 
@@ -101,17 +110,74 @@ def demo_script(duration: float | None) -> list[Step]:
     if duration is None:
         return [
             opening,
+            Step(20.0, PRESENT_FILE),
+            Step(35.0, WITHDRAW_FILE),
+            Step(45.0, PRESENT_LIVE),
+            Step(55.0, WITHDRAW_LIVE),
             Step(60.0, {"action": "recess", "reason": "recess"}),
             Step(68.0, {"action": "resume"}),
         ]
-    recess = max(duration * 0.4, 1.0)
+    recess = max(duration * 0.5, 1.0)
     pause = min(max(duration * 0.1, 1.0), 8.0)
     return [
         opening,
+        Step(duration * 0.15, PRESENT_FILE),
+        Step(duration * 0.25, WITHDRAW_FILE),
+        Step(duration * 0.3, PRESENT_LIVE),
+        Step(duration * 0.4, WITHDRAW_LIVE),
         Step(recess, {"action": "recess", "reason": "recess"}),
         Step(recess + pause, {"action": "resume"}),
         Step(max(duration - 3.0, recess + pause + 1.0), {"action": "close"}),
     ]
+
+
+EVIDENCE_FILE = "证据1-借款合同.pdf"
+PRESENT_FILE = {
+    "action": "present",
+    "exhibit": "证据1",
+    "label": "借款合同 · loan contract",
+    "file": EVIDENCE_FILE,
+    "page": 1,
+}
+WITHDRAW_FILE = {"action": "withdraw", "exhibit": "证据1"}
+PRESENT_LIVE = {
+    "action": "present",
+    "exhibit": "物证2",
+    "label": "收据原件（实物展台）· receipt on the document camera",
+    "input": "doc-camera",
+}
+WITHDRAW_LIVE = {"action": "withdraw", "exhibit": "物证2"}
+
+
+def demo_evidence(folder: Path) -> Path:
+    """The demo hearing's evidence folder: a two-page PDF of the contract."""
+    from PIL import Image, ImageDraw
+
+    from av.camera.overlay import find_cjk_font
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / EVIDENCE_FILE
+    if path.is_file():
+        return folder
+    font = find_cjk_font(size=48)
+    pages = []
+    for number, lines in enumerate(
+        (
+            ["借款合同", "甲方：张某（出借人）", "乙方：李某（借款人）", "借款金额：人民币伍万元整"],
+            ["第二条 还款期限", "乙方应于2026年6月30日前归还全部借款。", "甲方签字：张某  乙方签字：李某"],
+        ),
+        start=1,
+    ):
+        page = Image.new("RGB", (1240, 1754), "white")
+        draw = ImageDraw.Draw(page)
+        for row, text in enumerate(lines):
+            draw.text((120, 160 + row * 110), text, fill="black", font=font)
+        draw.text((1080, 1640), f"{number}/2", fill="gray", font=font)
+        pages.append(page)
+    partial = path.with_suffix(".partial")
+    pages[0].save(partial, "PDF", save_all=True, append_images=pages[1:], resolution=150)
+    partial.replace(path)
+    return folder
 
 
 async def run_script(

@@ -1,11 +1,20 @@
 """The demo courtroom's equipment: every kind of device, each simulator its own process.
 
 Two cameras on ptys behind stable symlinks (as ``/dev/serial/by-id``): a
-VISCA camera for the judge and a Pelco-D camera for the gallery; an Extron
-matrix, a PJLink display with a password and a HyperDeck recorder on
-loopback TCP; and an MQTT relay for the courtroom lights on an embedded
-broker. Each simulator is the ``courtroom simulate`` of its kind, run as a
-child process (``python -m devices.simulate KIND``, ``python -m
+VISCA PTZ camera that follows the speaker (a preset per seat) and a Pelco-D
+camera for the gallery; an Extron matrix, three PJLink displays with a
+password (the plaintiff's, the defendant's and the gallery's screens) and a
+HyperDeck recorder on loopback TCP; and an MQTT relay for the courtroom
+lights on an embedded broker. :attr:`DemoEquipment.sync` says which plays
+which part of the five synchronisations (``[sync]``).
+
+Faults for ``courtroom demo --fault DEVICE:FAULT`` (:data:`FAULTS`) are
+switched on in the simulator from its start: ``recorder:disk-full`` (the
+HyperDeck refuses to record), ``matrix:drop`` (the Extron never answers),
+``display:unplug`` (the gallery display's cable pulled).
+
+Each simulator is the ``courtroom simulate`` of its kind, run as a child
+process (``python -m devices.simulate KIND``, ``python -m
 courtroom_agent.cli simulate mqtt``), so the agent drives them exactly as it
 would real hardware, across a process boundary; their events reach the
 hub's audit trail. A ``room.toml`` describing them is written to the data
@@ -29,6 +38,7 @@ import os
 import secrets
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -39,6 +49,22 @@ __all__ = ["DISPLAY_PASSWORD_ENV", "DemoEquipment", "DemoEquipmentError"]
 
 DISPLAY_PASSWORD_ENV = "COURTROOM_DEMO_DISPLAY_PASSWORD"
 MATRIX_INPUTS = {"doc-camera": 1, "evidence-pc": 2, "judge-camera": 3}
+DISPLAYS = {
+    "plaintiff": "plaintiff-display",
+    "defendant": "defendant-display",
+    "gallery": "gallery-display",
+}
+"""Each party screen (a matrix output) → its PJLink display."""
+DISPLAY_INPUT = "31"
+"""The display input (PJLink HDMI 1) the matrix output is wired to."""
+SEAT_PRESETS = {0: 1, 1: 2, 2: 3, 3: 4}
+"""Each microphone channel → the follow camera's preset that shows its seat."""
+FAULTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "recorder": {"disk-full": ("--fault", "disk-full")},
+    "matrix": {"drop": ("--drop", "1.0")},
+    "display": {"unplug": ("--fault", "unplug")},
+}
+"""``--fault DEVICE:FAULT`` → the simulator options that make it so."""
 MATRIX_OUTPUTS = {"judge": 1, "plaintiff": 2, "defendant": 3, "gallery": 4}
 #: Seconds a simulator may take to start serving (a cold Python start on a busy machine).
 START_TIMEOUT = 30.0
@@ -70,9 +96,20 @@ class DemoEquipment:
         processes: the running simulator processes by device name.
     """
 
-    def __init__(self, data_dir: Path, *, room: str) -> None:
+    def __init__(
+        self, data_dir: Path, *, room: str, faults: Sequence[tuple[str, str]] = ()
+    ) -> None:
         self._dir = data_dir / "equipment"
         self._room = room
+        self._faults: dict[str, tuple[str, ...]] = {}
+        for device, fault in faults:
+            try:
+                self._faults[device] = FAULTS[device][fault]
+            except KeyError:
+                known = ", ".join(f"{d}:{f}" for d, fs in FAULTS.items() for f in fs)
+                raise DemoEquipmentError(
+                    f"--fault {device}:{fault}: unknown (known: {known})"
+                ) from None
         self._stack = contextlib.AsyncExitStack()
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.devices: list[dict[str, Any]] = []
@@ -90,22 +127,39 @@ class DemoEquipment:
             started = await asyncio.gather(
                 self._simulate("judge-camera", "visca", str(self._dir / "judge-camera")),
                 self._simulate("gallery-camera", "pelco-d", str(self._dir / "gallery-camera")),
-                self._simulate("matrix", "extron-sis", "0", "inputs=4", "outputs=4"),
                 self._simulate(
-                    "display",
-                    "pjlink",
+                    "matrix",
+                    "extron-sis",
                     "0",
-                    f"password={password}",
-                    "warm_up=2.0",
-                    "cool_down=2.0",
+                    "inputs=4",
+                    "outputs=4",
+                    extra=self._fault("matrix"),
                 ),
-                self._simulate("recorder", "hyperdeck", "0", f"directory={self._dir / 'recorder'}"),
+                *(
+                    self._simulate(
+                        name,
+                        "pjlink",
+                        "0",
+                        f"password={password}",
+                        "warm_up=0.5",
+                        "cool_down=0.5",
+                        extra=self._fault("display") if screen == "gallery" else (),
+                    )
+                    for screen, name in DISPLAYS.items()
+                ),
+                self._simulate(
+                    "recorder",
+                    "hyperdeck",
+                    "0",
+                    f"directory={self._dir / 'recorder'}",
+                    extra=self._fault("recorder"),
+                ),
                 self._simulate_mqtt("lights", broker.host, broker.port),
             )
         except BaseException:
             await self.__aexit__(None, None, None)
             raise
-        judge, gallery, matrix, display, recorder, _ = started
+        judge, gallery, matrix, *displays, recorder, _ = (str(port) for port in started)
         self.devices = [
             {"name": "judge-camera", "kind": "visca", "port": judge},
             {"name": "gallery-camera", "kind": "pelco-d", "port": gallery, "address": 1},
@@ -117,13 +171,16 @@ class DemoEquipment:
                 "inputs": MATRIX_INPUTS,
                 "outputs": MATRIX_OUTPUTS,
             },
-            {
-                "name": "display",
-                "kind": "pjlink",
-                "host": "127.0.0.1",
-                "port": int(display),
-                "password_env": DISPLAY_PASSWORD_ENV,
-            },
+            *(
+                {
+                    "name": name,
+                    "kind": "pjlink",
+                    "host": "127.0.0.1",
+                    "port": int(port),
+                    "password_env": DISPLAY_PASSWORD_ENV,
+                }
+                for name, port in zip(DISPLAYS.values(), displays, strict=True)
+            ),
             {"name": "recorder", "kind": "hyperdeck", "host": "127.0.0.1", "port": int(recorder)},
             {"name": "lights", "kind": "mqtt"},
         ]
@@ -160,9 +217,34 @@ class DemoEquipment:
         self.processes[name] = process
         return process
 
-    async def _simulate(self, name: str, kind: str, port: str, *options: str) -> str:
+    def _fault(self, device: str) -> tuple[str, ...]:
+        return self._faults.get(device, ())
+
+    @property
+    def sync(self) -> dict[str, Any]:
+        """The ``[sync]`` table: which device plays which part of the five synchronisations."""
+        screens: list[dict[str, Any]] = [{"name": "judge", "output": "judge", "party": False}]
+        screens += [
+            {"name": screen, "output": screen, "display": name, "display_input": DISPLAY_INPUT}
+            for screen, name in DISPLAYS.items()
+        ]
+        return {
+            "recorders": ["recorder"],
+            "matrix": "matrix",
+            "evidence_input": "evidence-pc",
+            "screens": screens,
+            "seats": [
+                {"channel": channel, "camera": "judge-camera", "preset": preset}
+                for channel, preset in SEAT_PRESETS.items()
+            ],
+            "priority_seats": [0],
+        }
+
+    async def _simulate(
+        self, name: str, kind: str, port: str, *options: str, extra: Sequence[str] = ()
+    ) -> str:
         """Start ``courtroom simulate KIND``; return the pty symlink or the TCP port it serves."""
-        argv = ["devices.simulate", kind, "--port", port]
+        argv = ["devices.simulate", kind, "--port", port, *extra]
         for option in options:
             argv += ["--option", option]
         process = await self._spawn(name, *argv)
