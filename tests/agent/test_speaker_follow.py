@@ -326,3 +326,17 @@ def test_follower_on_real_speech_moves_within_hold_of_each_talker(
         f" max {max(delays):.2f} s ({', '.join(f'{d:.2f}' for d in delays)})"
     )
     assert all(0.0 < d <= config.hold_s + 0.3 for d in delays), delays
+
+
+def test_follower_on_real_speech_ignores_a_short_interjection(speech: list[SpeechSample]) -> None:
+    """The clerk's 0.6 s of real speech between two of the plaintiff's sentences moves nothing."""
+    a, b = (read_mono(s.path).astype(np.float64) for s in speech[:2])
+    onset = round(_speech_onset(b.astype(np.int16)) * RATE)
+    interjection = b[onset : onset + round(0.6 * RATE)]
+    room = Room(0.5 + a.size / RATE + 0.2 + 0.6 + 0.2 + b.size / RATE + 0.5)
+    room.say(PLAINTIFF, 0.5, a)
+    at = 0.5 + a.size / RATE + 0.2
+    room.say(CLERK, at, interjection)
+    room.say(PLAINTIFF, at + 0.8, b)
+    moves = room.follow(SpeakerFollower(roles=ROLES))
+    assert [(m.channel, m.previous) for m in moves] == [(PLAINTIFF, None)]
