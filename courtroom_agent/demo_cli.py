@@ -151,7 +151,7 @@ WITHDRAW_LIVE = {"action": "withdraw", "exhibit": "物证2"}
 
 def demo_evidence(folder: Path) -> Path:
     """The demo hearing's evidence folder: a two-page PDF of the contract."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
     from av.camera.overlay import find_cjk_font
 
@@ -159,12 +159,22 @@ def demo_evidence(folder: Path) -> Path:
     path = folder / EVIDENCE_FILE
     if path.is_file():
         return folder
-    font = find_cjk_font(size=48)
+    found = find_cjk_font()
+    font = ImageFont.truetype(str(found), 48) if found is not None else ImageFont.load_default(48)
     pages = []
     for number, lines in enumerate(
         (
-            ["借款合同", "甲方：张某（出借人）", "乙方：李某（借款人）", "借款金额：人民币伍万元整"],
-            ["第二条 还款期限", "乙方应于2026年6月30日前归还全部借款。", "甲方签字：张某  乙方签字：李某"],
+            [
+                "借款合同",
+                "甲方：张某（出借人）",
+                "乙方：李某（借款人）",
+                "借款金额：人民币伍万元整",
+            ],
+            [
+                "第二条 还款期限",
+                "乙方应于2026年6月30日前归还全部借款。",
+                "甲方签字：张某  乙方签字：李某",
+            ],
         ),
         start=1,
     ):
@@ -221,6 +231,13 @@ def _main(args: argparse.Namespace) -> int:
     )
     camera = _demo_camera(data_dir / "demo-camera.mp4")
     password = args.admin_password or secrets.token_urlsafe(9)
+    faults: list[tuple[str, str]] = []
+    for text in args.fault:
+        device, _, fault = text.partition(":")
+        if not device or not fault:
+            print(f"courtroom demo: --fault {text!r}: expected DEVICE:FAULT", file=sys.stderr)
+            return 2
+        faults.append((device, fault))
     try:
         asyncio.run(
             _run(
@@ -233,6 +250,7 @@ def _main(args: argparse.Namespace) -> int:
                 camera=camera,
                 capture=args.capture,
                 manual=args.manual,
+                faults=faults,
             )
         )
     except (HubError, DemoEquipmentError) as exc:
@@ -255,6 +273,7 @@ async def _run(
     camera: Path | None,
     capture: Capture,
     manual: bool,
+    faults: list[tuple[str, str]] | None = None,
 ) -> None:
     # Imported here: the hub and the agent pipeline take seconds to import.
     from courtroom_agent.config import AgentConfig
@@ -281,7 +300,7 @@ async def _run(
         loop.call_later(duration, stop.set)
     async with (
         HubServer(hub_config, admin_password=password) as hub,
-        DemoEquipment(data_dir, room=DEMO_COURTROOM) as equipment,
+        DemoEquipment(data_dir, room=DEMO_COURTROOM, faults=faults or ()) as equipment,
         DemoMicrophones(recording, capture=capture) as microphones,
     ):
         ready = asyncio.Event()
@@ -318,6 +337,11 @@ async def _run(
                     "audio": microphones.audio_config(list(DEMO_ROLES)),
                     "mqtt": equipment.mqtt,
                     "devices": equipment.devices,
+                    "sync": equipment.sync,
+                    "display": {
+                        "port": 0,
+                        "evidence_dir": str(demo_evidence(data_dir / "evidence")),
+                    },
                     "cameras": (
                         [{"id": "CAM-1", "source": str(camera), "fps": 10, "loop": True}]
                         if camera is not None
