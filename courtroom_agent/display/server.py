@@ -354,6 +354,14 @@ class DisplayServer:
                 self._on_report(report)
         return reports
 
+    def samples(self, view: str) -> tuple[float, ...]:
+        """The view's latency samples (seconds, oldest first) over the current hearing.
+
+        Raises:
+            KeyError: no such view.
+        """
+        return tuple(self._figures[view].samples)
+
     def _report(self, view: str) -> DisplayReport:
         pages = sum(1 for page in self._pages if page.view == view)
         return self._figures[view].report(view, pages, self._refused[view])
