@@ -19,7 +19,6 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from types import MappingProxyType
 from typing import Final
 
@@ -156,13 +155,11 @@ class Exhibit:
 def _check_relative(path: object) -> None:
     if not isinstance(path, str) or not 0 < len(path) <= MAX_PATH:
         raise ExhibitError(f"exhibit.path must be a file in the evidence folder (1-{MAX_PATH})")
-    parts = PurePosixPath(path).parts
     if (
         path.startswith("/")
         or "\\" in path
-        or "\x00" in path
-        or any(part in ("..", ".") for part in parts)
-        or any(c < " " for c in path)
+        or any(part in ("", ".", "..") for part in path.split("/"))
+        or any(c < " " or c == "\x7f" for c in path)
     ):
         raise ExhibitError("exhibit.path must be relative to the evidence folder, without '..'")
 
