@@ -133,6 +133,7 @@ async def test_display_page_shows_the_exhibit_follows_page_and_zoom_and_withdraw
     for i, (role, text) in enumerate(LINES[:3]):
         server.publish("transcript.final", final(text, role=role, start=10.0 * i))
     page = await open_view(browser, server, "gallery")
+    judge = await open_view(browser, server, "judge")
     await expect(page.locator("#lines li")).to_have_count(3)
     IMAGES.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=IMAGES / "display-gallery.png")
@@ -176,6 +177,10 @@ async def test_display_page_shows_the_exhibit_follows_page_and_zoom_and_withdraw
     server.update_exhibit(zoom=1.0)
     await expect(page.locator("#caption")).not_to_contain_text("%")
     await page.screenshot(path=IMAGES / "display-gallery-exhibit.png")
+    # Every screen follows the presenter, not only the one under test.
+    await expect(judge.locator("#caption")).to_have_text("证据 P-2买卖合同第 2 页")
+    await expect(judge.locator("#exhibit-image")).to_have_css("transform", "none")
+    await judge.screenshot(path=IMAGES / "display-judge-exhibit.png")
 
     server.present(Exhibit(id="P-3", label="原件", kind=ExhibitKind.LIVE, source="实物展台 1"))
     await expect(page.locator("#live")).to_be_visible()

@@ -372,3 +372,32 @@ async def test_display_serves_with_nothing_else_running(
         assert "http" not in (await client.get("/display/judge")).text.replace(
             'name="viewport"', ""
         ).split("<body")[0].replace("http-equiv", "")
+
+
+async def test_display_reports_periodically_only_the_views_that_changed(
+    display_factory: Callable[..., Any],
+) -> None:
+    server, reports = await display_factory(report_every=0.02)
+    server.publish("hearing.opened", opened())
+
+    async def report_where(ready: Callable[[DisplayReport], bool]) -> DisplayReport:
+        async with asyncio.timeout(TIMEOUT):
+            while not (found := [r for r in reports if ready(r)]):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)  # reports come from the server's own task
+        return found[-1]
+
+    # A new hearing starts every view's figures afresh: each is reported once.
+    await report_where(lambda r: r.view == "gallery")
+    async with asyncio.timeout(TIMEOUT):
+        while {r.view for r in reports} != set(server.views):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    reports.clear()
+    async with websockets.connect(ws_url(server, "judge")) as ws:
+        await ack(ws, await receive(ws))
+        await report_where(lambda r: r.view == "judge" and r.state == "open" and r.pages == 1)
+        server.publish("transcript.final", final("现在开庭。"))
+        await ack(ws, await receive(ws))
+        shown = await report_where(lambda r: r.view == "judge" and r.finals_shown == 1)
+    assert shown.latency_p50_ms is not None
+    await report_where(lambda r: r.view == "judge" and r.pages == 0)  # the page left
+    assert {r.view for r in reports} == {"judge"}  # untouched views are not reported
