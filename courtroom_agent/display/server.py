@@ -24,7 +24,9 @@ Who may connect, and what they see:
     because everything they show is shown on the room's screens anyway. A
     websocket from a page of another site (an ``Origin`` other than this
     server) is refused, so a web page elsewhere cannot read the transcript
-    through a browser on the LAN.
+    through a browser on the LAN. Give ``hosts`` (the names and addresses the
+    screens use) to refuse any other ``Host`` header as well, which stops a
+    DNS-rebinding page from posing as this server.
 
 Input and its bounds (the agent's loop never waits on a page):
     :meth:`~DisplayServer.publish`, :meth:`~DisplayServer.present`,
@@ -58,7 +60,7 @@ import socket
 import string
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -67,6 +69,7 @@ from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -182,6 +185,8 @@ class DisplayServer:
         on_report: receives a :class:`DisplayReport` per view.
         report_every: seconds between reports while something changed.
         limits: the server's bounds.
+        hosts: the only ``Host`` names accepted (e.g. ``["10.0.5.2", "court-1.local"]``);
+            None accepts any.
 
     Raises:
         DisplayError: (from ``__aenter__``) the address cannot be bound or
@@ -200,6 +205,7 @@ class DisplayServer:
         on_report: Callable[[DisplayReport], None] | None = None,
         report_every: float = 5.0,
         limits: DisplayLimits | None = None,
+        hosts: Sequence[str] | None = None,
     ) -> None:
         for view in views:
             if not view.isascii() or not view.replace("-", "").isalnum() or len(view) > 32:
@@ -223,9 +229,12 @@ class DisplayServer:
         self._renderer = PdfRenderer(max_pixels=limits.max_pixels)
         self._socket: socket.socket | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        app: ASGIApp = self._app()
+        if hosts is not None:
+            app = TrustedHostMiddleware(app, allowed_hosts=list(hosts), www_redirect=False)
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(
-                _SecurityHeaders(self._app()),
+                _SecurityHeaders(app),
                 log_config=None,
                 access_log=False,
                 lifespan="off",

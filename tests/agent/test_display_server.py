@@ -401,3 +401,18 @@ async def test_display_reports_periodically_only_the_views_that_changed(
     assert shown.latency_p50_ms is not None
     await report_where(lambda r: r.view == "judge" and r.pages == 0)  # the page left
     assert {r.view for r in reports} == {"judge"}  # untouched views are not reported
+
+
+async def test_display_with_hosts_given_refuses_any_other_host_header(
+    display_factory: Callable[..., Any],
+) -> None:
+    server, _ = await display_factory(hosts=["127.0.0.1"])
+    async with httpx.AsyncClient(base_url=server.url, timeout=TIMEOUT) as client:
+        assert (await client.get("/display/judge")).status_code == 200
+        rebound = await client.get("/display/judge", headers={"host": "evil.example"})
+        assert rebound.status_code == 400
+    async with websockets.connect(ws_url(server, "judge")) as ws:
+        assert (await receive(ws))["type"] == "snapshot"
+    with pytest.raises(websockets.InvalidStatus) as info:  # Host: localhost:PORT
+        await websockets.connect(ws_url(server, "judge").replace("127.0.0.1", "localhost"))
+    assert info.value.response.status_code == 400

@@ -185,7 +185,8 @@ const HANDLERS = {
     $("partial").hidden = true;
     for (const final of msg.finals) addFinal(final);
     showState(msg.state);
-    showExhibit(msg.exhibit, () => ackAfterFrame("snapshot", msg.id));
+    // An exhibit that failed to load is not confirmed: the report keeps what was last shown.
+    showExhibit(msg.exhibit, (ok) => ok && ackAfterFrame("snapshot", msg.id));
   },
 };
 
