@@ -231,6 +231,7 @@ class DisplayState:
         if not self._current(closed.hearing_id):
             return []
         self.hearing = _Hearing()
+        self.finals.clear()  # 闭庭: the screens go blank until the next hearing
         out = [self._state_message()]
         if self.exhibit is not None:
             self.exhibit = None

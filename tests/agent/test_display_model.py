@@ -83,11 +83,13 @@ def test_state_follows_the_hearing_and_ignores_other_kinds_and_hearings() -> Non
     other = interruption() | {"hearing_id": "another"}
     assert screens.apply("hearing.resumed", other) == [] and screens.ignored == 2
     assert messages(screens.apply("hearing.resumed", interruption()))[0]["state"] == "open"
+    screens.apply("transcript.final", final("休庭。"))
     assert messages(screens.apply("hearing.closed", {"hearing_id": HEARING}))[0] == {
         "type": "state",
         "id": screens.last_id,
         "state": "idle",
     }
+    assert screens.snapshot(transcript=True, exhibits=True)["finals"] == []
 
 
 def _hearing() -> dict[str, Any]:

@@ -120,6 +120,8 @@ async def test_display_page_shows_a_final_within_1_s_with_role_and_recording_sta
     server.publish("hearing.closed", {"hearing_id": HEARING})
     await expect(page.locator("#state")).to_have_text("空闲")
     await expect(page.locator("#rec")).to_be_hidden()
+    await expect(page.locator("#lines li")).to_have_count(0)  # 闭庭 leaves nothing on show
+    await expect(page.locator("#waiting")).to_be_visible()
     assert page.outside == []  # type: ignore[attr-defined]
 
 

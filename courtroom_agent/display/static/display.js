@@ -59,7 +59,8 @@ function showState(state) {
   const hearing = state.hearing || null;
   $("case-number").textContent = hearing ? hearing.case || "" : "";
   $("hearing-title").textContent = hearing ? hearing.title || "" : "";
-  $("waiting").hidden = state.state !== "idle" || $("lines").children.length > 0;
+  if (state.state === "idle") $("lines").replaceChildren(); // 闭庭: nothing left on show
+  $("waiting").hidden = state.state !== "idle";
   if (state.state !== "open") $("partial").hidden = true;
 }
 
