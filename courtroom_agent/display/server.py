@@ -18,8 +18,8 @@ Who may connect, and what they see:
     anything. A page sees the hearing's state, title and case number, the
     recent transcript (the last ``recent`` finals, as the screens in the room
     show them), and the exhibit presented now — only that file, and for a PDF
-    any page of it — from the hearing's evidence folder; nothing else of the
-    file system, nothing when no exhibit is presented. Bind ``host`` to the
+    only the page at the zoom presented — from the hearing's evidence folder;
+    nothing else of the file system, nothing when no exhibit is presented. Bind ``host`` to the
     courtroom LAN's address only (never the WAN side); the pages need no login
     because everything they show is shown on the room's screens anyway. A
     websocket from a page of another site (an ``Origin`` other than this
@@ -243,6 +243,8 @@ class DisplayServer:
                 ws_ping_interval=10.0,
                 ws_ping_timeout=10.0,
                 timeout_graceful_shutdown=1,
+                # Pages, plus their asset and evidence requests: beyond this, 503.
+                limit_concurrency=2 * limits.max_pages + 16,
                 server_header=False,
             )
         )
@@ -439,7 +441,10 @@ class DisplayServer:
                 return FileResponse(located.path, media_type=media)
             page = _query_number(request, "page", 1, MAX_PAGE, integer=True)
             zoom = _query_number(request, "zoom", MIN_ZOOM, MAX_ZOOM, integer=False)
-            png = await self._renderer.render(located, int(page), zoom)
+            if (page, zoom) != (exhibit.page, exhibit.zoom):
+                # Only what the presenter shows: no page browsing, no renders on demand.
+                return _refuse(404, "未在展示的页 · page or zoom not presented")
+            png = await self._renderer.render(located, exhibit.page, exhibit.zoom)
         except ExhibitError as exc:
             return _refuse(404, str(exc))
         except _BadQuery as exc:

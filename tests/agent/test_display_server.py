@@ -7,6 +7,7 @@ server that runs with nothing else (no hub, no agent).
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 from collections.abc import AsyncIterator, Callable
@@ -313,24 +314,28 @@ async def test_display_evidence_over_the_size_bound_is_refused(
         server.present(Exhibit(id="P-1", path="照片.png"))
 
 
-async def test_display_pdf_page_is_rendered_at_the_requested_page_and_zoom(
+async def test_display_pdf_page_is_rendered_only_at_the_presented_page_and_zoom(
     display: tuple[DisplayServer, Reports],
 ) -> None:
     server, _ = display
     server.present(Exhibit(id="P-2", kind=ExhibitKind.PDF, path="合同.pdf", page=2))
+    pdf = "/display/evidence/合同.pdf"
     async with httpx.AsyncClient(base_url=server.url, timeout=TIMEOUT) as client:
         sizes = {}
         for zoom in (1, 2):
-            response = await client.get(
-                "/display/evidence/合同.pdf", params={"page": 2, "zoom": zoom}
-            )
+            server.update_exhibit(zoom=zoom)
+            response = await client.get(pdf, params={"page": 2, "zoom": zoom})
             assert response.status_code == 200 and response.headers["content-type"] == "image/png"
-            sizes[zoom] = Image.open(__import__("io").BytesIO(response.content)).size
+            sizes[zoom] = Image.open(io.BytesIO(response.content)).size
         assert sizes[2][0] == 2 * sizes[1][0]
-        missing = await client.get("/display/evidence/合同.pdf", params={"page": 3})
-        assert missing.status_code == 404 and "3 of 2 pages" in missing.text
-        bad = await client.get("/display/evidence/合同.pdf", params={"zoom": "inf"})
+        # Only the page and zoom presented: a page cannot browse the file or order renders.
+        other = await client.get(pdf, params={"page": 1, "zoom": 2})
+        assert other.status_code == 404 and "not presented" in other.text
+        bad = await client.get(pdf, params={"zoom": "inf"})
         assert bad.status_code == 400 and "zoom must be within" in bad.text
+        server.update_exhibit(page=3, zoom=1)
+        missing = await client.get(pdf, params={"page": 3, "zoom": 1})
+        assert missing.status_code == 404 and "3 of 2 pages" in missing.text
 
 
 async def test_display_publish_never_waits_for_a_page_that_does_not_read(
