@@ -30,6 +30,8 @@ from courtroom_agent.display import (
 )
 from tests.hub.conftest import TIMEOUT
 
+pytestmark = pytest.mark.slow  # starts servers
+
 HEARING = "2026-1205-r1-01"
 CASE = {"number": "(2026)京0105民初1234号", "title": "买卖合同纠纷"}
 
