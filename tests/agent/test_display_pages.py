@@ -1,18 +1,22 @@
 """The courtroom display pages in headless Chromium against a real DisplayServer.
 
 No hub and no agent run: the server alone serves every screen. Screenshots of
-the judge's and the gallery's screens are written to docs/images/.
+the judge's and the gallery's screens go to the test's temporary directory, or
+with ``COURTROOM_SCREENSHOTS=docs/images`` to the README's images.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from playwright.async_api import Browser, Page, expect
 
 from courtroom_agent.display import DisplayReport, DisplayServer, Exhibit, ExhibitKind
@@ -32,7 +36,6 @@ from tests.hub.test_clerk_page import browser  # noqa: F401  (the Chromium fixtu
 
 pytestmark = pytest.mark.slow
 
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 SCREEN = {"width": 1920, "height": 1080}
 LINES = [
     ("审判长", "现在开庭。请原告陈述诉讼请求及事实与理由。"),
@@ -41,6 +44,18 @@ LINES = [
     ("审判长", "双方对合同的真实性是否有异议？"),
     ("书记员", "已记录。"),
 ]
+
+
+async def shoot(page: Page, name: str, tmp_path: Path) -> None:
+    save_png(await page.screenshot(), name, tmp_path)
+
+
+def save_png(png: bytes, name: str, tmp_path: Path) -> None:
+    """Save a screenshot (256 colours: the type stays crisp, the file small)."""
+    folder = Path(os.environ.get("COURTROOM_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    image = Image.open(io.BytesIO(png))
+    image.convert("RGB").quantize(256).save(folder / name, optimize=True)
 
 
 async def open_view(browser: Browser, server: DisplayServer, view: str) -> Page:  # noqa: F811
@@ -68,6 +83,7 @@ async def report_of(
 async def test_display_page_shows_a_final_within_1_s_with_role_and_recording_state(
     display: tuple[DisplayServer, Reports],  # noqa: F811
     browser: Browser,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     expect.set_options(timeout=TIMEOUT * 1000)
     server, _ = display
@@ -107,8 +123,7 @@ async def test_display_page_shows_a_final_within_1_s_with_role_and_recording_sta
         f"p95 {judge.latency_p95_ms} ms, max {judge.latency_max_ms} ms; "
         f"seen by Playwright: max {max(seen) * 1000:.0f} ms"
     )
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=IMAGES / "display-judge.png")
+    await shoot(page, "display-judge.png", tmp_path)
 
     server.publish("hearing.recessed", interruption("closed-evidence"))
     await expect(page.locator("#state")).to_have_text("休庭中 · 不公开举证质证")
@@ -128,6 +143,7 @@ async def test_display_page_shows_a_final_within_1_s_with_role_and_recording_sta
 async def test_display_page_shows_the_exhibit_follows_page_and_zoom_and_withdraw_restores(
     display: tuple[DisplayServer, Reports],  # noqa: F811
     browser: Browser,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     expect.set_options(timeout=TIMEOUT * 1000)
     server, _ = display
@@ -137,8 +153,7 @@ async def test_display_page_shows_the_exhibit_follows_page_and_zoom_and_withdraw
     page = await open_view(browser, server, "gallery")
     judge = await open_view(browser, server, "judge")
     await expect(page.locator("#lines li")).to_have_count(3)
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=IMAGES / "display-gallery.png")
+    await shoot(page, "display-gallery.png", tmp_path)
 
     image = page.locator("#exhibit-image")
     server.present(Exhibit(id="P-1", label="现场照片", path="照片.png"))
@@ -178,11 +193,11 @@ async def test_display_page_shows_the_exhibit_follows_page_and_zoom_and_withdraw
     assert (gallery.exhibit.id, gallery.exhibit.page) == ("P-2", 2)
     server.update_exhibit(zoom=1.0)
     await expect(page.locator("#caption")).not_to_contain_text("%")
-    await page.screenshot(path=IMAGES / "display-gallery-exhibit.png")
+    await shoot(page, "display-gallery-exhibit.png", tmp_path)
     # Every screen follows the presenter, not only the one under test.
     await expect(judge.locator("#caption")).to_have_text("证据 P-2买卖合同第 2 页")
     await expect(judge.locator("#exhibit-image")).to_have_css("transform", "none")
-    await judge.screenshot(path=IMAGES / "display-judge-exhibit.png")
+    await shoot(judge, "display-judge-exhibit.png", tmp_path)
 
     server.present(Exhibit(id="P-3", label="原件", kind=ExhibitKind.LIVE, source="实物展台 1"))
     await expect(page.locator("#live")).to_be_visible()
