@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import hashlib
 import logging
 import secrets
 import time
@@ -51,6 +52,8 @@ _HEARING_KINDS: Final = frozenset(
     {"hearing.opened", "hearing.recessed", "hearing.resumed", "hearing.closed"}
 )
 _NOT_LEDGER: Final = frozenset({"status"})
+_DISPLAYED: Final = _HEARING_KINDS | {"transcript.final"}
+"""What the courtroom display pages are told."""
 
 
 class EvidenceError(CourtroomError, ValueError):
@@ -60,7 +63,18 @@ class EvidenceError(CourtroomError, ValueError):
 class Display(Protocol):
     """The courtroom display pages (``courtroom_agent.display.DisplayServer``)."""
 
-    def publish(self, kind: str, body: dict[str, Any]) -> None: ...
+    def publish(self, kind: str, body: Mapping[str, Any]) -> None: ...
+
+    def present(self, exhibit: Any) -> None: ...
+
+    def withdraw(self, exhibit_id: str) -> None: ...
+
+
+def display_id(exhibit: str) -> str:
+    """The display pages' id of an exhibit number (证据1 → ``ex-…``: ASCII only there)."""
+    if exhibit.isascii() and exhibit.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        return exhibit[:64]
+    return "ex-" + hashlib.sha256(exhibit.encode()).hexdigest()[:16]
 
 
 class Follower(Protocol):
@@ -141,7 +155,10 @@ class FiveSync:
         self._seats: list[int] = []
         self._cameras: list[str] = []
         self._task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._evidence_lock = asyncio.Lock()
+        self._exhibit_names: dict[str, str] = {}
+        """Display exhibit id → the court's exhibit number (证据1)."""
 
     async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self._uploads(), name="five-sync uploads")
@@ -173,11 +190,20 @@ class FiveSync:
         hearing_id = body.get("hearing_id")
         if self._ledger is not None and hearing_id and kind not in _NOT_LEDGER:
             self._ledger(str(hearing_id), kind, body)
-        if self._display is not None:
-            self._display.publish(kind, body)
+        if self._display is not None and kind in _DISPLAYED:
+            try:
+                self._display.publish(kind, body)
+            except CourtroomError as exc:
+                logger.warning("display pages refused %s: %s", kind, exc)
         if kind in _HEARING_KINDS:
             self._hearing(kind, body)
             self.engine.fire(kind, body)
+            if kind in ("hearing.recessed", "hearing.closed") and self._presented:
+                # Nothing stays on the screens through a recess (closed-evidence
+                # included) or after 闭庭; the routing goes back as it was.
+                task = asyncio.get_running_loop().create_task(self.withdraw_all("agent"))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
         elif kind == "speaker.changed":
             self.engine.fire(kind, body)
         elif kind == "device":
@@ -255,15 +281,16 @@ class FiveSync:
     def display_report(self, report: Any) -> None:
         """A display page server report into the ledger (``display.report``)."""
         try:
+            exhibit = getattr(report.exhibit, "id", None)
             fields = {
                 "screen": report.view,
                 "pages": report.pages,
-                "shown": report.shown,
+                "shown": report.finals_shown,
                 "latency_p50_ms": report.latency_p50_ms,
                 "latency_p95_ms": report.latency_p95_ms,
                 "latency_max_ms": report.latency_max_ms,
-                "exhibit": report.exhibit,
-                "state": report.state,
+                "exhibit": None if exhibit is None else self._exhibit_names.get(exhibit, exhibit),
+                "state": None if report.state is None else str(report.state)[: wire.MAX_NAME],
             }
             body = wire.DisplayReport(
                 **{k: v for k, v in fields.items() if v is not None}, **self._when()
@@ -366,6 +393,7 @@ class FiveSync:
         )
         screens = self._screens(results)
         self._presented[order.exhibit] = (event, screens)
+        self._show(event)
         log = wire.EvidenceLog(
             exhibit=event.exhibit,
             label=event.label,
@@ -390,6 +418,8 @@ class FiveSync:
             exhibit=order.exhibit, by=order.by[: wire.MAX_NAME], **self._when()
         ).to_json()
         self._publish("evidence.withdrawn", body)
+        if self._display is not None:
+            self._display.withdraw(display_id(order.exhibit))
         await self.engine.fire_and_wait("evidence.withdrawn", body)
         log = wire.EvidenceLog(
             exhibit=event.exhibit,
@@ -403,6 +433,42 @@ class FiveSync:
         )
         self._publish("evidence.log", log.to_json())
         return log
+
+    def _show(self, event: wire.EvidencePresented) -> None:
+        """The exhibit on the display pages (a live one as a panel: the matrix shows it)."""
+        if self._display is None:
+            return
+        exhibit_id = display_id(event.exhibit)
+        self._exhibit_names[exhibit_id] = event.exhibit
+        label = f"{event.exhibit} · {event.label}" if event.label != event.exhibit else event.label
+        try:
+            self._display.present(self._display_exhibit(exhibit_id, label[: wire.MAX_TITLE], event))
+        except CourtroomError as exc:
+            logger.warning("exhibit %s not shown on the display pages: %s", event.exhibit, exc)
+
+    def _display_exhibit(self, exhibit_id: str, label: str, event: wire.EvidencePresented) -> Any:
+        from courtroom_agent.display import Exhibit, ExhibitKind
+
+        if event.source == "live":
+            return Exhibit(
+                id=exhibit_id, label=label, kind=ExhibitKind.LIVE, source=event.input or "live"
+            )
+        path = event.file or ""
+        kind = ExhibitKind.PDF if path.lower().endswith(".pdf") else ExhibitKind.IMAGE
+        return Exhibit(
+            id=exhibit_id,
+            label=label,
+            kind=kind,
+            path=path,
+            page=event.page or 1,
+            zoom=event.zoom or 1.0,
+        )
+
+    async def withdraw_all(self, by: str) -> None:
+        """Take every exhibit off the screens (休庭 and 闭庭: nothing stays shown)."""
+        async with self._evidence_lock:
+            for exhibit in list(self._presented):
+                await self._withdraw(EvidenceOrder("withdraw", exhibit, by))
 
     def _screens(self, results: Sequence[ActionResult]) -> tuple[wire.ScreenShown, ...]:
         """One entry per screen: confirmed only if every action for it was."""
