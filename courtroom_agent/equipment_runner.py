@@ -89,8 +89,8 @@ class Equipment:
         await self._stack.__aenter__()
         try:
             for device in self._config.devices:
-                if device.kind == "mqtt":
-                    continue
+                if not device.has_line:
+                    continue  # MQTT devices share the broker link below
                 link = build_link(device, on_event=self._on_event, hearing_clock=self._time)
                 self.links[device.name] = await self._stack.enter_async_context(link)
                 self._start(link.run(), f"device {device.name}")
@@ -101,7 +101,7 @@ class Equipment:
         return self
 
     async def _start_mqtt(self) -> None:
-        names = [d.name for d in self._config.devices if d.kind == "mqtt"]
+        names = [d.name for d in self._config.devices if not d.has_line]
         if not names:
             return
         broker: tuple[str, int] | None = None
@@ -147,7 +147,7 @@ class Equipment:
             }
         if self.mqtt is not None:
             for device in self._config.devices:
-                if device.kind == "mqtt":
+                if not device.has_line:
                     status = self.mqtt.status(device.name)
                     availability = getattr(status.availability, "value", status.availability)
                     devices[device.name] = {

@@ -72,17 +72,18 @@ async def test_equipment_embedded_broker_serves_mqtt_devices() -> None:
     assert all("hearing_id" not in body for _, body in published)  # no hearing open
 
 
-def test_retries_for_per_kind_policy() -> None:
-    from courtroom_agent.equipment import retries_for
+def test_retries_per_kind_policy_from_the_table() -> None:
     from devices import extron, hyperdeck, pjlink, visca
+    from devices.kinds import KINDS
 
-    assert retries_for(visca.PowerInquiry()) == 2
-    assert retries_for(pjlink.LampQuery()) == 2
-    assert retries_for(extron.ReadTie(1)) == 2
-    assert retries_for(hyperdeck.Command.simple(hyperdeck.CommandName.TRANSPORT_INFO)) == 2
-    assert retries_for(visca.PresetRecall(1)) == 1
-    assert retries_for(extron.Tie(1, 2)) == 1
-    assert retries_for(hyperdeck.Command.record(name="hearing")) == 0
+    assert KINDS["visca"].retries(visca.PowerInquiry()) == 2
+    assert KINDS["pjlink"].retries(pjlink.LampQuery()) == 2
+    assert KINDS["extron-sis"].retries(extron.ReadTie(1)) == 2
+    info = hyperdeck.Command.simple(hyperdeck.CommandName.TRANSPORT_INFO)
+    assert KINDS["hyperdeck"].retries(info) == 2
+    assert KINDS["visca"].retries(visca.PresetRecall(1)) == 1
+    assert KINDS["extron-sis"].retries(extron.Tie(1, 2)) == 1
+    assert KINDS["hyperdeck"].retries(hyperdeck.Command.record(name="hearing")) == 0
 
 
 def test_describe_reads_like_the_protocol_not_python() -> None:
