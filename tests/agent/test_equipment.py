@@ -168,6 +168,42 @@ async def test_equipment_status_reports_each_devices_last_success_time() -> None
                 await sim_task
 
 
+async def test_equipment_perform_by_name_uses_the_matrix_names_and_confirms() -> None:
+    from devices.actions import Outcome
+    from devices.errors import LocalProtocolError
+
+    device, frame_end = load_device("extron-sis", {})
+    async with Simulator(device, tcp_port=0, garbage_end=frame_end) as simulator:
+        sim_task = asyncio.create_task(simulator.run(), name="matrix simulator")
+        config = room_config(
+            [
+                {
+                    "name": "matrix",
+                    "kind": "extron-sis",
+                    "host": "127.0.0.1",
+                    "port": simulator.tcp_port,
+                    "inputs": {"doc-camera": 5},
+                    "outputs": {"gallery": 2},
+                }
+            ]
+        )
+        equipment = Equipment(config, publish=lambda k, b: None)
+        try:
+            async with equipment:
+                async with asyncio.timeout(10):
+                    await equipment.links["matrix"].wait_online()
+                tie = await equipment.perform("matrix", "tie", ["doc-camera", "gallery"], within=1)
+                assert tie.outcome is Outcome.CONFIRMED, tie.message
+                read = await equipment.read_state("matrix", "read", ["gallery"], within=1)
+                assert read.value == 5
+                with pytest.raises(LocalProtocolError, match="no device named 'projector'"):
+                    await equipment.perform("projector", "power", ["on"], within=1)
+        finally:
+            sim_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sim_task
+
+
 HOLD_EQUIPMENT = """
 import asyncio, sys
 from pathlib import Path
