@@ -45,6 +45,7 @@ from pydantic import (
 from courtroom_agent.sync_config import DisplayConfig, RuleConfig, SyncConfig
 from courtroom_core.config_errors import validation_problems
 from courtroom_core.errors import CourtroomError
+from devices.kinds import KINDS, DeviceKindSpec
 
 __all__ = [
     "AgentConfig",
@@ -233,8 +234,7 @@ class TranscriptionConfig(_Model):
 
 
 DeviceKind = Literal["visca", "pelco-d", "extron-sis", "pjlink", "hyperdeck", "mqtt"]
-_SERIAL_KINDS = frozenset({"visca", "pelco-d"})
-_TCP_DEFAULT_PORTS = {"pjlink": 4352, "hyperdeck": 9993, "extron-sis": 23}
+"""The kinds of :data:`devices.kinds.KINDS` (a test keeps the two equal)."""
 
 
 class DeviceConfig(_Model):
@@ -261,12 +261,19 @@ class DeviceConfig(_Model):
     )
     timeout: Annotated[float, Field(gt=0, le=60)] | None = None
 
+    @property
+    def spec(self) -> DeviceKindSpec:
+        """The table row of this device's kind (:mod:`devices.kinds`)."""
+        return KINDS[self.kind]
+
     @model_validator(mode="after")
     def _connection(self) -> Self:
-        if self.kind == "mqtt":
+        spec = self.spec
+        line = spec.transport.line
+        if line == "mqtt":
             if self.port is not None or self.host is not None:
                 raise ValueError("mqtt devices use the courtroom's broker: no 'host' or 'port'")
-        elif self.kind in _SERIAL_KINDS or (self.kind == "extron-sis" and self.host is None):
+        elif line == "serial" and (self.host is None or not spec.transport.serial_or_tcp):
             if not isinstance(self.port, str) or not self.port:
                 raise ValueError(f"{self.kind} on a serial line needs 'port' = device path or URL")
         else:
@@ -274,18 +281,32 @@ class DeviceConfig(_Model):
                 raise ValueError(f"{self.kind} needs 'host'")
             if isinstance(self.port, str):
                 raise ValueError("'port' of a TCP device must be a number")
-        if self.kind == "visca" and not 1 <= self.address <= 7:
-            raise ValueError("VISCA address must be 1-7")
-        if (self.inputs or self.outputs) and self.kind != "extron-sis":
-            raise ValueError("'inputs' and 'outputs' are only for a matrix (extron-sis)")
+        low, high = spec.addresses
+        if not low <= self.address <= high:
+            raise ValueError(f"{self.kind} address must be {low}-{high}")
+        if (self.inputs or self.outputs) and not spec.named_ports:
+            matrices = ", ".join(k for k, v in KINDS.items() if v.named_ports)
+            raise ValueError(f"'inputs' and 'outputs' are only for a matrix ({matrices})")
         return self
 
     @property
+    def has_line(self) -> bool:
+        """Whether the device has its own serial or TCP line (all kinds but MQTT)."""
+        return self.spec.has_line
+
+    @property
     def tcp_port(self) -> int:
-        """The TCP port: configured, or the protocol's default."""
+        """The TCP port: configured, or the protocol's default.
+
+        Raises:
+            ValueError: a serial or MQTT device (no TCP port).
+        """
         if isinstance(self.port, int):
             return self.port
-        return _TCP_DEFAULT_PORTS[self.kind]
+        default = self.spec.transport.tcp_port
+        if default is None:
+            raise ValueError(f"{self.kind} devices have no TCP port")
+        return default
 
 
 class MqttConfig(_Model):
@@ -387,7 +408,7 @@ class AgentConfig(_Model):
             if dupes:
                 raise ValueError(f"duplicate {what}: {', '.join(dupes)}")
         # Each device's link owns its line; two on one port would split its bytes.
-        ports = [str(d.port) for d in self.devices if d.host is None and d.kind != "mqtt"]
+        ports = [str(d.port) for d in self.devices if d.host is None and d.has_line]
         if shared := sorted({p for p in ports if ports.count(p) > 1}):
             raise ValueError(
                 f"serial port used by two devices: {', '.join(shared)} (one device per "

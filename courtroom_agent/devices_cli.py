@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from courtroom_agent.config import AgentConfig, ConfigError, DeviceConfig, load_agent_config
+from devices.kinds import KINDS
 
 __all__ = ["register"]
 
@@ -43,9 +44,12 @@ def register(subparsers: Any) -> None:
     send = verbs.add_parser(
         "send",
         help="send one command to one device",
-        description="Commands: power on|off, preset-recall N, preset-set N (cameras); "
-        "tie IN OUT [all|video|audio], untie OUT, read OUT (matrix); input CODE, "
-        "mute on|off (PJLink); record [CLIP], stop, status (recorder).",
+        description="Commands per kind (courtroom devices kinds: how each is confirmed): "
+        + "; ".join(
+            f"{name}: {', '.join(v.usage for v in spec.verbs.values())}"
+            for name, spec in KINDS.items()
+        )
+        + ".",
     )
     send.add_argument("--config", type=Path, required=True)
     send.add_argument("--timeout", type=float, default=PROBE_TIMEOUT, help="seconds to connect")
@@ -59,6 +63,11 @@ def register(subparsers: Any) -> None:
     send.add_argument("verb", help="command")
     send.add_argument("args", nargs="*", help="command arguments")
     send.set_defaults(func=_send_main)
+    kinds = verbs.add_parser(
+        "kinds",
+        help="设备类型表 · list the device kinds, their verbs and how each is confirmed",
+    )
+    kinds.set_defaults(func=_kinds_main)
     simulate = subparsers.add_parser(
         "simulate",
         help="设备模拟器 · run a device simulator",
@@ -110,7 +119,7 @@ def _load(path: Path) -> AgentConfig | None:
 
 
 def _target(device: DeviceConfig, config: AgentConfig) -> str:
-    if device.kind == "mqtt":
+    if not device.has_line:
         broker = config.mqtt
         return f"mqtt://{broker.host}:{broker.port}" if broker else "(no broker)"
     if device.host is not None:
@@ -153,7 +162,6 @@ async def _until_available(link: Any, names: list[str]) -> None:
 
 async def _probe_line(device: DeviceConfig, row: ProbeRow, within: float) -> None:
     from courtroom_agent.equipment import build_link
-    from devices.commands import probe_command
     from devices.errors import DeviceError
 
     async with _running(build_link(device), f"probe-{device.name}") as link:
@@ -163,12 +171,12 @@ async def _probe_line(device: DeviceConfig, row: ProbeRow, within: float) -> Non
                 if not state.online:
                     row.error = state.last_error or "offline"
                     return
-                command = probe_command(device.kind)
-                if command is None:
+                probe = device.spec.probe
+                if probe is None:
                     row.reachable, row.identity = True, "line open (no replies by protocol)"
                     return
                 started = time.monotonic()
-                reply = await link.command(command, retries=2)  # inquiries are idempotent
+                reply = await link.command(probe(), retries=2)  # inquiries are idempotent
                 # The link's own figure is send → reply, without the wait behind
                 # a session's start-up commands (VISCA address set, HyperDeck notify).
                 waited_ms = (time.monotonic() - started) * 1000
@@ -230,8 +238,8 @@ async def probe(config: AgentConfig, *, within: float = PROBE_TIMEOUT) -> list[P
         d.name: ProbeRow(name=d.name, kind=d.kind, target=_target(d, config))
         for d in config.devices
     }
-    line = [d for d in config.devices if d.kind != "mqtt"]
-    mqtt = [d for d in config.devices if d.kind == "mqtt"]
+    line = [d for d in config.devices if d.has_line]
+    mqtt = [d for d in config.devices if not d.has_line]
     await asyncio.gather(
         *(_probe_line(d, rows[d.name], within) for d in line),
         _probe_mqtt(config, mqtt, rows, within),
@@ -313,14 +321,13 @@ async def send(
 async def _send(
     config: AgentConfig, name: str, verb: str, args: list[str], *, within: float
 ) -> str:
-    from devices.commands import build_command
     from devices.errors import DeviceUnavailableError
 
     device = next((d for d in config.devices if d.name == name), None)
     if device is None:
         raise KeyError(name)
-    command = build_command(device.kind, verb, args, inputs=device.inputs, outputs=device.outputs)
-    if device.kind == "mqtt":
+    command = device.spec.build(verb, args, inputs=device.inputs, outputs=device.outputs)
+    if not device.has_line:
         return await _send_mqtt(config, device, command, within=within)
     from courtroom_agent.equipment import build_link
 
@@ -386,6 +393,37 @@ def _send_main(args: argparse.Namespace) -> int:
         print(f"courtroom devices: {args.config}: {exc}", file=sys.stderr)
         return 2
     print(reply)
+    return 0
+
+
+def kinds_table() -> list[tuple[str, str, str, str, str]]:
+    """One row per kind and verb: kind, role, line, verb usage, how it is confirmed."""
+    rows: list[tuple[str, str, str, str, str]] = []
+    for name, spec in KINDS.items():
+        line: str = spec.transport.line
+        if spec.transport.tcp_port is not None:
+            line += (
+                f" / tcp {spec.transport.tcp_port}"
+                if line != "tcp"
+                else f" {spec.transport.tcp_port}"
+            )
+        for verb in spec.verbs.values():
+            expect = verb.expect
+            confirmed = "应答即结果 · the answer is the result" if expect is None else expect.text
+            rows.append((name, spec.role.value, line, verb.usage, confirmed))
+    return rows
+
+
+def _kinds_main(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="设备类型 device kinds")
+    for column in ("类型 kind", "角色 role", "线路 line", "命令 verb", "确认 confirmed by"):
+        table.add_column(column)
+    for row in kinds_table():
+        table.add_row(*row)
+    Console().print(table)
     return 0
 
 

@@ -1,7 +1,8 @@
 """Building device links from the courtroom configuration (the app layer).
 
 Each ``[[devices]]`` entry becomes a :class:`devices.link.DeviceLink`: the
-protocol session its ``kind`` names over the transport its connection names.
+session factory, retry policy and line defaults of its kind's row in
+:data:`devices.kinds.KINDS`, over the transport its connection names.
 Secrets (PJLink and Extron passwords) come from the environment variables the
 config names, never from the file.
 """
@@ -39,14 +40,8 @@ __all__ = [
     "build_transport",
     "describe",
     "device_password",
-    "retries_for",
     "session_event_to_device_event",
 ]
-
-
-#: A PJLink display's clean hang-up after this long, with nothing waiting, is
-#: its idle timeout (about 30 s in the field), not the display going away.
-PJLINK_IDLE_CLOSE_AFTER = 5.0
 
 
 def device_password(device: DeviceConfig, env: Mapping[str, str] | None = None) -> str | None:
@@ -67,39 +62,18 @@ def device_password(device: DeviceConfig, env: Mapping[str, str] | None = None) 
 
 
 def build_session(device: DeviceConfig, *, password: str | None = None) -> DeviceSession:
-    """The sans-I/O protocol session for ``device``.
+    """The sans-I/O protocol session for ``device`` (its kind's session factory).
 
     Raises:
-        ValueError: ``device.kind`` is ``mqtt`` (MQTT devices share the
+        ValueError: the kind has no line session (MQTT devices share the
             courtroom's broker link instead).
     """
-    timeout: dict[str, Any] = {}
-    name = device.name
-    if device.kind == "visca":
-        from devices.visca import ViscaSession
-
-        if device.timeout is not None:
-            timeout = {"completion_timeout": device.timeout}
-        return ViscaSession(address=device.address, device=name, initialize=True, **timeout)
-    if device.kind == "pelco-d":
-        from devices.pelco import PelcoDSession
-
-        return PelcoDSession(address=device.address, device=name)
-    if device.timeout is not None:
-        timeout = {"reply_timeout": device.timeout}
-    if device.kind == "extron-sis":
-        from devices.extron import ExtronSession
-
-        return ExtronSession(device=name, password=password, **timeout)
-    if device.kind == "pjlink":
-        from devices.pjlink import PJLinkSession
-
-        return PJLinkSession(device=name, password=password, **timeout)
-    if device.kind == "hyperdeck":
-        from devices.hyperdeck import HyperDeckSession
-
-        return HyperDeckSession(device=name, timeout=device.timeout or 2.0, notify=True)
-    raise ValueError(f"{device.kind} devices have no line session")
+    factory = device.spec.session
+    if factory is None:
+        raise ValueError(f"{device.kind} devices have no line session")
+    return factory(
+        name=device.name, address=device.address, timeout=device.timeout, password=password
+    )
 
 
 def build_transport(device: DeviceConfig) -> Transport:
@@ -130,25 +104,6 @@ def describe(thing: Any) -> str:
     return str(thing)
 
 
-def retries_for(command: Any) -> int:
-    """Per-kind retry policy: how often a retryable failure is tried again.
-
-    Inquiries change nothing and are retried twice. Commands that change
-    state are retried once — the sessions mark only failures where the
-    device did not act as retryable (VISCA buffer full, Extron busy, PJLink
-    "unavailable time"). Starting a recording is never repeated blindly.
-    """
-    name = type(command).__name__
-    if name.endswith(("Inquiry", "Query")) or name in ("ReadTie", "QueryFirmware"):
-        return 2
-    value = getattr(getattr(command, "name", None), "value", None)
-    if value in ("transport info", "slot info", "device info", "ping"):
-        return 2
-    if value == "record":
-        return 0
-    return 1
-
-
 def build_link(
     device: DeviceConfig,
     *,
@@ -161,16 +116,16 @@ def build_link(
     Raises:
         ValueError: a password variable is unset, or the device is MQTT.
     """
+    spec = device.spec
     return DeviceLink(
         name=device.name,
         session=build_session(device, password=device_password(device, env)),
         transport=build_transport(device),
         on_event=on_event,
         hearing_clock=hearing_clock,
-        retries=retries_for,
+        retries=spec.retries,
         describe=describe,
-        # PJLink displays hang up on a connection idle for ~30 s: normal, not an outage.
-        idle_close_after=PJLINK_IDLE_CLOSE_AFTER if device.kind == "pjlink" else None,
+        idle_close_after=spec.transport.idle_close_after,
     )
 
 

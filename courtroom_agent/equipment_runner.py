@@ -6,6 +6,11 @@ Every line device (camera, matrix, display, recorder) gets a
 device event — command, reply, error, unsolicited message, fault, online or
 offline — is published to the hub through the agent's spool as a ``device``
 event, stamped on the hearing clock and tagged with the open hearing.
+
+:meth:`Equipment.perform` and :meth:`Equipment.read_state` are the rule
+engine's way in: a verb for a configured device by name, confirmed by its
+kind's expectation (:mod:`devices.actions`), with the device's matrix names
+and configured timeout filled in.
 """
 
 from __future__ import annotations
@@ -14,16 +19,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
-from courtroom_agent.config import AgentConfig
+from courtroom_agent.config import AgentConfig, DeviceConfig
 from courtroom_agent.equipment import (
     build_link,
     build_mqtt_link,
     session_event_to_device_event,
 )
+from devices.actions import ActionOutcome, ActionTarget, MqttTarget, perform, read_state
+from devices.errors import LocalProtocolError
 from devices.events import DEVICE_EVENT_KIND, DeviceEvent
 from devices.link import DeviceLink
 from devices.session import SessionEvent
@@ -89,8 +96,8 @@ class Equipment:
         await self._stack.__aenter__()
         try:
             for device in self._config.devices:
-                if device.kind == "mqtt":
-                    continue
+                if not device.has_line:
+                    continue  # MQTT devices share the broker link below
                 link = build_link(device, on_event=self._on_event, hearing_clock=self._time)
                 self.links[device.name] = await self._stack.enter_async_context(link)
                 self._start(link.run(), f"device {device.name}")
@@ -101,7 +108,7 @@ class Equipment:
         return self
 
     async def _start_mqtt(self) -> None:
-        names = [d.name for d in self._config.devices if d.kind == "mqtt"]
+        names = [d.name for d in self._config.devices if not d.has_line]
         if not names:
             return
         broker: tuple[str, int] | None = None
@@ -130,6 +137,62 @@ class Equipment:
         self._tasks.clear()
         await self._stack.__aexit__(None, None, None)
 
+    def _device(self, name: str) -> tuple[DeviceConfig, DeviceLink | ActionTarget]:
+        device = next((d for d in self._config.devices if d.name == name), None)
+        if device is None:
+            known = ", ".join(d.name for d in self._config.devices) or "none"
+            raise LocalProtocolError(f"no device named {name!r} (configured: {known})")
+        if device.has_line:
+            return device, self.links[name]
+        if self.mqtt is None:  # pragma: no cover - started whenever an MQTT device is configured
+            raise LocalProtocolError(f"{name}: the MQTT link is not running")
+        return device, MqttTarget(self.mqtt, name, clock=self._clock)
+
+    async def perform(
+        self, name: str, verb: str, args: Sequence[str], *, within: float
+    ) -> ActionOutcome:
+        """Run ``verb args`` on device ``name`` and confirm it (:func:`devices.actions.perform`).
+
+        Returns within ``within`` + the device's command timeout; device
+        problems are outcomes, not exceptions.
+
+        Raises:
+            LocalProtocolError: unknown device, verb or arguments (names which).
+        """
+        device, target = self._device(name)
+        return await perform(
+            target,
+            device.spec,
+            verb,
+            args,
+            within=within,
+            inputs=device.inputs,
+            outputs=device.outputs,
+            clock=self._clock,
+            command_timeout=device.timeout,
+        )
+
+    async def read_state(
+        self, name: str, verb: str, args: Sequence[str], *, within: float
+    ) -> ActionOutcome:
+        """Ask device ``name`` an inquiry verb (``read OUT``); the answer is in ``value``.
+
+        Raises:
+            LocalProtocolError: unknown device, verb or arguments, or a verb
+                that changes state.
+        """
+        device, target = self._device(name)
+        return await read_state(
+            target,
+            device.spec,
+            verb,
+            args,
+            within=within,
+            inputs=device.inputs,
+            outputs=device.outputs,
+            clock=self._clock,
+        )
+
     def status(self) -> dict[str, Any]:
         """Device health for the agent's status report.
 
@@ -147,7 +210,7 @@ class Equipment:
             }
         if self.mqtt is not None:
             for device in self._config.devices:
-                if device.kind == "mqtt":
+                if not device.has_line:
                     status = self.mqtt.status(device.name)
                     availability = getattr(status.availability, "value", status.availability)
                     devices[device.name] = {

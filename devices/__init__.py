@@ -3,7 +3,10 @@
 The public surface for the agent and the CLI; each protocol lives in its own
 subpackage (``devices.visca``, ``devices.extron`` …) with ``codec``,
 ``session`` and ``virtual`` modules. See :mod:`devices.link` for how a
-session, a transport and a configured name become a running device.
+session, a transport and a configured name become a running device,
+:mod:`devices.kinds` for the one table of what each kind is (session, line,
+retries, probe, verbs and how each verb is confirmed), and
+:mod:`devices.actions` for confirmed actions (``perform``, ``read_state``).
 """
 
 from devices.errors import (

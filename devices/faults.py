@@ -6,13 +6,38 @@ that a command goes unanswered, ``garbage`` the probability of malformed bytes
 ``disconnect_every`` hangs up every so many seconds (0: never). What each
 means for its transport is in :mod:`devices.simulator` and
 :mod:`devices.mqtt.virtual`.
+
+:data:`SCENARIOS` names the equipment failures a demo or an end-to-end test
+stages (``courtroom demo --fault DEVICE:FAULT``) by the control-port lines
+(:mod:`devices.simulator`) that stage them on a running simulator; ``clear``
+undoes any of them.
+
+=====================  ===========================  ==========================================
+scenario               control lines                what the controller sees
+=====================  ===========================  ==========================================
+``recorder:disk-full``  ``fault disk-full on``       HyperDeck: a recording in progress stops,
+                                                    ``508 transport info`` ``status: stopped``
+                                                    is sent; ``record`` answers ``104 disk
+                                                    full``
+``matrix:drop``         ``drop 1``                   Extron: every command goes unanswered
+                                                    (line up, no reply): ties time out
+``display:unplug``      ``unplug``                   PJLink: the connection closes, new ones
+                                                    are refused until ``plug``/``clear``
+=====================  ===========================  ==========================================
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Faults"]
+__all__ = ["SCENARIOS", "Faults"]
+
+#: Staged failures: ``ROLE:FAULT`` → control-port lines (see the module docstring).
+SCENARIOS: dict[str, tuple[str, ...]] = {
+    "recorder:disk-full": ("fault disk-full on",),
+    "matrix:drop": ("drop 1",),
+    "display:unplug": ("unplug",),
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -59,12 +59,12 @@ from types import TracebackType
 from typing import Any, Self
 
 from courtroom_core.backoff import Backoff, BackoffPolicy, ErrorClass, classify
-from devices.errors import DeviceUnavailableError
+from devices.errors import DeviceError, DeviceUnavailableError
 from devices.events import DeviceEvent, Direction
 from devices.session import Completed, DeviceSession, Failed, Fault, Sent, Unsolicited
 from devices.transport import Transport
 
-__all__ = ["DeviceLink", "DeviceState"]
+__all__ = ["DeviceLink", "DeviceState", "Exchange"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,11 +92,36 @@ class DeviceState:
     pending: int
 
 
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """What became of one command (:meth:`DeviceLink.exchange`).
+
+    Attributes:
+        command: the command sent.
+        reply: its decoded reply (None on failure, or for a command without one).
+        raw: the reply's bytes (or the error's), possibly empty.
+        error: the device problem that ended it, None if it completed.
+        attempts: times it was handed to the session (retries included).
+        sent_at: ``clock()`` time its bytes of the last attempt left, None if
+            they never did (offline, busy, timed out in the queue).
+        done_at: ``clock()`` time the reply or failure arrived.
+    """
+
+    command: Any
+    reply: Any
+    raw: bytes
+    error: DeviceError | None
+    attempts: int
+    sent_at: float | None
+    done_at: float
+
+
 @dataclass(slots=True)
 class _Pending:
     command: Any
     future: asyncio.Future[Completed | Failed]
     sent_at: float | None = None
+    done_at: float | None = None
 
 
 class DeviceLink:
@@ -227,13 +252,37 @@ class DeviceLink:
             DeviceReportedError: the device answered with an error.
             LocalProtocolError: the session cannot encode ``command``.
         """
+        exchange = await self.exchange(command, retries=retries)
+        if exchange.error is not None:
+            raise exchange.error
+        return exchange.reply
+
+    async def exchange(self, command: Any, *, retries: int | None = None) -> Exchange:
+        """Send ``command`` like :meth:`command`, but report rather than raise.
+
+        Device problems (offline, busy, timeout, an error reply) come back in
+        :attr:`Exchange.error`, with the attempts made and the send and reply
+        times of the last attempt, for callers that time the device
+        (:mod:`devices.actions`).
+
+        Raises:
+            LocalProtocolError: the session cannot encode ``command`` (a bug).
+        """
         left = max(0, retries if retries is not None else self._retries_for(command))
         resend_after_idle_close = True
+        attempts = 0
         while True:
             idle_closes = self._idle_closes
-            outcome = await self._attempt(command)
+            attempts += 1
+            try:
+                outcome, pending = await self._attempt(command)
+            except DeviceUnavailableError as unavailable:
+                return Exchange(command, None, b"", unavailable, attempts, None, self._clock())
+            done_at = pending.done_at if pending.done_at is not None else self._clock()
             if isinstance(outcome, Completed):
-                return outcome.reply
+                return Exchange(
+                    command, outcome.reply, outcome.raw, None, attempts, pending.sent_at, done_at
+                )
             error = outcome.error
             if error.device is None:
                 error.device = self.name
@@ -243,9 +292,10 @@ class DeviceLink:
                 and isinstance(error, DeviceUnavailableError)
             ):
                 resend_after_idle_close = False  # caught by an idle hang-up: once more
+                attempts -= 1
                 continue
             if not outcome.retryable or left == 0:
-                raise error
+                return Exchange(command, None, error.raw, error, attempts, pending.sent_at, done_at)
             left -= 1
             logger.debug("%s: retrying %s after %s", self.name, self._text(command), error)
 
@@ -411,7 +461,7 @@ class DeviceLink:
     def _retries_for(self, command: Any) -> int:
         return self._retries(command) if callable(self._retries) else self._retries
 
-    async def _attempt(self, command: Any) -> Completed | Failed:
+    async def _attempt(self, command: Any) -> tuple[Completed | Failed, _Pending]:
         if not self._online and self._quiet_reopen:
             # Reopening after an idle close: a moment, not an outage.
             with contextlib.suppress(TimeoutError):
@@ -426,10 +476,11 @@ class DeviceLink:
             )
         future: asyncio.Future[Completed | Failed] = asyncio.get_running_loop().create_future()
         self._session.send(command, now=self._clock())
-        self._pending.append(_Pending(command, future))
+        pending = _Pending(command, future)
+        self._pending.append(pending)
         self._dispatch()
         self._kick.set()
-        return await future
+        return await future, pending
 
     def _take_pending(self, command: Any) -> _Pending | None:
         # Sessions complete in order, so the match is normally the head. A
@@ -482,9 +533,9 @@ class DeviceLink:
                     logger.debug("%s: line fault: %s", self.name, error.message)
                     self._emit(Direction.FAULT, error.message, error.raw)
 
-    @staticmethod
-    def _resolve(pending: _Pending | None, outcome: Completed | Failed) -> None:
+    def _resolve(self, pending: _Pending | None, outcome: Completed | Failed) -> None:
         if pending is not None and not pending.future.done():
+            pending.done_at = self._clock()
             pending.future.set_result(outcome)
 
     def _text(self, thing: Any) -> str:

@@ -34,6 +34,7 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from devices.kinds import KINDS as DEVICE_KINDS
 from devices.simulator import LineFaults, Simulator
 from devices.virtual import VirtualDevice
 
@@ -104,13 +105,10 @@ async def serve(
 
 
 #: ``courtroom simulate KIND``: the module holding each kind's virtual device
-#: (imported only when chosen) and the frame end that terminates injected garbage.
+#: (imported only when chosen) and the frame end that terminates injected
+#: garbage, from each kind's ``simulator`` in :data:`devices.kinds.KINDS`.
 KINDS: dict[str, tuple[str, bytes]] = {
-    "visca": ("devices.visca.virtual", b"\xff"),
-    "pelco-d": ("devices.pelco.virtual", b""),
-    "extron-sis": ("devices.extron.virtual", b"\r\n"),
-    "pjlink": ("devices.pjlink.virtual", b"\r"),
-    "hyperdeck": ("devices.hyperdeck.virtual", b"\r\n"),
+    name: spec.simulator for name, spec in DEVICE_KINDS.items() if spec.simulator is not None
 }
 
 #: Constructor options a kind needs that the command line may leave out: per

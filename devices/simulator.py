@@ -24,10 +24,20 @@ return; the greeting of :meth:`~VirtualDevice.connected` is sent untouched.
 One device instance serves every TCP connection in turn, so its state (ties,
 presets, recordings) survives reconnects, as the hardware's would.
 
+Pulling the cable: ``unplug`` closes every TCP client and stops listening,
+so the device neither answers nor accepts a connection (refused) until
+``plug``; on a pty the pair is closed and the stable symlink removed, as a
+USB adapter pulled out. ``plug`` listens again on the same TCP port (a new
+pty behind the same symlink); the device's state (power, ties, recordings)
+survives, as the hardware's would across a cable pull.
+
 Faults switch at run time through a line-based control port on loopback
 (``--control-port``): ``slow MS``, ``drop P``, ``garbage P``,
-``disconnect-every S``, ``disconnect``, ``fault NAME on|off``, ``clear``,
-``status``; each is answered ``OK <status>`` or ``ERR <reason>``. ``state``
+``disconnect-every S``, ``disconnect``, ``unplug``, ``plug``, ``fault NAME
+on|off``, ``clear`` (all off, plugged in), ``status``; each is answered ``OK
+<status>`` or ``ERR <reason>``. ``drop 1`` drops every reply while the line
+stays up (the greeting of a new connection still comes): a matrix that takes
+commands and never answers. ``state``
 answers ``OK <device state>`` for a device with a ``state_text()`` method
 (Pelco-D, which never replies, so tests in another process can see what it
 applied).
@@ -158,6 +168,9 @@ class Simulator:
         #: TCP connections accepted so far.
         self.connections = 0
         self._servers: list[asyncio.Server] = []
+        self._device_server: asyncio.Server | None = None
+        #: The cable is pulled (:meth:`unplug`).
+        self.unplugged = False
         self._last_disconnect = 0.0
 
     async def __aenter__(self) -> Self:
@@ -165,7 +178,7 @@ class Simulator:
             self._open_pty()
         if self._want_tcp is not None:
             server = await asyncio.start_server(self._serve_client, self.host, self._want_tcp)
-            self._servers.append(server)
+            self._device_server = server
             self.tcp_port = server.sockets[0].getsockname()[1]
         if self._want_control is not None:
             server = await asyncio.start_server(self._serve_control, self.host, self._want_control)
@@ -179,6 +192,8 @@ class Simulator:
     ) -> None:
         for server in self._servers:
             server.close()
+        if self._device_server is not None:
+            self._device_server.close()
         for writer, outlet in list(self._clients.items()):
             outlet.close()
             writer.close()
@@ -225,10 +240,44 @@ class Simulator:
             self._open_pty()  # the symlink names the new slave before the old one hangs up
             self._close_pty(*old)
 
+    def unplug(self) -> None:
+        """Pull the cable: drop every client, refuse new ones, close the pty (see module)."""
+        if self.unplugged:
+            return
+        self.unplugged = True
+        if self._device_server is not None:
+            self._device_server.close()
+            self._device_server = None
+        for writer in list(self._clients):
+            writer.close()
+        if self._pty_fds is not None:
+            self._close_pty()
+            if self.pty_link is not None and self.pty_path is not None:
+                with contextlib.suppress(OSError):
+                    if os.readlink(self.pty_link) == self.pty_path:
+                        self.pty_link.unlink()
+
+    async def plug(self) -> None:
+        """Put the cable back: listen on the same TCP port, or a new pty behind the link.
+
+        Raises:
+            OSError: the TCP port was taken meanwhile.
+        """
+        if not self.unplugged:
+            return
+        if self.tcp_port is not None:
+            self._device_server = await asyncio.start_server(
+                self._serve_client, self.host, self.tcp_port
+            )
+        if self._want_pty:
+            self._open_pty()
+        self.unplugged = False
+
     def status(self) -> str:
         """Return the fault status line of the control port."""
         names = ",".join(sorted(self.device_faults)) or "-"
-        return f"{self.faults.describe()} faults={names}"
+        cable = " unplugged" if self.unplugged else ""
+        return f"{self.faults.describe()} faults={names}{cable}"
 
     # -- replies -----------------------------------------------------------
 
@@ -288,7 +337,15 @@ class Simulator:
     ) -> None:
         try:
             while line := await reader.readline():
-                writer.write(self._control(line.decode("ascii", "replace").split()).encode())
+                words = line.decode("ascii", "replace").split()
+                if words in (["plug"], ["clear"]):
+                    try:
+                        await self.plug()
+                    except OSError as exc:
+                        writer.write(f"ERR cannot listen again: {exc}\n".encode())
+                        await writer.drain()
+                        continue
+                writer.write(self._control(words).encode())
                 await writer.drain()
         except ConnectionError:
             pass
@@ -309,6 +366,10 @@ class Simulator:
                     self.faults = replace(self.faults, disconnect_every=float(s))
                 case ["disconnect"]:
                     self.disconnect()
+                case ["unplug"]:
+                    self.unplug()
+                case ["plug"]:
+                    pass  # done by the caller, which may await
                 case ["fault", name, ("on" | "off") as state]:
                     self.set_fault(name, state == "on")
                 case ["clear"]:

@@ -72,17 +72,18 @@ async def test_equipment_embedded_broker_serves_mqtt_devices() -> None:
     assert all("hearing_id" not in body for _, body in published)  # no hearing open
 
 
-def test_retries_for_per_kind_policy() -> None:
-    from courtroom_agent.equipment import retries_for
+def test_retries_per_kind_policy_from_the_table() -> None:
     from devices import extron, hyperdeck, pjlink, visca
+    from devices.kinds import KINDS
 
-    assert retries_for(visca.PowerInquiry()) == 2
-    assert retries_for(pjlink.LampQuery()) == 2
-    assert retries_for(extron.ReadTie(1)) == 2
-    assert retries_for(hyperdeck.Command.simple(hyperdeck.CommandName.TRANSPORT_INFO)) == 2
-    assert retries_for(visca.PresetRecall(1)) == 1
-    assert retries_for(extron.Tie(1, 2)) == 1
-    assert retries_for(hyperdeck.Command.record(name="hearing")) == 0
+    assert KINDS["visca"].retries(visca.PowerInquiry()) == 2
+    assert KINDS["pjlink"].retries(pjlink.LampQuery()) == 2
+    assert KINDS["extron-sis"].retries(extron.ReadTie(1)) == 2
+    info = hyperdeck.Command.simple(hyperdeck.CommandName.TRANSPORT_INFO)
+    assert KINDS["hyperdeck"].retries(info) == 2
+    assert KINDS["visca"].retries(visca.PresetRecall(1)) == 1
+    assert KINDS["extron-sis"].retries(extron.Tie(1, 2)) == 1
+    assert KINDS["hyperdeck"].retries(hyperdeck.Command.record(name="hearing")) == 0
 
 
 def test_describe_reads_like_the_protocol_not_python() -> None:
@@ -161,6 +162,42 @@ async def test_equipment_status_reports_each_devices_last_success_time() -> None
                 assert when.tzinfo is UTC
                 assert NOW - 5 < when.timestamp() <= NOW  # "just now" on the injected clock
                 assert after["last_success"].endswith("+00:00")
+        finally:
+            sim_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sim_task
+
+
+async def test_equipment_perform_by_name_uses_the_matrix_names_and_confirms() -> None:
+    from devices.actions import Outcome
+    from devices.errors import LocalProtocolError
+
+    device, frame_end = load_device("extron-sis", {})
+    async with Simulator(device, tcp_port=0, garbage_end=frame_end) as simulator:
+        sim_task = asyncio.create_task(simulator.run(), name="matrix simulator")
+        config = room_config(
+            [
+                {
+                    "name": "matrix",
+                    "kind": "extron-sis",
+                    "host": "127.0.0.1",
+                    "port": simulator.tcp_port,
+                    "inputs": {"doc-camera": 5},
+                    "outputs": {"gallery": 2},
+                }
+            ]
+        )
+        equipment = Equipment(config, publish=lambda k, b: None)
+        try:
+            async with equipment:
+                async with asyncio.timeout(10):
+                    await equipment.links["matrix"].wait_online()
+                tie = await equipment.perform("matrix", "tie", ["doc-camera", "gallery"], within=1)
+                assert tie.outcome is Outcome.CONFIRMED, tie.message
+                read = await equipment.read_state("matrix", "read", ["gallery"], within=1)
+                assert read.value == 5
+                with pytest.raises(LocalProtocolError, match="no device named 'projector'"):
+                    await equipment.perform("projector", "power", ["on"], within=1)
         finally:
             sim_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

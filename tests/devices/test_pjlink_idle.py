@@ -17,11 +17,12 @@ from dataclasses import dataclass
 import pytest
 
 from courtroom_agent.config import DeviceConfig
-from courtroom_agent.equipment import PJLINK_IDLE_CLOSE_AFTER, build_link
+from courtroom_agent.equipment import build_link
 from courtroom_core.backoff import BackoffPolicy
 from devices import pjlink
 from devices.errors import DeviceUnavailableError
 from devices.events import DeviceEvent, Direction
+from devices.kinds import KINDS
 from devices.link import DeviceLink
 from devices.simulate import LineFaults, Simulator
 from devices.transport import TcpTransport
@@ -109,5 +110,7 @@ async def test_pjlink_command_the_display_ignores_fails_named_without_an_outage(
 def test_agent_pjlink_links_treat_idle_hang_ups_as_normal() -> None:
     display_config = DeviceConfig(name="display", kind="pjlink", host="10.0.0.7", port=4352)
     matrix_config = DeviceConfig(name="matrix", kind="extron-sis", host="10.0.0.8", port=23)
-    assert build_link(display_config)._idle_close_after == PJLINK_IDLE_CLOSE_AFTER
+    assert (
+        build_link(display_config)._idle_close_after == KINDS["pjlink"].transport.idle_close_after
+    )
     assert build_link(matrix_config)._idle_close_after is None
