@@ -220,15 +220,17 @@ class _Light:
 
     status: str = "green"
     reasons: list[str] = field(default_factory=list)
+    worst: str = ""
+    """The first reason of the worst status: the summary."""
 
     def lower(self, status: str, reason: str) -> None:
-        if _RANK[status] > _RANK[self.status]:
-            self.status = status
+        if _RANK[status] > _RANK[self.status] or not self.worst:
+            self.status, self.worst = status, reason
         if len(self.reasons) < 20:
             self.reasons.append(reason)
 
     def to_json(self, part: str, ok: str, figures: dict[str, Any]) -> dict[str, Any]:
-        summary = ok if self.status == "green" else self.reasons[0]
+        summary = ok if self.status == "green" else self.worst
         return {
             "status": self.status,
             "label": PART_LABELS[part],
@@ -785,12 +787,17 @@ class ComplianceLedger:
 
     def _outcomes(self, light: _Light, part: str, *, unconfirmable: bool) -> dict[str, int]:
         counts = self._actions[part]
-        if counts.get("failed"):
-            light.lower("red", f"{counts['failed']} 个设备动作失败 · device action(s) failed")
-        if counts.get("unconfirmed"):
-            light.lower(
-                "amber", f"{counts['unconfirmed']} 个设备动作未确认 · action(s) unconfirmed"
-            )
+        first = {f["outcome"]: f for f in reversed(self._failures[part])}
+        for outcome, status, zh, en in (
+            ("failed", "red", "失败", "failed"),
+            ("unconfirmed", "amber", "未确认", "unconfirmed"),
+        ):
+            n = counts.get(outcome, 0)
+            if not n:
+                continue
+            what = first.get(outcome)
+            name = f"{what['device']} {what['verb']} " if what else ""
+            light.lower(status, f"{name}{zh}（{n} 次）· {name}{en} ({n}×)")
         if unconfirmable and counts.get("unconfirmable"):
             light.lower("amber", f"{counts['unconfirmable']} 个设备无法确认 · cannot confirm")
         return {
@@ -806,8 +813,6 @@ class ComplianceLedger:
         self, sources: dict[str, dict[str, Any]], open_s: float, incidents: list[str]
     ) -> dict[str, Any]:
         light = _Light()
-        actions = self._outcomes(light, "recording", unconfirmable=True)
-        self._incidents_lower(light, incidents)
         if open_s > 0 and not sources:
             light.lower("amber", "无录制来源报告 · no recorded source reported")
         for name, source in sources.items():
@@ -823,6 +828,8 @@ class ComplianceLedger:
                     "amber",
                     f"{name} 短暂中断 {gap:g} 秒 · gap of {gap:g} s",
                 )
+        actions = self._outcomes(light, "recording", unconfirmable=True)
+        self._incidents_lower(light, incidents)
         coverage = min((s["coverage"] for s in sources.values()), default=None)
         ok = (
             "无庭审时间 · nothing recorded yet"
