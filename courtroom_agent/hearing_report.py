@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any, Final
 
@@ -78,6 +79,12 @@ def report_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pad(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal columns (a CJK character takes two)."""
+    used = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(0, width - used)
+
+
 def _t(value: Any) -> str:
     return "—" if value is None else f"{float(value):.1f}"
 
@@ -95,11 +102,10 @@ def render_report(report: dict[str, Any]) -> str:
     ]
     for part in FIVE_SYNC_PARTS:
         light = report["lights"][part]
-        lines.append(
-            f"  {STATUS_WORDS[light['status']]:<12} {light['label']:<34} {light['summary']}"
-        )
-        for reason in light["reasons"][1:5]:
-            lines.append(f"  {'':<12} {'':<34} {reason}")
+        status, label = _pad(STATUS_WORDS[light["status"]], 14), _pad(light["label"], 36)
+        lines.append(f"  {status} {label} {light['summary']}")
+        for reason in [r for r in light["reasons"] if r != light["summary"]][:4]:
+            lines.append(f"  {_pad('', 14)} {_pad('', 36)} {reason}")
     lines += ["", "中断记录 · interruptions"]
     if not report["interruptions"]:
         lines.append("  无 · none")
