@@ -42,7 +42,11 @@ lowered it; the thresholds are the constants below):
   unlawful gap with the stop's reason (or null) and the incident naming that
   source, if any. A source may start up to :data:`START_GRACE_S` after 开庭
   or 继续开庭 (a recorder confirms within 2 s) and a lawful stop may come up
-  to :data:`END_GRACE_S` before the recess: neither is a gap.
+  to :data:`END_GRACE_S` before the recess: neither is a gap. A failed run of
+  the agent (``hearing.closed`` with ``interrupted``, until the continued
+  ``hearing.opened`` with ``resumed_from``) is open time and an unlawful
+  interruption: seats and cameras (which the agent records) count as not
+  recording through it; a hardware recorder keeps its last reported state.
   **red**: a ``device.action`` with ``part="recording"`` failed, an unlawful
   gap ≥ :data:`RED_GAP_S` in a seat or a recorder, or an incident of this
   part. **amber**: a recording action unconfirmed or unconfirmable (a
