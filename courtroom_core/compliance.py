@@ -8,7 +8,10 @@ events as they arrive (the live ``compliance`` message). One code, one
 answer, wherever it is asked.
 
 :class:`ComplianceLedger` folds events one at a time (``add``) and answers at
-any moment (``report``); :func:`compliance_report` does both at once.
+any moment (``report``); :func:`compliance_report` does both at once. The
+hearing's time model (spans, coverage, the interruption log) lives in
+:mod:`courtroom_core.compliance_spans`, the judging of each light in
+:mod:`courtroom_core.compliance_lights`.
 
 The report (JSON; a stable shape, every time in hearing-clock seconds unless
 named ``*_at``, which are UTC ISO 8601)::
@@ -102,10 +105,32 @@ import hashlib
 import json
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
 
-from courtroom_core.hearing import REASON_LABELS, InterruptionReason
+from courtroom_core.compliance_lights import (
+    AMBER_LAG_S,
+    DISPLAY_TARGET_MS,
+    EVIDENCE_LOG_S,
+    NO_REPORT_S,
+    PART_LABELS,
+    RED_CAMERA_GAP_S,
+    RED_GAP_S,
+    RED_LAG_S,
+    Facts,
+    evidence_light,
+    recording_light,
+    transcript_light,
+    upload_light,
+    video_light,
+)
+from courtroom_core.compliance_spans import (
+    END_GRACE_S,
+    START_GRACE_S,
+    Mark,
+    coverage_of,
+    interruption_of,
+    spans_of,
+)
 from courtroom_core.wire_bodies import (
     BODY_TYPES,
     FIVE_SYNC_PARTS,
@@ -144,22 +169,6 @@ __all__ = [
     "compliance_report",
 ]
 
-START_GRACE_S: Final = 2.0
-"""A source may start this long after 开庭/继续开庭 without a gap (a recorder confirms in 2 s)."""
-END_GRACE_S: Final = 1.0
-"""A lawful stop (reason given) may come this long before the recess without a gap."""
-RED_GAP_S: Final = 1.0
-"""An unlawful gap this long in a seat or a recorder makes recording red."""
-RED_CAMERA_GAP_S: Final = 10.0
-"""A camera's unlawful gaps adding up to this make video red."""
-DISPLAY_TARGET_MS: Final = 1000.0
-"""A final must be on the courtroom screens within 1 s (issue 13 §2.2)."""
-NO_REPORT_S: Final = 10.0
-"""Open time after which a hearing with no display report is amber."""
-EVIDENCE_LOG_S: Final = 5.0
-"""A presentation's screens must be logged within this (hearing seconds)."""
-AMBER_LAG_S: Final = 5.0
-RED_LAG_S: Final = 60.0
 MAX_EVENTS: Final = 100_000
 """Most events one report folds (the agent's ledger file holds at most 50 MB)."""
 MAX_SOURCES: Final = 256
@@ -167,8 +176,6 @@ MAX_TRANSITIONS: Final = 10_000
 """Most start/stop changes kept per source, and hearing-state changes."""
 MAX_ENTRIES: Final = 1000
 """Most incidents, evidence presentations and screens kept."""
-MAX_GAPS_LISTED: Final = 50
-"""Most gaps listed per source (``gaps_more`` counts the rest)."""
 MAX_SAMPLES: Final = 4096
 """Most timing samples kept for the percentiles (the newest)."""
 
@@ -192,17 +199,7 @@ LEDGER_KINDS: Final = frozenset(
 )
 """The event kinds the report reads; any other kind is skipped unread."""
 
-PART_LABELS: Final[Mapping[str, str]] = {
-    "recording": "录音录像 · recording",
-    "transcript_display": "笔录展示 · transcript display",
-    "evidence_display": "证据展示 · evidence display",
-    "video": "视频摄录 · video",
-    "data_upload": "数据上传 · data upload",
-}
-_LAWFUL_STOPS: Final = frozenset(r.value for r in InterruptionReason) | {"closed"}
 _STATE_RANK: Final = {"open": 0, "explained": 1, "signed": 2}
-_RANK: Final = {"green": 0, "amber": 1, "red": 2}
-_MARK_ORDER: Final = {"opened": 0, "recessed": 1, "resumed": 2, "closed": 3}
 
 
 def _r(value: float) -> float:
@@ -216,66 +213,6 @@ def _percentile(samples: Iterable[float], q: float) -> float | None:
         return None
     index = max(0, min(len(ordered) - 1, -(-len(ordered) * q // 100) - 1))
     return _r(ordered[int(index)])
-
-
-@dataclass(slots=True)
-class _Light:
-    """One light being judged: the worst finding wins."""
-
-    status: str = "green"
-    reasons: list[str] = field(default_factory=list)
-    worst: str = ""
-    """The first reason of the worst status: the summary."""
-
-    def lower(self, status: str, reason: str) -> None:
-        if _RANK[status] > _RANK[self.status] or not self.worst:
-            self.status, self.worst = status, reason
-        if len(self.reasons) < 20:
-            self.reasons.append(reason)
-
-    def to_json(self, part: str, ok: str, figures: dict[str, Any]) -> dict[str, Any]:
-        summary = ok if self.status == "green" else self.worst
-        return {
-            "status": self.status,
-            "label": PART_LABELS[part],
-            "summary": summary,
-            "reasons": list(self.reasons),
-            **figures,
-        }
-
-
-@dataclass(slots=True)
-class _Mark:
-    """A hearing-state change on the hearing clock."""
-
-    time: float
-    what: str
-    """opened, recessed, resumed, closed."""
-    state: str
-    """The state after it: open, recess, down (a failed run), closed."""
-    reason: str | None
-    by: str
-    at: str | None
-    error: str | None = None
-
-
-@dataclass(slots=True)
-class _Span:
-    start: float
-    end: float
-    state: str
-    """open, recess or down (open time the agent was not running)."""
-    reason: str | None = None
-    start_at: str | None = None
-    end_at: str | None = None
-    by: str = ""
-    ended_by: str = ""
-    error: str | None = None
-
-
-def _overlap(a0: float, a1: float, b0: float, b1: float) -> tuple[float, float] | None:
-    lo, hi = max(a0, b0), min(a1, b1)
-    return (lo, hi) if hi > lo else None
 
 
 class ComplianceLedger:
@@ -294,7 +231,7 @@ class ComplianceLedger:
         self.hearing_id = hearing_id
         self._seen: set[bytes] = set()
         self._counts = {"read": 0, "duplicates": 0, "rejected": 0, "other_hearing": 0, "dropped": 0}
-        self._marks: list[_Mark] = []
+        self._marks: list[Mark] = []
         self._opened_at: str | None = None
         self._closed_at: str | None = None
         self._latest = 0.0
@@ -358,7 +295,7 @@ class ComplianceLedger:
         if time is not None and time > self._latest:
             self._latest = time
 
-    def _mark(self, mark: _Mark) -> None:
+    def _mark(self, mark: Mark) -> None:
         if len(self._marks) >= MAX_TRANSITIONS:
             self._counts["dropped"] += 1
             return
@@ -371,7 +308,7 @@ class ComplianceLedger:
         start = body.resumed_from if body.resumed_from is not None else 0.0
         reason = body.reason if state == "recess" else None
         self._mark(
-            _Mark(
+            Mark(
                 start,
                 "opened",
                 state,
@@ -382,10 +319,10 @@ class ComplianceLedger:
         )
 
     def _recessed(self, body: HearingRecessed) -> None:
-        self._mark(_Mark(body.time, "recessed", "recess", body.reason, body.ordered_by, body.at))
+        self._mark(Mark(body.time, "recessed", "recess", body.reason, body.ordered_by, body.at))
 
     def _resumed(self, body: HearingResumed) -> None:
-        self._mark(_Mark(body.time, "resumed", "open", body.reason, body.ordered_by, body.at))
+        self._mark(Mark(body.time, "resumed", "open", body.reason, body.ordered_by, body.at))
 
     def _closed(self, body: HearingClosed) -> None:
         time = body.duration if body.duration is not None else self._latest
@@ -393,7 +330,7 @@ class ComplianceLedger:
         if not body.interrupted:
             self._closed_at = body.closed_at
         self._mark(
-            _Mark(time, "closed", state, None, body.ordered_by or "", body.closed_at, body.error)
+            Mark(time, "closed", state, None, body.ordered_by or "", body.closed_at, body.error)
         )
 
     def _source(self, body: SourceState) -> None:
@@ -594,23 +531,29 @@ class ComplianceLedger:
             now: the hearing time a provisional report speaks of; None: the
                 latest time any event carried.
         """
-        spans, closed = self._spans(now)
+        spans, closed = spans_of(self._marks, self._latest, now)
         is_final = closed if final is None else final
         end = spans[-1].end if spans else 0.0
         open_s = sum(s.end - s.start for s in spans if s.state != "recess")
         recess_s = sum(s.end - s.start for s in spans if s.state == "recess")
         state = "idle" if not spans else ("closed" if closed else spans[-1].state)
-        sources = {name: self._coverage(name, spans) for name in sorted(self._sources)}
+        sources = {
+            name: coverage_of(name, self._sources[name], spans, self._incident_for)
+            for name in sorted(self._sources)
+        }
+        facts = self._facts()
         incidents = sorted(self._incidents.values(), key=lambda i: (i["time"], i["id"]))
         by_part: dict[str, list[str]] = {p: [] for p in FIVE_SYNC_PARTS}
         for incident in incidents:
             by_part[incident["part"]].append(incident["id"])
         lights = {
-            "recording": self._recording(sources, open_s, by_part["recording"]),
-            "transcript_display": self._transcript(spans, open_s, by_part["transcript_display"]),
-            "evidence_display": self._evidence_light(end, is_final, by_part["evidence_display"]),
-            "video": self._video(sources, open_s, by_part["video"]),
-            "data_upload": self._upload_light(is_final),
+            "recording": recording_light(facts, sources, open_s, by_part["recording"]),
+            "transcript_display": transcript_light(
+                facts, spans, open_s, by_part["transcript_display"]
+            ),
+            "evidence_display": evidence_light(facts, end, is_final, by_part["evidence_display"]),
+            "video": video_light(facts, sources, open_s, by_part["video"]),
+            "data_upload": upload_light(facts, is_final),
         }
         totals = {
             o: sum(c.get(o, 0) for c in self._actions.values())
@@ -628,7 +571,7 @@ class ComplianceLedger:
                 "closed_at": self._closed_at,
             },
             "lights": lights,
-            "interruptions": [self._interruption(s) for s in spans if s.state != "open"],
+            "interruptions": [interruption_of(s) for s in spans if s.state != "open"],
             "incidents": incidents,
             "open_incidents": sum(1 for i in incidents if i["state"] != "signed"),
             "actions": {
@@ -641,373 +584,26 @@ class ComplianceLedger:
             "events": dict(self._counts),
         }
 
-    def _spans(self, now: float | None) -> tuple[list[_Span], bool]:
-        """The hearing's open, recess and down spans in time order, and whether it closed.
-
-        Marks are sorted by time, so their arrival order does not matter; a
-        mark that changes nothing (a repeat, the agent announcing the hearing
-        again) is skipped; after 闭庭 only a continued run (``opened``) counts.
-        """
-        marks = sorted(self._marks, key=lambda m: (m.time, _MARK_ORDER[m.what]))
-        spans: list[_Span] = []
-        current: _Span | None = None
-        closed = False
-        for mark in marks:
-            if current is None:
-                if mark.what == "closed" or (closed and mark.what != "opened"):
-                    continue
-                closed = False
-                if mark.what != "opened":  # no 开庭 seen (a ledger cut at its start)
-                    current = _Span(0.0, mark.time, "open")
-                    spans.append(current)
-                else:
-                    current = _Span(
-                        mark.time, mark.time, mark.state, mark.reason, mark.at, by=mark.by
-                    )
-                    spans.append(current)
-                    continue
-            if mark.state == current.state:
-                continue
-            current.end, current.end_at, current.ended_by = mark.time, mark.at, mark.by
-            if mark.state == "closed":
-                closed, current = True, None
-                continue
-            current = _Span(
-                mark.time, mark.time, mark.state, mark.reason, mark.at, by=mark.by, error=mark.error
-            )
-            spans.append(current)
-        if current is not None:
-            current.end = max(current.start, self._latest if now is None else now)
-        return [s for s in spans if s.end > s.start or s is current], closed
-
-    def _interruption(self, span: _Span) -> dict[str, Any]:
-        lawful = span.state == "recess"
-        label = (
-            REASON_LABELS[InterruptionReason(span.reason)]
-            if lawful and span.reason in _LAWFUL_STOPS - {"closed"}
-            else "异常中断 · unplanned stop (the agent's run failed)"
+    def _facts(self) -> Facts:
+        return Facts(
+            actions=self._actions,
+            failures=self._failures,
+            screens=self._screens,
+            blank=self._blank,
+            evidence=self._evidence,
+            speakers=self._speakers,
+            last_speaker=self._last_speaker,
+            upload=self._upload,
+            max_lag=self._max_lag,
+            max_unacked=self._max_unacked,
+            incidents=self._incidents,
         )
-        return {
-            "reason": span.reason if lawful else None,
-            "label": label,
-            "lawful": lawful,
-            "from": _r(span.start),
-            "to": _r(span.end),
-            "from_at": span.start_at,
-            "to_at": span.end_at,
-            "duration_s": _r(span.end - span.start),
-            "ordered_by": span.by,
-            "resumed_by": span.ended_by,
-            **({"error": span.error} if span.error else {}),
-        }
-
-    def _coverage(self, name: str, spans: list[_Span]) -> dict[str, Any]:
-        """A source's recorded time within open time, and every gap with its reason.
-
-        The agent records seats and cameras itself: while its run is down
-        they are not recording, whatever they said last (the restarted run
-        reports them again). A hardware recorder keeps its own state.
-        """
-        changes = list(self._sources[name])
-        if not name.startswith("recorder:"):
-            changes += [(s.start, -1, False, None) for s in spans if s.state == "down"]
-        changes.sort(key=lambda c: (c[0], c[1]))
-        recorded: list[tuple[float, float]] = []
-        stops: list[tuple[float, float, str | None]] = []  # not recording: from, to, reason
-        since: float | None = None
-        off_since, off_reason = (spans[0].start if spans else 0.0), None
-        end = spans[-1].end if spans else 0.0
-        for time, _order, recording, reason in changes:
-            if recording and since is None:
-                since = time
-                stops.append((off_since, time, off_reason))
-            elif not recording and since is not None:
-                recorded.append((since, time))
-                since, off_since, off_reason = None, time, reason
-        if since is not None:
-            recorded.append((since, max(since, end)))
-        else:
-            stops.append((off_since, max(off_since, end), off_reason))
-        open_spans = [s for s in spans if s.state != "recess"]
-        open_s = sum(s.end - s.start for s in open_spans)
-        covered = sum(
-            hi - lo
-            for a, b in recorded
-            for s in open_spans
-            if (o := _overlap(a, b, s.start, s.end)) is not None
-            for lo, hi in [o]
-        )
-        gaps: list[dict[str, Any]] = []
-        unlawful_s, longest = 0.0, 0.0
-        for a, b, reason in stops:
-            for span in spans:
-                piece = _overlap(a, b, span.start, span.end)
-                if piece is None:
-                    continue
-                lo, hi = piece
-                if span.state == "recess":
-                    gaps.append(
-                        {
-                            "from": _r(lo),
-                            "to": _r(hi),
-                            "s": _r(hi - lo),
-                            "reason": span.reason,
-                            "lawful": True,
-                            "incident": None,
-                        }
-                    )
-                    continue
-                if lo == span.start and hi < span.end and hi - lo <= START_GRACE_S:
-                    continue  # started within the grace after 开庭/继续开庭
-                if hi == span.end and reason in _LAWFUL_STOPS and hi - lo <= END_GRACE_S:
-                    continue  # stopped just before the recess it was stopped for
-                unlawful_s += hi - lo
-                longest = max(longest, hi - lo)
-                gaps.append(
-                    {
-                        "from": _r(lo),
-                        "to": _r(hi),
-                        "s": _r(hi - lo),
-                        "reason": reason,
-                        "lawful": False,
-                        "incident": self._incident_for(name, lo, hi),
-                    }
-                )
-        return {
-            "source": name,
-            "coverage": 1.0 if open_s <= 0 else round(min(covered / open_s, 1.0), 4),
-            "recorded_s": _r(covered),
-            "unlawful_gap_s": _r(unlawful_s),
-            "longest_gap_s": _r(longest),
-            "gaps": gaps[:MAX_GAPS_LISTED],
-            "gaps_more": max(0, len(gaps) - MAX_GAPS_LISTED),
-        }
 
     def _incident_for(self, source: str, lo: float, hi: float) -> str | None:
         for incident in self._incidents.values():
             if incident["source"] == source and lo - END_GRACE_S <= incident["time"] <= hi + 60:
                 return str(incident["id"])
         return None
-
-    def _outcomes(self, light: _Light, part: str, *, unconfirmable: bool) -> dict[str, int]:
-        counts = self._actions[part]
-        first = {f["outcome"]: f for f in reversed(self._failures[part])}
-        for outcome, status, zh, en in (
-            ("failed", "red", "失败", "failed"),
-            ("unconfirmed", "amber", "未确认", "unconfirmed"),
-        ):
-            n = counts.get(outcome, 0)
-            if not n:
-                continue
-            what = first.get(outcome)
-            name = f"{what['device']} {what['verb']} " if what else ""
-            light.lower(status, f"{name}{zh}（{n} 次）· {name}{en} ({n}×)")
-        if unconfirmable and counts.get("unconfirmable"):
-            light.lower("amber", f"{counts['unconfirmable']} 个设备无法确认 · cannot confirm")
-        return {
-            o: counts.get(o, 0) for o in ("confirmed", "unconfirmed", "unconfirmable", "failed")
-        }
-
-    @staticmethod
-    def _incidents_lower(light: _Light, ids: list[str]) -> None:
-        if ids:
-            light.lower("red", f"{len(ids)} 起故障事件 · incident(s): {', '.join(ids[:5])}")
-
-    def _recording(
-        self, sources: dict[str, dict[str, Any]], open_s: float, incidents: list[str]
-    ) -> dict[str, Any]:
-        light = _Light()
-        if open_s > 0 and not sources:
-            light.lower("amber", "无录制来源报告 · no recorded source reported")
-        for name, source in sources.items():
-            strict = not name.startswith("camera:")
-            gap = source["unlawful_gap_s"]
-            if strict and source["longest_gap_s"] >= RED_GAP_S:
-                light.lower(
-                    "red",
-                    f"{name} 中断 {gap:g} 秒 · unlawful gap of {gap:g} s",
-                )
-            elif source["unlawful_gap_s"] > 0:
-                light.lower(
-                    "amber",
-                    f"{name} 短暂中断 {gap:g} 秒 · gap of {gap:g} s",
-                )
-        actions = self._outcomes(light, "recording", unconfirmable=True)
-        self._incidents_lower(light, incidents)
-        coverage = min((s["coverage"] for s in sources.values()), default=None)
-        ok = (
-            "无庭审时间 · nothing recorded yet"
-            if open_s <= 0
-            else f"{len(sources)} 路全程录制 · {len(sources)} source(s) recorded throughout"
-        )
-        return light.to_json(
-            "recording",
-            ok,
-            {
-                "coverage_min": coverage,
-                "sources": list(sources.values()),
-                "actions": actions,
-                "failures": list(self._failures["recording"]),
-            },
-        )
-
-    def _transcript(
-        self, spans: list[_Span], open_s: float, incidents: list[str]
-    ) -> dict[str, Any]:
-        light = _Light()
-        actions = self._outcomes(light, "transcript_display", unconfirmable=False)
-        self._incidents_lower(light, incidents)
-        open_spans = [s for s in spans if s.state != "recess"]
-        for screen, times in sorted(self._blank.items()):
-            if any(s.start <= t <= s.end for t in times for s in open_spans):
-                light.lower("red", f"{screen} 庭审中无页面 · no page while in session")
-        p95s = []
-        for row in self._screens.values():
-            p95, worst = row["latency_p95_ms"], row["latency_max_ms"]
-            if p95 is not None:
-                p95s.append(p95)
-                if p95 > DISPLAY_TARGET_MS:
-                    light.lower(
-                        "red",
-                        f"{row['screen']} 延迟 p95 {p95:.0f} ms > 1 s · latency p95 over 1 s",
-                    )
-            if (
-                worst is not None
-                and worst > DISPLAY_TARGET_MS
-                and (p95 is None or p95 <= DISPLAY_TARGET_MS)
-            ):
-                light.lower("amber", f"{row['screen']} 个别笔录超过 1 秒 · some finals over 1 s")
-        if not self._screens and open_s >= NO_REPORT_S:
-            light.lower("amber", "无展示屏报告 · no screen reported")
-        shown = sum(s["shown"] for s in self._screens.values())
-        n = len(self._screens)
-        p95_max = max(p95s, default=None)
-        ok = (
-            "尚无展示屏报告 · no screen reported yet"
-            if not self._screens
-            else f"{n} 屏同步显示 {shown} 条 · {n} screen(s), {shown} finals shown"
-        )
-        return light.to_json(
-            "transcript_display",
-            ok,
-            {
-                "screens": sorted(self._screens.values(), key=lambda s: s["screen"]),
-                "shown": shown,
-                "latency_p95_ms": p95_max,
-                "target_ms": DISPLAY_TARGET_MS,
-                "actions": actions,
-                "failures": list(self._failures["transcript_display"]),
-            },
-        )
-
-    def _evidence_light(self, now: float, final: bool, incidents: list[str]) -> dict[str, Any]:
-        light = _Light()
-        actions = self._outcomes(light, "evidence_display", unconfirmable=False)
-        self._incidents_lower(light, incidents)
-        log = sorted(self._evidence, key=lambda e: (e["since"], e["exhibit"]))
-        for entry in log:
-            outcomes = [s["outcome"] for s in entry["screens"]]
-            if "failed" in outcomes:
-                light.lower("red", f"{entry['exhibit']} 有屏幕未显示 · a screen failed")
-            elif "unconfirmed" in outcomes:
-                light.lower("amber", f"{entry['exhibit']} 有屏幕未确认 · a screen unconfirmed")
-            elif not entry["logged"] and (final or now - entry["since"] > EVIDENCE_LOG_S):
-                light.lower("amber", f"{entry['exhibit']} 无展示记录 · screens not logged")
-        ok = (
-            "无举证 · no exhibits"
-            if not log
-            else f"{len(log)} 次举证全部确认 · {len(log)} exhibit(s) shown, all confirmed"
-        )
-        return light.to_json(
-            "evidence_display",
-            ok,
-            {
-                "presentations": len(log),
-                "log": log,
-                "actions": actions,
-                "failures": list(self._failures["evidence_display"]),
-            },
-        )
-
-    def _video(
-        self, sources: dict[str, dict[str, Any]], open_s: float, incidents: list[str]
-    ) -> dict[str, Any]:
-        light = _Light()
-        actions = self._outcomes(light, "video", unconfirmable=False)
-        self._incidents_lower(light, incidents)
-        cameras = [s for name, s in sources.items() if name.startswith("camera:")]
-        for camera in cameras:
-            gap = camera["unlawful_gap_s"]
-            if gap >= RED_CAMERA_GAP_S:
-                light.lower(
-                    "red", f"{camera['source']} 中断 {gap:g} 秒 · unlawful gap of {gap:g} s"
-                )
-            elif gap > 0:
-                light.lower("amber", f"{camera['source']} 短暂中断 {gap:g} 秒 · gap of {gap:g} s")
-        if open_s > 0 and not cameras:
-            light.lower("amber", "无摄像机录制报告 · no camera reported")
-        moves = sum(actions.values())
-        n, turns = len(cameras), self._speakers
-        ok = (
-            "无庭审时间 · nothing recorded yet"
-            if open_s <= 0
-            else f"{n} 台摄像机, 跟随发言 {turns} 次 · {n} camera(s), {turns} speaker change(s)"
-        )
-        return light.to_json(
-            "video",
-            ok,
-            {
-                "cameras": [c["source"] for c in cameras],
-                "coverage_min": min((c["coverage"] for c in cameras), default=None),
-                "speaker_changes": self._speakers,
-                "last_speaker": self._last_speaker,
-                "moves": moves,
-                "unconfirmable": actions["unconfirmable"],
-                "actions": actions,
-                "failures": list(self._failures["video"]),
-            },
-        )
-
-    def _upload_light(self, final: bool) -> dict[str, Any]:
-        light = _Light()
-        self._incidents_lower(
-            light, [i["id"] for i in self._incidents.values() if i["part"] == "data_upload"]
-        )
-        latest, lag = self._upload, self._max_lag
-        if self._max_lag >= RED_LAG_S:
-            light.lower(
-                "red",
-                f"上传延迟 {lag:.0f} 秒 ≥ 60 秒 · upload lag reached {lag:.0f} s",
-            )
-        elif self._max_lag > AMBER_LAG_S:
-            light.lower(
-                "amber",
-                f"上传延迟 {self._max_lag:.0f} 秒 · upload lag reached {self._max_lag:.0f} s",
-            )
-        if latest is not None and not latest["connected"]:
-            if final and latest["unacked"] > 0:
-                light.lower(
-                    "red",
-                    f"闭庭时断开, {latest['unacked']} 条未上传 · disconnected at close, data left",
-                )
-            elif not final:
-                light.lower("amber", "与中心断开 · disconnected from the hub")
-        ok = (
-            "无上传报告 · nothing reported"
-            if latest is None
-            else f"延迟 ≤ {self._max_lag:.1f} 秒 · lag at most {self._max_lag:.1f} s"
-        )
-        return light.to_json(
-            "data_upload",
-            ok,
-            {
-                "max_lag_s": _r(self._max_lag),
-                "max_unacked": self._max_unacked,
-                "unacked": None if latest is None else latest["unacked"],
-                "lag_s": None if latest is None else latest["lag_s"],
-                "connected": None if latest is None else latest["connected"],
-            },
-        )
 
 
 _FOLD: Final[Mapping[type, Any]] = {
