@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from courtroom_core.compliance import (
     MAX_EVENTS,
@@ -520,3 +523,42 @@ def test_ledger_bounded() -> None:
     report = ledger.report()
     assert report["events"]["read"] == MAX_EVENTS
     assert report["events"]["dropped"] == 11
+
+
+# -- fuzz -------------------------------------------------------------------------------
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-10, 10**6)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> Event:
+    kind, body = draw(st.sampled_from([*good_hearing(), incident("i", "video")]))
+    body = dict(body)
+    if body and draw(st.booleans()):
+        body[draw(st.sampled_from(sorted(body)))] = draw(_JSON)
+    if draw(st.booleans()):
+        body.pop(draw(st.sampled_from(sorted(body))), None)
+    return kind, body
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_mutated(), max_size=40))
+def test_report_any_hostile_ledger_gives_a_report(events: list[Event]) -> None:
+    report = compliance_report(events)
+    assert set(report["lights"]) == set(FIVE_SYNC_PARTS)
+    for light in report["lights"].values():
+        assert light["status"] in {"green", "amber", "red"}
+        assert " · " in light["summary"]
+    assert report["open_incidents"] <= len(report["incidents"])
+    assert report["session"]["open_s"] >= 0 and report["session"]["recess_s"] >= 0
+    json.dumps(report, allow_nan=False)  # the report is always valid JSON
