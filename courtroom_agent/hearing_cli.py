@@ -4,8 +4,16 @@ Talks to the running agent through its local control socket
 (:mod:`courtroom_agent.control`): found from ``--config`` (the courtroom id)
 and ``--data-dir`` as the agent finds it, or given with ``--socket``.
 
-Exit statuses: 0 done; 1 refused (the hearing's state does not allow it),
-failed, or no agent running; 2 usage or invalid input.
+``courtroom hearing report HEARING_ID [--json] [--data-dir D | --config room.toml]``
+needs no running agent: it reads the hearing's local ledger
+(:mod:`courtroom_agent.ledger_file`, ``<data dir>/agent/<courtroom>/ledger/``;
+without ``--config`` every courtroom's ledger under the data directory is
+searched) and prints its compliance report (:mod:`courtroom_core.compliance`):
+the five lights, the interruptions and the open incidents, or the JSON.
+
+Exit statuses: 0 done (report: printed, whatever its lights); 1 refused (the
+hearing's state does not allow it), failed, no agent running, or no ledger
+for that hearing; 2 usage or invalid input.
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ def register(subparsers: Any) -> None:
         "agent through its local control socket. Exit 0 done, 1 refused/failed/no agent, "
         "2 invalid input.",
     )
-    where = parser.add_mutually_exclusive_group(required=True)
+    where = parser.add_mutually_exclusive_group()
     where.add_argument("--config", type=Path, help="the courtroom's TOML file (as for the agent)")
     where.add_argument("--socket", type=Path, help="the agent's control socket")
     parser.add_argument("--data-dir", type=Path, default=None, help="the agent's data directory")
@@ -80,6 +88,26 @@ def register(subparsers: Any) -> None:
     present.add_argument("--zoom", type=float, default=None, help="缩放 · zoom (0.1-10)")
     withdraw = verbs.add_parser("withdraw", help="撤回 · take an exhibit off the screens")
     withdraw.add_argument("exhibit", help="证据编号 · exhibit id")
+    report = verbs.add_parser(
+        "report",
+        help="合规报告 · the hearing's five-sync compliance report, from the local ledger",
+    )
+    report.add_argument("hearing_id", metavar="HEARING_ID", help="the hearing's id")
+    report.add_argument("--json", dest="report_json", action="store_true", help="print JSON")
+    report.add_argument(
+        "--data-dir",
+        dest="report_data_dir",
+        type=Path,
+        default=None,
+        help="the agent's data directory",
+    )
+    report.add_argument(
+        "--config",
+        dest="report_config",
+        type=Path,
+        default=None,
+        help="the courtroom's TOML file (finds its ledger directory)",
+    )
     parser.set_defaults(func=_main)
 
 
@@ -123,9 +151,12 @@ def _request(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _socket(args: argparse.Namespace) -> Path:
+    """Raises: ValueError: neither --config nor --socket."""
     if args.socket is not None:
         socket: Path = args.socket
         return socket
+    if args.config is None:
+        raise ValueError("give --config or --socket (the running agent's control socket)")
     from courtroom_agent.config import load_agent_config
     from courtroom_agent.runner import control_socket, default_data_dir
 
@@ -137,6 +168,10 @@ def _main(args: argparse.Namespace) -> int:
     from courtroom_agent.config import ConfigError
     from courtroom_agent.control import ControlError, request
 
+    if args.hearing_action == "report":
+        from courtroom_agent.hearing_report import report_main
+
+        return report_main(args)
     try:
         body = _request(args)
         path = _socket(args)

@@ -492,6 +492,8 @@ def _publish_effects(state: HubState, courtroom: str, event: Event, result: Stor
         }
         state.broadcaster.publish(courtroom, message)
     _apply_hearing_effect(state, courtroom, event)
+    if state.compliance is not None:
+        state.compliance.add(courtroom, event.kind, event.body)  # 五同步 lights, throttled
     if event.kind == "status":
         _set_status(state, courtroom, report=event.body)
     elif event.kind in _ALARM_KINDS:

@@ -22,6 +22,9 @@ the archive (off the event loop) and closes it on shutdown. Routes:
 ``GET /api/courtrooms/{id}/events``         stored events by seq, asc or desc, paged
 ``POST /api/courtrooms/{id}/hearing``       开庭/休庭/继续开庭/闭庭, forwarded to the agent
                                             (:mod:`hub.hearing_api`)
+``GET /api/hearings/{id}/compliance``       the 五同步 compliance report; and its
+                                            incidents, explained and signed off
+                                            (:mod:`hub.compliance_api`)
 ``GET /api/courtrooms/{id}/cameras``        cameras with a thumbnail, and its time
 ``GET /api/courtrooms/{id}/cameras/{cam}/thumbnail``  that camera's latest JPEG
 ``/api/users``, ``/api/audit``, …           admin only: :mod:`hub.admin_api`
@@ -56,6 +59,7 @@ from hub.admin_api import admin_router
 from hub.agent_ws import agent_endpoint
 from hub.audit import Action, AuditQueue
 from hub.auth import AUTH_RESPONSES, User, client_of, hub_state, require_scope
+from hub.compliance_api import compliance_router
 from hub.config import HubConfig
 from hub.edge_asgi import install_edge, unprocessable
 from hub.errors import AuthError
@@ -446,6 +450,7 @@ def create_app(
     app.include_router(admin_router())
     app.include_router(hearing_router())
     app.include_router(evidence_router())
+    app.include_router(compliance_router())
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

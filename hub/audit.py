@@ -8,7 +8,9 @@ Actions (:class:`Action`): ``login.ok``, ``login.failed``, ``logout``,
 transcript), ``user.create``, ``user.update``, ``agent_token.rotate``,
 ``access.refused`` (401/403 with the route), ``hearing.command`` (a hearing
 order sent to a courtroom's agent, or refused before it was: the action, the
-command id and its outcome, with the HTTP status answered), ``audit.dropped``.
+command id and its outcome, with the HTTP status answered), ``incident.explain``
+and ``incident.sign`` (an incident's written explanation and the judge's
+sign-off, or their refusal, with the HTTP status), ``audit.dropped``.
 
 The hub never waits for the archive to record: :class:`AuditQueue` buffers up
 to ``size`` records and one task writes them in batches on the archive's
@@ -52,6 +54,8 @@ class Action(enum.StrEnum):
     AGENT_TOKEN_ROTATE = "agent_token.rotate"
     ACCESS_REFUSED = "access.refused"
     HEARING_COMMAND = "hearing.command"
+    INCIDENT_EXPLAIN = "incident.explain"
+    INCIDENT_SIGN = "incident.sign"
     AUDIT_DROPPED = "audit.dropped"
 
 

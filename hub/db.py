@@ -26,6 +26,10 @@ Tables::
                 PRIMARY KEY(hearing_id, courtroom): the remote sites that
                 joined a hearing another courtroom (hearings.courtroom, its
                 owner) opened; left_at is set by the site's own 闭庭
+    hearing_records  id, hearing_id, courtroom, kind, body, actor, at      (0006)
+                events the hub itself adds to a hearing's record: an incident's
+                written explanation and the judge's sign-off (``incident``
+                bodies), appended only; the agent's seq space is not touched
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ __all__ = [
     "Base",
     "CourtroomRow",
     "EventRow",
+    "HearingRecordRow",
     "HearingRow",
     "HearingSiteRow",
     "QuarantineRow",
@@ -122,6 +127,27 @@ class EventRow(Base):
     body: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     received_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
     digest: Mapped[str | None] = mapped_column(sa.String(64), default=None)
+
+
+class HearingRecordRow(Base):
+    """An event the hub adds to a hearing (an incident explained or signed), by a hub user.
+
+    Kept apart from ``events``: those are keyed by the agent's seq, which the
+    hub must never take. Rows are only ever inserted.
+    """
+
+    __tablename__ = "hearing_records"
+    __table_args__ = (sa.Index("ix_hearing_records_hearing_id", "hearing_id", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    hearing_id: Mapped[str] = mapped_column(sa.ForeignKey("hearings.id"))
+    courtroom: Mapped[str] = mapped_column(sa.ForeignKey("courtrooms.id"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    body: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    actor: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
 class QuarantineRow(Base):

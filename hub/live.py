@@ -30,9 +30,11 @@ other frame is a :class:`courtroom_core.wire.WireError`::
 Browser messages (hub → browser)::
 
     {"type": "snapshot", "courtroom", "hearing": {...} | null, "segments": [...],
-     "more_before": bool, "status": {...}, "hearing_state": {...}}
+     "more_before": bool, "status": {...}, "hearing_state": {...},
+     "compliance": {...the last compliance message} | null}
     {"type": "patrol-snapshot", "courtrooms": [{"id", "name", "hearing": {...} | null,
-                                                "status": {...}, "hearing_state": {...}}, ...]}
+                                                "status": {...}, "hearing_state": {...},
+                                                "compliance": {...} | null}, ...]}
     {"type": "final",    "courtroom", "hearing_id", "segment": {..., "seq", "site", "site_name"}}
     {"type": "partial",  "courtroom", "hearing_id", "channel", "role", "start", "text"[, "end"]}
     {"type": "hearing",  "courtroom", "hearing": {"id", "courtroom" (its owner), "title",
@@ -45,6 +47,9 @@ Browser messages (hub → browser)::
     {"type": "alarm",    "courtroom", "kind": "av.alarm" | "camera" | "hub.quarantine",
                          "seq", "body": {...}}   # av.alarm, camera: body is a wire.Alarm
     {"type": "thumbnail", "courtroom", "hearing_id", "camera", "time"}
+    {"type": "compliance", "courtroom", "hearing_id", "final", "session", "lights":
+                         {PART: {"status", "label", "summary"}}, "open_incidents",
+                         "incidents": [...]}   # 五同步, at most 1/s (hub.compliance_live)
 
 A courtroom subscriber first gets ``snapshot`` (the current hearing, the
 last segments of its transcript — at most :data:`hub.live_ws.SNAPSHOT_SEGMENTS`
@@ -53,7 +58,8 @@ page reads from ``GET /api/hearings/{id}/transcript?before_seq=S&limit=N`` — a
 the status), then every other message of its courtroom.
 A patroller first gets ``patrol-snapshot`` (every configured courtroom, by
 id, with its current hearing and status but no transcript), then
-``hearing``, ``hearing_state``, ``status``, ``alarm`` and ``thumbnail`` of every courtroom —
+``hearing``, ``hearing_state``, ``status``, ``alarm``, ``thumbnail`` and ``compliance``
+of every courtroom —
 never ``final`` or ``partial``. Past alarms are not in either snapshot:
 pages read them from ``GET /api/courtrooms/{id}/events?kind=…&order=desc``.
 Both give an alarm (``av.alarm``; ``camera`` only from agents before protocol
@@ -116,7 +122,9 @@ log = logging.getLogger(__name__)
 CLOSE_TOO_SLOW: Final = 4008
 """Close code for a browser that fell ``queue_size`` messages behind."""
 
-PATROL_TYPES: Final = frozenset({"hearing", "hearing_state", "status", "alarm", "thumbnail"})
+PATROL_TYPES: Final = frozenset(
+    {"hearing", "hearing_state", "status", "alarm", "thumbnail", "compliance"}
+)
 """Message types a patroller receives, from every courtroom."""
 
 MAX_ROUTES: Final = 1024

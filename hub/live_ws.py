@@ -198,6 +198,8 @@ async def _read(
             generation = state.broadcaster.patrol(subscriber)
             rooms = await state.runner.read(state.runner.archive.courtrooms)
             snapshot = _patrol_snapshot(rooms, state.names, state.board)
+            for room in snapshot["courtrooms"]:
+                room["compliance"] = _compliance(state, room["id"])
         else:
             courtroom = request.courtroom
             viewer.watching, viewer.patrolling = courtroom, False
@@ -218,6 +220,7 @@ async def _read(
                 "more_before": more,
                 "status": _status_json(state.board, courtroom),
                 "hearing_state": state.board.hearing(courtroom).to_json(),
+                "compliance": _compliance(state, courtroom),
             }
         frame = dumps_safe(snapshot)
         if frame is None:  # pragma: no cover - every part was encodable on its own
@@ -253,6 +256,11 @@ def _snapshot(
         hearing.id, courtroom, limit=SNAPSHOT_SEGMENTS, max_bytes=SNAPSHOT_SEGMENT_BYTES
     )
     return hearing.to_json(), segments, more
+
+
+def _compliance(state: HubState, courtroom: str) -> dict[str, Any] | None:
+    """The courtroom's last five-lights message, None before its first."""
+    return None if state.compliance is None else state.compliance.latest(courtroom)
 
 
 def _status_json(board: StatusBoard, courtroom: str) -> dict[str, Any]:

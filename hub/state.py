@@ -22,9 +22,11 @@ from starlette.websockets import WebSocketDisconnect
 
 from courtroom_core.wire import CLOSE_UNAUTHORIZED
 from hub.audit import Action, AuditLog, AuditQueue, AuditRecord
+from hub.compliance_live import ComplianceBoard
 from hub.config import HubConfig, default_data_dir
 from hub.db import migrate, open_engine
 from hub.errors import AuthError, ConfigError
+from hub.hearing_ledger import ledger_events
 from hub.hearing_state import HearingStatus, states_from_archive
 from hub.live import LiveBroadcaster, StatusBoard
 from hub.security import (
@@ -88,6 +90,8 @@ class HubState:
     hash_pool: HashPool = field(default_factory=HashPool)
     thumbnails: ThumbnailBoard = field(default_factory=ThumbnailBoard)
     audit: AuditQueue | None = None
+    compliance: ComplianceBoard | None = None
+    """The five lights of each courtroom's current hearing (:mod:`hub.compliance_live`)."""
 
     def check_agent_token(self, courtroom: str, token: str) -> None:
         """Accept the agent of ``courtroom`` only with its current token.
@@ -277,9 +281,16 @@ def open_hub_state(
     ).items():
         board.set_hearing(courtroom, hearing)
     auth = config.auth
+    runner = ArchiveRunner(archive)
+    broadcaster = LiveBroadcaster()
+
+    async def load_ledger(hearing_id: str) -> list[tuple[str, dict[str, Any]]] | None:
+        found = await runner.read(ledger_events, archive, hearing_id)
+        return None if found is None else found[1]
+
     return HubState(
         config=config,
-        runner=ArchiveRunner(archive),
+        runner=runner,
         signer=TokenSigner(
             key=_signing_key(config, env),
             lifetime=timedelta(seconds=auth.token_lifetime),
@@ -290,8 +301,9 @@ def open_hub_state(
         agent_hashes=users.agent_token_hashes(),
         names={c.id: c.name for c in config.courtrooms},
         clock=clock,
-        broadcaster=LiveBroadcaster(),
+        broadcaster=broadcaster,
         board=board,
+        compliance=ComplianceBoard(broadcaster.publish, loader=load_ledger),
         throttle=LoginThrottle(
             account_failures=auth.login_failures_per_account,
             account_window=auth.login_failure_window,

@@ -51,6 +51,8 @@ const state = {
   retry: 0,
   retryTimer: null,
   follow: true,
+  compliance: null,     // the last "compliance" message of the hearing shown (五同步)
+  incidents: new Map(), // incident id -> its <li> (kept so a half-typed explanation survives updates)
 };
 
 // ---- helpers ---------------------------------------------------------------
@@ -152,6 +154,7 @@ function selectRoom(id) {
   clearTranscript();
   state.hearing = null;
   renderHearing(null);
+  setCompliance(null);
   const room = state.rooms.find((r) => r.id === id);
   setHearingState(room ? room.hearing_state : null);
   showHearingError(null);
@@ -213,6 +216,10 @@ function handle(msg) {
     $("earlier").hidden = !msg.more_before;
     renderStatus(msg.status);
     setHearingState(msg.hearing_state);
+    setCompliance(msg.compliance);
+    if (!msg.compliance && msg.hearing) loadCompliance(msg.hearing.id);
+  } else if (msg.type === "compliance") {
+    setCompliance(msg);
   } else if (msg.type === "hearing_state") {
     setHearingState(msg.hearing_state);
   } else if (msg.type === "hearing") {
@@ -496,6 +503,155 @@ function startControl() {
     $("close-confirm").hidden = true;
     order({ action: "close" });
   });
+}
+
+// ---- five lights and incidents (五同步) ------------------------------------------
+
+// The hub has no live lights for this courtroom yet (it restarted): read the report.
+async function loadCompliance(hearingId) {
+  const room = state.room;
+  try {
+    const response = await api(`/api/hearings/${encodeURIComponent(hearingId)}/compliance`);
+    if (!response.ok) return;
+    const report = await response.json();
+    if (state.room !== room || (state.compliance && state.compliance.hearing_id === hearingId)) return;
+    setCompliance(lightsMessage(room, report));
+  } catch {
+    // the next live message brings the lights
+  }
+}
+
+function setCompliance(message) {
+  state.compliance = message || null;
+  const box = $("five-sync");
+  box.hidden = !message;
+  if (!message) {
+    $("incident-list").replaceChildren();
+    state.incidents.clear();
+    return;
+  }
+  renderLights($("lights"), message, true);
+  const kind = $("fs-kind");
+  kind.textContent = message.final ? "最终 · final" : "临时 · provisional";
+  kind.className = message.final ? "fs-kind fs-final" : "fs-kind";
+  renderIncidents(message.incidents || []);
+}
+
+const INCIDENT_STATES = { open: "待说明 · to explain", explained: "待签署 · to sign off", signed: "已签署 · signed" };
+
+function renderIncidents(incidents) {
+  const list = $("incident-list");
+  const seen = new Set();
+  for (const incident of incidents) {
+    seen.add(incident.id);
+    let li = state.incidents.get(incident.id);
+    if (!li) {
+      li = buildIncident(incident.id);
+      state.incidents.set(incident.id, li);
+    }
+    fillIncident(li, incident);
+    list.append(li); // keeps the hub's order
+  }
+  for (const [id, li] of state.incidents) {
+    if (seen.has(id)) continue;
+    li.remove();
+    state.incidents.delete(id);
+  }
+  $("incidents").hidden = seen.size === 0;
+}
+
+function buildIncident(id) {
+  const li = el("li", "incident");
+  li.dataset.id = id;
+  const head = el("div", "inc-head");
+  head.append(el("span", "inc-state"), el("span", "inc-msg"), el("span", "inc-src"));
+  const explanation = el("p", "inc-expl");
+  const form = el("form", "inc-form");
+  const text = el("textarea");
+  text.maxLength = 4000;
+  text.placeholder = "书面说明（故障原因与处理）· Written explanation: what failed and what was done";
+  text.setAttribute("aria-label", "书面说明 Written explanation");
+  const actions = el("div", "inc-actions");
+  const explain = el("button", "hc-button inc-explain");
+  explain.type = "submit";
+  explain.append("提交说明 ", el("small", "", "Explain"));
+  const sign = el("button", "hc-button hc-go inc-sign");
+  sign.type = "button";
+  sign.append("审判长签署 ", el("small", "", "Sign off"));
+  actions.append(explain, sign);
+  form.append(text, actions);
+  const error = el("p", "inc-error");
+  error.setAttribute("role", "alert");
+  error.hidden = true;
+  li.append(head, explanation, form, error);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = text.value.trim();
+    if (!value) {
+      showIncidentError(li, "请填写书面说明 · enter the explanation");
+      return;
+    }
+    paperwork(li, "explanation", { text: value });
+  });
+  sign.addEventListener("click", () => paperwork(li, "sign", null));
+  return li;
+}
+
+function fillIncident(li, incident) {
+  li.dataset.state = incident.state;
+  const q = (sel) => li.querySelector(sel);
+  q(".inc-state").textContent = INCIDENT_STATES[incident.state] || incident.state;
+  q(".inc-msg").textContent = incident.message;
+  q(".inc-src").textContent = `${incident.source} · ${clock(incident.time)}`;
+  const explained = incident.state !== "open" && incident.explanation;
+  q(".inc-expl").hidden = !explained;
+  q(".inc-expl").textContent = explained ? `说明 Explanation（${incident.explained_by}）：${incident.explanation}` : "";
+  const writer = ORDER_ROLES.includes(state.role); // clerk or judge of this courtroom
+  q(".inc-form").hidden = !writer || incident.state === "signed";
+  q(".inc-explain").hidden = incident.state !== "open";
+  q("textarea").hidden = incident.state !== "open";
+  q(".inc-sign").hidden = !(state.role === "judge" && incident.state === "explained");
+}
+
+function showIncidentError(li, text) {
+  const box = li.querySelector(".inc-error");
+  box.textContent = text || "";
+  box.hidden = !text;
+}
+
+// POST the explanation or the sign-off (hub/compliance_api.py); the live lights follow.
+async function paperwork(li, what, body) {
+  const hearing = state.compliance && state.compliance.hearing_id;
+  if (!hearing) return;
+  const buttons = li.querySelectorAll("button");
+  buttons.forEach((b) => { b.disabled = true; });
+  showIncidentError(li, null);
+  try {
+    const path = `/api/hearings/${encodeURIComponent(hearing)}/incidents/${encodeURIComponent(li.dataset.id)}/${what}`;
+    const options = { method: "POST" };
+    if (body) {
+      options.headers = { "Content-Type": "application/json" };
+      options.body = JSON.stringify(body);
+    }
+    const response = await api(path, options);
+    const answer = await response.json().catch(() => null);
+    if (!response.ok) {
+      let detail = answer && answer.detail;
+      if (Array.isArray(detail)) detail = detail.map((p) => p.msg).join("; ");
+      showIncidentError(li, `操作失败 · Failed (HTTP ${response.status})${detail ? `: ${detail}` : ""}`);
+      return;
+    }
+    if (what === "explanation") li.querySelector("textarea").value = "";
+    if (answer.state === "signed") {
+      li.remove();
+      state.incidents.delete(answer.id);
+      $("incidents").hidden = state.incidents.size === 0;
+    } else fillIncident(li, answer);
+  } catch (err) {
+    if (err.message !== "unauthorized") showIncidentError(li, `无法连接法庭中心 · hub unreachable (${err.message})`);
+  } finally {
+    buttons.forEach((b) => { b.disabled = false; });
+  }
 }
 
 function renderStatus(status) {

@@ -4,8 +4,9 @@
 //
 // One /ws/live socket for the whole wall, subscribed with {"type": "patrol"}: the
 // hub sends a patrol-snapshot (every configured courtroom with its hearing and
-// status; the tiles are built from it) and then hearing, hearing_state, status, thumbnail and
-// alarm messages of every courtroom, never transcript traffic. The socket
+// status; the tiles are built from it) and then hearing, hearing_state, status, thumbnail,
+// compliance (the five lights, lights.js) and alarm messages of every courtroom, never
+// transcript traffic. The socket
 // reconnects with jittered exponential backoff; every snapshot starts a fresh
 // alarm sync of every courtroom.
 //
@@ -109,6 +110,7 @@ function newRoom(info) {
     online: false,
     hearing: info.hearing,
     hearingState: info.hearing_state || null, // {state, reason, hearing_id}
+    compliance: info.compliance || null, // the last "compliance" message: five lights
     report: {},
     lastSeq: { "av.alarm": 0, camera: 0, "hub.quarantine": 0 }, // newest seq applied, per kind
     synced: false,         // alarms read from the archive since the last snapshot
@@ -153,6 +155,7 @@ function applySnapshot(courtrooms) {
     room.node.setAttribute("aria-label", room.name);
     room.hearing = info.hearing;
     room.hearingState = info.hearing_state || null;
+    room.compliance = info.compliance || null;
     applyStatus(room, info.status);
     wall.append(room.node); // keeps the snapshot's order
     room.synced = false;
@@ -230,6 +233,8 @@ function handle(msg) {
     room.hearing = msg.hearing;
   } else if (msg.type === "hearing_state") {
     room.hearingState = msg.hearing_state;
+  } else if (msg.type === "compliance") {
+    room.compliance = msg;
   } else if (msg.type === "status") {
     applyStatus(room, msg.status);
   } else if (msg.type === "thumbnail") {
@@ -452,6 +457,8 @@ function buildTile(room) {
     head,
     hearing,
     el("div", "tile-agent"),
+    el("ol", "lights tile-lights"),
+    el("ul", "tile-faults"),
     el("div", "cams"),
     alarms,
     el("p", "alarm-omitted"),
@@ -484,6 +491,12 @@ function renderRoom(room) {
   } else if (hs.state !== "idle" && hs.hearing_id) title = hs.hearing_id; // not archived yet
   q(".tile-title").textContent = title;
   q(".tile-agent").textContent = agentLine(room);
+  const lights = q(".tile-lights");
+  lights.hidden = !room.compliance;
+  if (room.compliance) renderLights(lights, room.compliance, false);
+  const open = room.compliance ? room.compliance.open_incidents : 0;
+  lights.title = open ? `未结事件 ${open} · ${open} open incident(s)` : "";
+  renderFaults(q(".tile-faults"), room.compliance);
 
   for (const cam of room.cams.values()) renderCam(cam);
   const offline = [...room.cams.values()].some((cam) => cam.offline);
@@ -505,6 +518,25 @@ function renderRoom(room) {
   const omitted = q(".alarm-omitted");
   omitted.hidden = room.omitted === 0;
   omitted.textContent = `已省略 ${room.omitted} 条较早告警 · ${room.omitted} older alarms omitted`;
+}
+
+// Under the lights, one line per light that is not green (red first): what is wrong.
+function renderFaults(list, message) {
+  const items = [];
+  const lights = (message && message.lights) || {};
+  for (const status of ["red", "amber"]) {
+    for (const [part, zh] of FIVE_SYNC) {
+      const light = lights[part];
+      if (!light || light.status !== status) continue;
+      const li = el("li", `tile-fault fault-${status}`);
+      li.dataset.part = part;
+      li.title = light.summary;
+      li.append(el("b", "", zh), splitMessage(light.summary)[0]);
+      items.push(li);
+    }
+  }
+  list.replaceChildren(...items);
+  list.hidden = items.length === 0;
 }
 
 function renderCam(cam) {

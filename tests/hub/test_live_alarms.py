@@ -221,7 +221,7 @@ async def test_live_patroller_gets_patrol_messages_of_every_courtroom_but_no_tra
             alarms.append((message["courtroom"], message["seq"], message["body"]["hearing_id"]))
         elif message["type"] == "thumbnail":
             assert message["camera"] == "cam-1" and message["time"] == 3.0
-    patrol_types = {"hearing", "hearing_state", "status", "thumbnail", "alarm"}
+    patrol_types = {"hearing", "hearing_state", "status", "thumbnail", "alarm", "compliance"}
     assert seen == {room: patrol_types for room in seen}
     assert alarms == [(COURT, 4, "h-1"), (OTHER, 4, "h-2")]
     clerk_types = set()

@@ -328,7 +328,8 @@ async def test_live_patrol_snapshot_lists_every_configured_courtroom(hub: Runnin
     assert set(snapshot) == {"type", "courtrooms"}
     rooms = snapshot["courtrooms"]
     assert [(r["id"], r["name"]) for r in rooms] == [(COURT, "第一法庭"), (OTHER, "第二法庭")]
-    assert all(set(r) == {"id", "name", "hearing", "status", "hearing_state"} for r in rooms)
+    keys = {"id", "name", "hearing", "status", "hearing_state", "compliance"}
+    assert all(set(r) == keys for r in rooms)
     assert rooms[0]["hearing"]["id"] == "h-1" and rooms[0]["hearing"]["closed_at"] is None
     assert rooms[0]["status"]["online"] is True
     assert rooms[1]["hearing"] is None and rooms[1]["status"]["online"] is False

@@ -104,7 +104,15 @@ def watch_traffic(page: Page) -> Traffic:
     return traffic
 
 
-PATROL_MESSAGES = {"patrol-snapshot", "hearing", "hearing_state", "status", "alarm", "thumbnail"}
+PATROL_MESSAGES = {
+    "patrol-snapshot",
+    "hearing",
+    "hearing_state",
+    "status",
+    "alarm",
+    "thumbnail",
+    "compliance",
+}
 
 
 def is_reddish(rgba: list[int]) -> bool:
