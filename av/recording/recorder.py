@@ -33,6 +33,12 @@ returns; :meth:`AudioRecorder.resume` ends it. In between, :meth:`write`
 refuses every block. A recorder opened on a hearing whose manifest holds an
 open interruption (killed during a recess) comes back interrupted.
 
+Markers: :meth:`AudioRecorder.mark` lists an event of the hearing (an
+exhibit presented, 举证) at a hearing frame and returns once the manifest
+holding it is on disk. It takes no part in planning the audio (no lock that
+:meth:`write` takes) and a marker that cannot be written is refused with
+:class:`~av.recording.errors.MarkerError` while the recording goes on.
+
 Disk headroom: free space is turned into recording time left at the
 hearing's data rate — the audio's worst case (raw PCM plus FLAC framing)
 plus the video's rate as measured from the growing MP4 files listed through
@@ -68,6 +74,7 @@ from av.recording.manifest import (
     Interruption,
     InterruptionReason,
     Manifest,
+    Marker,
     SegmentStatus,
     VideoFile,
     VideoGap,
@@ -78,6 +85,7 @@ from av.recording.planner import Action, DeclareGap, OpenSegment, SegmentPlanner
 from av.recording.segment_writer import SegmentFiles
 from av.recording.writer_thread import (
     FINISH,
+    AddMarker,
     BeginInterruption,
     EndInterruption,
     SegmentWriterThread,
@@ -492,6 +500,63 @@ class AudioRecorder:
             self._queue_and_wait([end], end.written)
         _log.warning("%s: recording resumed at frame %d by %s", self.directory, frame, resumed_by)
         return closed
+
+    # -- markers -------------------------------------------------------------
+
+    def mark(
+        self,
+        *,
+        kind: str,
+        frame: int,
+        utc: datetime,
+        label: str = "",
+        by: str = "",
+        ref: str = "",
+    ) -> Marker:
+        """List a marker at hearing frame ``frame``; return once it is on disk.
+
+        The manifest holding it replaces the previous one atomically before
+        this returns, so a recorder killed afterwards leaves the marker
+        listed. Markers are kept in frame order whatever order they come in;
+        any frame is accepted (also during an interruption). The writer
+        thread writes it after the audio already queued: blocking (possibly
+        for as long as the writer is behind), so call it in a thread from an
+        event loop. The audio path is never held up or stopped by it.
+
+        Args:
+            kind: dotted lowercase code, e.g. ``evidence.presented``
+                (:data:`~av.recording.markers.MARKER_KINDS`).
+            frame: hearing frame of the event.
+            utc: wall time of the event (timezone-aware).
+            label: text shown to a reader, at most 500 characters.
+            by: who (at most 200 characters; empty if not known).
+            ref: what about, e.g. the exhibit id (at most 200 characters).
+
+        Returns:
+            The marker as listed.
+
+        Raises:
+            ValueError: a field is out of bounds or ``utc`` is naive; the
+                message names the field; nothing changes.
+            MarkerError: the marker could not be written (disk full, the
+                hearing holds :data:`~av.recording.markers.MAX_MARKERS`
+                already, nothing recorded yet); the recording goes on.
+            RecorderClosedError: the recorder is not open.
+            RecorderFailedError: the writer had failed; the recording has stopped.
+        """
+        marker = Marker(kind, frame, _aware(utc, "utc"), label, by, ref)
+        self._raise_unless_open()
+        item = AddMarker(marker)
+        self._queue_and_wait([item], item.written)
+        if item.error is not None:
+            raise item.error
+        return marker
+
+    @property
+    def markers(self) -> tuple[Marker, ...]:
+        """The markers as last written to the manifest, in frame order."""
+        manifest = self.manifest
+        return () if manifest is None else manifest.markers
 
     @property
     def interruption(self) -> Interruption | None:
