@@ -381,9 +381,12 @@ async def test_kill_9_while_marking_leaves_a_valid_manifest_with_every_acknowled
 
     killed = read_manifest(hearing)  # whole: never a torn manifest
     refs = [k.ref for k in killed.markers]
-    assert refs == [f"E{i}" for i in range(len(refs))] and len(refs) >= 31
+    assert refs == [f"E{i}" for i in range(len(refs))] and len(refs) >= 31, refs
     assert [k.frame for k in killed.markers] == [800 * i + 400 for i in range(len(refs))]
-    assert check_recording(hearing).sound
+    # Before recovery the only possible problem is the recorder's own documented window:
+    # killed after listing a new segment and before creating its files.
+    problems = check_recording(hearing).problems
+    assert all("file is missing" in p for p in problems), problems
 
     with recorder(tmp_path, frame_offset=killed.markers[-1].frame + 8000) as rec:
         assert rec.markers == killed.markers  # recovery keeps them
