@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import signal
+import subprocess
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -305,6 +306,23 @@ def test_check_warns_about_a_marker_outside_the_recording(
     assert main([str(hearing), "--json"]) == EXIT_SOUND
     listed = json.loads(capsys.readouterr().out)
     assert [k["within_recording"] for k in listed["markers"]] == [True, False]
+
+
+def test_courtroom_av_check_command_lists_the_markers(tmp_path: Path) -> None:
+    hearing = _marked(tmp_path)
+    command = [sys.executable, "-m", "courtroom_agent.cli", "av", "check", str(hearing)]
+    text = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert text.returncode == EXIT_SOUND, text.stdout + text.stderr
+    assert "0 video segments, 2 marker(s)" in text.stdout
+    done = subprocess.run(
+        [*command, "--json"], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert done.returncode == EXIT_SOUND, done.stdout + done.stderr
+    listed = json.loads(done.stdout)["markers"]
+    assert [(k["kind"], k["frame"], k["time"], k["label"], k["by"], k["ref"]) for k in listed] == [
+        (PRESENTED, 400, 0.05, TITLE, CLERK, "E1"),
+        (WITHDRAWN, 1200, 0.15, "", CLERK, "E1"),
+    ]
 
 
 def test_marker_during_an_interruption_left_open_at_close_is_within(tmp_path: Path) -> None:
