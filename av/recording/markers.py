@@ -10,7 +10,10 @@ Bounds (hostile or runaway input): at most :data:`MAX_MARKERS` per hearing
 (the next is refused with :class:`~av.recording.errors.MarkerError`, nothing
 else changes), labels of at most :data:`MAX_LABEL` characters, names and
 references of at most :data:`MAX_REF`, kinds of at most :data:`MAX_KIND`.
-See docs/recording-format.md.
+Each marker rewrites the whole manifest (one write for all markers queued
+together); at the limit the manifest is 2.3 MB with short labels, 17 MB with
+500-character ones, and a rewrite took 60–140 ms on the development machine —
+well inside the recorder's 10-second audio queue. See docs/recording-format.md.
 """
 
 from __future__ import annotations

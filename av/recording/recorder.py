@@ -36,7 +36,8 @@ open interruption (killed during a recess) comes back interrupted.
 Markers: :meth:`AudioRecorder.mark` lists an event of the hearing (an
 exhibit presented, 举证) at a hearing frame and returns once the manifest
 holding it is on disk. It takes no part in planning the audio (no lock that
-:meth:`write` takes) and a marker that cannot be written is refused with
+:meth:`write` takes; markers queued together are written with one manifest
+write) and a marker that cannot be written is refused with
 :class:`~av.recording.errors.MarkerError` while the recording goes on.
 
 Disk headroom: free space is turned into recording time left at the
@@ -670,6 +671,15 @@ class AudioRecorder:
             while not self._queue:
                 self._cond.wait()
             return self._queue.popleft()
+
+    def next_markers(self) -> list[AddMarker]:
+        """Take the markers queued next (the writer lists them with the one in hand)."""
+        with self._cond:
+            taken: list[AddMarker] = []
+            while self._queue and isinstance(head := self._queue[0][0], AddMarker):
+                self._queue.popleft()
+                taken.append(head)
+            return taken
 
     def acknowledge(self) -> None:
         """The writer carried out an item someone waits for (an interruption)."""

@@ -202,7 +202,8 @@ class SegmentWriterThread(threading.Thread):
             item.written.set()
             self._recorder.acknowledge()
         elif isinstance(item, AddMarker):
-            self._mark(item)
+            # Markers queued behind it go into the same manifest: a burst costs one write.
+            self._mark([item, *self._recorder.next_markers()])
         elif isinstance(item, StartSession):
             self._start(item)
             for update in self._video_waiting:
@@ -301,25 +302,41 @@ class SegmentWriterThread(threading.Thread):
             manifest = dataclasses.replace(manifest, cameras=cameras, video_segments=segments)
         self._write(manifest)
 
-    def _mark(self, item: AddMarker) -> None:
-        """List a marker; any failure goes to the caller, never to the recording."""
-        marker, manifest = item.marker, self.manifest
-        where = f"{self._dir}: marker {marker.kind} at frame {marker.frame}"
+    def _mark(self, items: list[AddMarker]) -> None:
+        """List markers in one manifest write; any failure goes to their callers,
+        never to the recording."""
+        manifest = self.manifest
+        listed: list[AddMarker] = []
         if manifest is None:
-            item.error = MarkerError(f"{where}: nothing has been recorded yet")
-        elif len(manifest.markers) >= MAX_MARKERS:
-            item.error = MarkerError(f"{where}: the hearing already holds {MAX_MARKERS} markers")
+            for item in items:
+                item.error = MarkerError(f"{self._where(item)}: nothing has been recorded yet")
         else:
-            markers = insert_marker(manifest.markers, marker)
-            try:
-                self._write(dataclasses.replace(manifest, markers=markers))
-            except OSError as e:
-                # The previous manifest is still in place; the audio goes on.
-                _log.error("%s not written: %s", where, e)
-                item.error = MarkerError(f"{where} not written: {e.strerror or e}")
-                item.error.__cause__ = e
-        item.written.set()
+            markers = manifest.markers
+            for item in items:
+                if len(markers) >= MAX_MARKERS:
+                    item.error = MarkerError(
+                        f"{self._where(item)}: the hearing already holds {MAX_MARKERS} markers"
+                    )
+                else:
+                    markers = insert_marker(markers, item.marker)
+                    listed.append(item)
+            if listed:
+                try:
+                    self._write(dataclasses.replace(manifest, markers=markers))
+                except OSError as e:
+                    # The previous manifest is still in place; the audio goes on.
+                    _log.error("%s: %d marker(s) not written: %s", self._dir, len(listed), e)
+                    for item in listed:
+                        item.error = MarkerError(
+                            f"{self._where(item)} not written: {e.strerror or e}"
+                        )
+                        item.error.__cause__ = e
+        for item in items:
+            item.written.set()
         self._recorder.acknowledge()
+
+    def _where(self, item: AddMarker) -> str:
+        return f"{self._dir}: marker {item.marker.kind} at frame {item.marker.frame}"
 
     def _finish(self) -> None:
         if self.manifest is not None:

@@ -13,6 +13,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -191,6 +193,47 @@ def test_marker_that_cannot_be_written_leaves_the_recording_intact(
         (0, 8000, SegmentStatus.CLOSED),
         (8000, 4000, SegmentStatus.CLOSED),
     ]
+    assert check_recording(rec.directory).continuous
+
+
+def test_a_burst_of_markers_costs_one_manifest_write_and_never_holds_up_the_audio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a marker's manifest write hangs (slow disk), audio is still taken, and the
+    markers queued meanwhile are listed, in frame order, with one write."""
+    real = writer_thread.write_manifest
+    counts: list[int] = []  # markers in each manifest written
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_disk(directory: Path, manifest: Manifest) -> None:
+        if manifest.markers and not any(counts):
+            entered.set()
+            release.wait(10 * TIMEOUT)
+        counts.append(len(manifest.markers))
+        real(directory, manifest)
+
+    monkeypatch.setattr(writer_thread, "write_manifest", slow_disk)
+    with recorder(tmp_path) as rec, ThreadPoolExecutor(8) as pool:
+        write(rec, 0, 800)
+        first = pool.submit(rec.mark, kind=PRESENTED, frame=0, utc=T0, ref="E0")
+        assert entered.wait(TIMEOUT)
+        write(rec, 800, 4000)  # the writer is stuck: write() only queues
+        rest = [
+            pool.submit(rec.mark, kind=PRESENTED, frame=100 * i, utc=T0, ref=f"E{i}")
+            for i in range(7, 0, -1)
+        ]
+        with rec._cond:  # the recorder's own condition: notified as each is queued
+            assert rec._cond.wait_for(
+                lambda: sum(isinstance(i, writer_thread.AddMarker) for i, _ in rec._queue) == 7,
+                TIMEOUT,
+            )
+        release.set()
+        for done in [first, *rest]:
+            done.result(TIMEOUT)
+    m = read_manifest(rec.directory)
+    assert [k.ref for k in m.markers] == [f"E{i}" for i in range(8)]
+    assert sorted(set(counts) - {0}) == [1, 8]  # the seven queued ones in a single write
+    assert [(s.first_frame, s.frames) for s in m.segments] == [(0, 4800)]
     assert check_recording(rec.directory).continuous
 
 
