@@ -22,6 +22,7 @@ import bisect
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from av.recording.errors import ManifestError
@@ -86,13 +87,24 @@ class Marker:
     ref: str = ""
 
     def __post_init__(self) -> None:
+        # Checked here too, not only on read: the recorder must never write a
+        # manifest its own reader would refuse.
+        for name in ("kind", "utc", "label", "by", "ref"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a string")
         if len(self.kind) > MAX_KIND or not _KIND.fullmatch(self.kind):
             shown = self.kind if len(self.kind) <= MAX_KIND else self.kind[:MAX_KIND] + "…"
             raise ValueError(
                 f"kind {shown!r} is not a dotted lowercase code of at most {MAX_KIND} characters"
             )
-        if isinstance(self.frame, bool) or not 0 <= self.frame <= MAX_FRAME:
-            raise ValueError(f"frame {self.frame!r} is not between 0 and {MAX_FRAME}")
+        if not isinstance(self.frame, int) or isinstance(self.frame, bool):
+            raise ValueError(f"frame {self.frame!r} must be an integer")
+        if not 0 <= self.frame <= MAX_FRAME:
+            raise ValueError(f"frame {self.frame} is not between 0 and {MAX_FRAME}")
+        try:
+            datetime.fromisoformat(self.utc)
+        except ValueError as e:
+            raise ValueError(f"utc {self.utc[:40]!r} is not an ISO-8601 time") from e
         _check_text("label", self.label, MAX_LABEL)
         _check_text("by", self.by, MAX_REF)
         _check_text("ref", self.ref, MAX_REF)

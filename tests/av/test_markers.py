@@ -127,6 +127,10 @@ async def test_markers_round_trip_across_an_interruption(
         ({"by": "人" * 201}, "by has 201 characters, more than 200"),
         ({"ref": "E1\x00"}, "ref holds a control character"),
         ({"utc": datetime(2026, 12, 4, 1, 30)}, "utc 2026-12-04T01:30:00 has no timezone"),
+        ({"frame": 400.0}, "frame 400.0 must be an integer"),
+        ({"frame": True}, "frame True must be an integer"),
+        ({"label": None}, "label must be a string"),
+        ({"ref": 7}, "ref must be a string"),
     ],
 )
 def test_mark_refuses_a_bad_field_and_changes_nothing(
