@@ -711,9 +711,14 @@ class AudioRecorder:
         """Queue ``items`` (outside the audio bound) and wait until ``written`` is set.
 
         Raises:
+            RecorderClosedError: :meth:`close` came first (checked under the
+                lock that it queues its end under, so nothing is queued
+                behind the end, where no one would carry it out).
             RecorderFailedError: the writer failed before carrying them out.
         """
         with self._cond:
+            if self._closed:
+                raise RecorderClosedError(f"{self.directory}: recorder is not open")
             self._raise_if_failed()
             self._queue.extend((item, 0) for item in items)
             self._cond.notify_all()

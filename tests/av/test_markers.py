@@ -241,6 +241,38 @@ def test_a_burst_of_markers_costs_one_manifest_write_and_never_holds_up_the_audi
     assert check_recording(rec.directory).continuous
 
 
+def test_mark_overtaken_by_close_is_refused_not_left_waiting(tmp_path: Path) -> None:
+    """close() runs to its end between mark()'s open check and its queueing: the marker
+    would sit behind the writer's end forever; it is refused instead."""
+    rec = recorder(tmp_path)
+    rec.open()
+    write(rec, 0, 800)
+    checked = rec._raise_unless_open
+
+    def check_then_close() -> None:
+        checked()
+        closer = threading.Thread(target=rec.close)
+        closer.start()
+        closer.join(TIMEOUT)
+        assert not closer.is_alive()
+
+    rec._raise_unless_open = check_then_close  # type: ignore[method-assign]
+    outcome: list[BaseException | Marker] = []
+
+    def mark() -> None:
+        try:
+            outcome.append(rec.mark(kind=PRESENTED, frame=100, utc=T0))
+        except BaseException as e:  # handed to the test thread
+            outcome.append(e)
+
+    caller = threading.Thread(target=mark, daemon=True)  # daemon: a hang must not hang pytest
+    caller.start()
+    caller.join(TIMEOUT)
+    assert not caller.is_alive(), "mark() is waiting for a writer that has ended"
+    assert len(outcome) == 1 and isinstance(outcome[0], RecorderClosedError), outcome
+    assert read_manifest(rec.directory).markers == ()
+
+
 def test_write_manifest_failing_keeps_the_previous_one_and_no_temporary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
