@@ -53,7 +53,8 @@ def register(subparsers: Any) -> None:
         description="Verify a hearing recording: manifest, every segment's SHA-256, sample "
         "continuity, declared gaps, the court's reason-coded interruptions (休庭 recess, "
         "不公开举证质证 closed-evidence, 不宜录制的调解 mediation: lawful, listed) and "
-        "incidents (any other stop: capture loss, crash or restart, unexplained hole). "
+        "incidents (any other stop: capture loss, crash or restart, unexplained hole), "
+        "and the markers (举证: exhibits presented and withdrawn; each one in --json). "
         "Exit 0 when sound, 1 naming each problem; with --strict, 2 when sound but "
         "with incidents.",
     )

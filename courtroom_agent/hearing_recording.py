@@ -20,11 +20,17 @@ interruption on disk before it returns; no :meth:`HearingRecording.put` until
 opens a new segment at ``at`` and the cameras start again with it. A hearing
 reopened while its manifest holds an open interruption (the agent was killed
 during a recess) comes back interrupted: :attr:`HearingRecording.interrupted`.
+
+Markers (举证: an exhibit presented or withdrawn): ``await mark(kind=...,
+at=..., utc=..., label=..., by=..., ref=...)`` lists the event at hearing
+second ``at`` in the manifest, on disk before it returns; it never waits for
+a :meth:`HearingRecording.put` and never stops the recording.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +46,7 @@ from av.recording import (
     Interruption,
     InterruptionReason,
     InterruptionStateError,
+    Marker,
 )
 from courtroom_agent.config import CameraConfig, RecordingConfig
 from courtroom_agent.hearing_cameras import HearingCameras
@@ -328,6 +335,52 @@ class HearingRecording:
                 self._ordered_interrupted = before
                 raise
             await self._start_cameras()
+
+    async def mark(
+        self,
+        *,
+        kind: str,
+        at: float,
+        utc: datetime,
+        label: str = "",
+        by: str = "",
+        ref: str = "",
+    ) -> Marker:
+        """List a marker at hearing second ``at`` (see :meth:`AudioRecorder.mark`).
+
+        Runs the write in a thread, without the lock of :meth:`put`: a marker
+        neither waits for audio in flight nor holds it up. Also during an
+        interruption (the marker is listed; nothing is recorded).
+
+        Args:
+            kind: e.g. ``evidence.presented`` or ``evidence.withdrawn``.
+            at: hearing second of the event (frame ``round(at * sample_rate)``).
+            utc: wall time of the event (timezone-aware).
+            label: the exhibit's title (at most 500 characters).
+            by: who presented it (at most 200 characters; empty if not known).
+            ref: the exhibit id (at most 200 characters).
+
+        Returns:
+            The marker as listed.
+
+        Raises:
+            ValueError: ``at`` is negative or not finite, or a field is out of
+                bounds (the message names it); nothing changes.
+            MarkerError: not written (disk full, too many markers, nothing
+                recorded yet); the recording goes on.
+            RecorderClosedError, RecorderFailedError: see :meth:`AudioRecorder.mark`.
+        """
+        if not math.isfinite(at) or at < 0:
+            raise ValueError(f"at {at!r} is not a hearing second (finite, not negative)")
+        return await asyncio.to_thread(
+            self.recorder.mark,
+            kind=kind,
+            frame=round(at * self._rate),
+            utc=utc,
+            label=label,
+            by=by,
+            ref=ref,
+        )
 
     async def close(self, *, end: float) -> None:
         """Close the cameras' segments at hearing time ``end``, then the audio.

@@ -4,6 +4,8 @@
   segments with a ``manifest.json`` (format: ``docs/recording-format.md``).
 * :func:`check_recording` verifies a hearing directory; :func:`main` is the
   ``courtroom av check DIR`` command.
+* :meth:`AudioRecorder.mark` pins a :class:`Marker` (an exhibit presented,
+  举证) to the hearing clock in the manifest.
 * :data:`INTERRUPTION_REASONS`: the codes for which the court may lawfully
   interrupt the recording (:meth:`AudioRecorder.interrupt`).
 * :class:`RecorderAlarm` / :class:`RecorderState` are what the watchdog
@@ -16,6 +18,7 @@ from av.recording.errors import (
     FrameOrderError,
     InterruptionStateError,
     ManifestError,
+    MarkerError,
     RecorderClosedError,
     RecorderFailedError,
     RecordingError,
@@ -28,6 +31,7 @@ from av.recording.manifest import (
     Interruption,
     InterruptionReason,
     Manifest,
+    Marker,
     Segment,
     SegmentFile,
     SegmentStatus,
@@ -50,6 +54,8 @@ __all__ = [
     "InterruptionStateError",
     "Manifest",
     "ManifestError",
+    "Marker",
+    "MarkerError",
     "RecorderAlarm",
     "RecorderClosedError",
     "RecorderFailedError",

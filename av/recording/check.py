@@ -19,6 +19,10 @@ stopped and continued without a code, an unexplained hole, an interruption
 whose reason is not a listed code — is an :class:`Incident`. Incidents do not
 make a recording unsound (its files are intact and say what happened), but
 ``--strict`` gives them their own exit status.
+
+Markers (举证: exhibits presented and withdrawn) are listed with their
+hearing time; one outside the recording's span (before its first frame or
+after its end) is a warning: it points at no audio, but the audio is intact.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from av.recording.manifest import (
     GapReason,
     Interruption,
     Manifest,
+    Marker,
     Segment,
     SegmentStatus,
     read_manifest,
@@ -140,6 +145,14 @@ def _interruption_json(i: Interruption, sample_rate: int) -> dict[str, Any]:
     }
 
 
+def _marker_json(m: Marker, sample_rate: int, span: tuple[int, int] | None) -> dict[str, Any]:
+    return m.to_json() | {
+        "kind_label": m.kind_label,
+        "time": m.frame / (sample_rate or 1),
+        "within_recording": span is not None and span[0] <= m.frame <= span[1],
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class CheckReport:
     """The verdict on one hearing directory.
@@ -155,6 +168,10 @@ class CheckReport:
         video_segments: camera segments listed in the manifest.
         interruptions: the court's interruptions, as listed (lawful or not).
         incidents: every stop other than a lawful interruption.
+        markers: the markers, in frame order.
+        span: hearing frames ``(first, end)`` the recording covers (segments,
+            gaps and interruptions; an open interruption lasts to the
+            greatest frame listed); ``None`` if the manifest is unreadable.
     """
 
     directory: str
@@ -167,6 +184,8 @@ class CheckReport:
     video_segments: int = 0
     interruptions: list[Interruption] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)
+    markers: list[Marker] = field(default_factory=list)
+    span: tuple[int, int] | None = None
 
     @property
     def sound(self) -> bool:
@@ -198,6 +217,8 @@ class CheckReport:
             "interruption_frames": self.interruption_frames,
             "interruptions": [_interruption_json(i, self.sample_rate) for i in self.interruptions],
             "incidents": [i.to_json(self.sample_rate) for i in self.incidents],
+            "span": None if self.span is None else list(self.span),
+            "markers": [_marker_json(m, self.sample_rate, self.span) for m in self.markers],
         }
 
 
@@ -254,6 +275,8 @@ def check_recording(path: str | Path) -> CheckReport:
         if name not in listed and name != MANIFEST_NAME and not name.startswith("."):
             warnings.append(f"{name}: file not listed in the manifest")
     recorded = sum(end - s.first_frame for s in manifest.segments if (end := ends.get(s.index)))
+    span = _span(manifest, ends)
+    _check_markers(manifest, span, warnings)
     return CheckReport(
         str(directory),
         problems=problems,
@@ -265,6 +288,8 @@ def check_recording(path: str | Path) -> CheckReport:
         video_segments=len(manifest.video_segments),
         interruptions=list(manifest.interruptions),
         incidents=incidents,
+        markers=list(manifest.markers),
+        span=span,
     )
 
 
@@ -346,6 +371,35 @@ def _check_segment(
     return seg.end_frame
 
 
+def _span(m: Manifest, ends: dict[int, int]) -> tuple[int, int]:
+    """Hearing frames from the recording's first to its end: the furthest of the
+    segments (as decodable), gaps and interruptions. An interruption still open
+    lasts to the end of the recording, so it reaches the last frame listed —
+    markers included: the hearing went on while the recording was stopped."""
+    end = max(
+        [
+            m.started_frame,
+            *ends.values(),
+            *(g.end_frame for g in m.gaps),
+            *(i.end_frame for i in m.interruptions if i.end_frame is not None),
+        ]
+    )
+    if (stop := m.open_interruption) is not None:
+        end = max([end, stop.start_frame, *(k.frame for k in m.markers)])
+    return m.started_frame, end
+
+
+def _check_markers(m: Manifest, span: tuple[int, int], warnings: list[str]) -> None:
+    first, end = span
+    rate = m.sample_rate or 1
+    for i, k in enumerate(m.markers):
+        if not first <= k.frame <= end:
+            warnings.append(
+                f"markers[{i}] ({k.kind} {k.ref!r}) at frame {k.frame} ({k.frame / rate:.1f} s) "
+                f"is outside the recording, frames [{first}, {end}]"
+            )
+
+
 def _check_continuity(
     m: Manifest, ends: dict[int, int], problems: list[str], incidents: list[Incident]
 ) -> None:
@@ -412,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{report.gap_frames / rate:.1f} s in declared gaps, "
         f"{len(report.interruptions)} interruption(s) "
         f"({report.interruption_frames / rate:.1f} s), {len(report.incidents)} incident(s), "
-        f"{report.video_segments} video segments"
+        f"{report.video_segments} video segments, {len(report.markers)} marker(s)"
     )
     for w in report.warnings:
         print(f"注意 / warning: {w}")

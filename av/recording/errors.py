@@ -6,6 +6,7 @@
     ├── FrameOrderError                 a block overlaps frames already recorded (caller bug)
     ├── RecorderClosedError             write() after close()
     ├── InterruptionStateError          put while interrupted, resume while not (caller bug)
+    ├── MarkerError                     a marker was not listed; the recording goes on
     └── RecorderFailedError             the writer thread hit an I/O error; ``__cause__`` says which
 
 Every error is raised ``from`` the library error that caused it, if any.
@@ -19,6 +20,7 @@ __all__ = [
     "FrameOrderError",
     "InterruptionStateError",
     "ManifestError",
+    "MarkerError",
     "RecorderClosedError",
     "RecorderFailedError",
     "RecordingError",
@@ -72,6 +74,16 @@ class InterruptionStateError(RecordingError):
     A block put while the court has the recording interrupted, an interrupt
     while already interrupted, or a resume while not interrupted. Nothing is
     recorded or changed.
+    """
+
+
+class MarkerError(RecordingError):
+    """A marker could not be listed in the manifest; the recording goes on untouched.
+
+    The manifest could not be written (disk full: ``__cause__`` is the
+    ``OSError``), the hearing already holds the most markers allowed, or
+    nothing has been recorded yet (there is no manifest to list it in). The
+    caller may report the failure and retry later; the audio is not affected.
     """
 
 

@@ -28,6 +28,7 @@ from av.recording.manifest_types import (
     InterruptionReason,
     SegmentStatus,
 )
+from av.recording.markers import Marker, markers_from_json
 from av.recording.video_manifest import (
     CameraInfo,
     VideoFile,
@@ -48,6 +49,7 @@ __all__ = [
     "Interruption",
     "InterruptionReason",
     "Manifest",
+    "Marker",
     "Segment",
     "SegmentFile",
     "SegmentStatus",
@@ -61,8 +63,12 @@ __all__ = [
 ]
 
 FORMAT_NAME = "courtroom-recording"
-FORMAT_VERSION = 2  # 2: ``interruptions`` (a version-1 manifest has none and still loads)
-READABLE_VERSIONS = (1, 2)
+# 2: ``interruptions`` (a version-1 manifest has none and still loads).
+# 3: ``markers``. A manifest without markers is written as version 2, which it
+# then is exactly, so readers of version 2 keep reading it; one with markers
+# is version 3, which they refuse rather than misread.
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 MANIFEST_NAME = "manifest.json"
 
 
@@ -214,6 +220,12 @@ class Manifest:
     video_segments: tuple[VideoFile, ...] = ()
     video_gaps: tuple[VideoGap, ...] = ()
     interruptions: tuple[Interruption, ...] = ()
+    markers: tuple[Marker, ...] = ()
+
+    @property
+    def version(self) -> int:
+        """The lowest format version that holds this manifest (see ``FORMAT_VERSION``)."""
+        return FORMAT_VERSION if self.markers else 2
 
     @property
     def open_interruption(self) -> Interruption | None:
@@ -224,7 +236,7 @@ class Manifest:
     def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
+            "version": self.version,
             "courtroom": self.courtroom,
             "hearing_id": self.hearing_id,
             "sample_rate": self.sample_rate,
@@ -260,6 +272,7 @@ class Manifest:
                 for i in self.interruptions
             ],
             **video_to_json(self.cameras, self.video_segments, self.video_gaps),
+            **({"markers": [m.to_json() for m in self.markers]} if self.markers else {}),
             "closed": self.closed,
             "updated_at": self.updated_at,
         }
@@ -315,6 +328,7 @@ class Manifest:
             video_segments=video_segments,
             video_gaps=video_gaps,
             interruptions=_interruptions_from(r, d),
+            markers=markers_from_json(r, d),
         )
 
 
@@ -414,19 +428,25 @@ def write_manifest(directory: Path, manifest: Manifest) -> None:
 
     Raises:
         OSError: the temporary file cannot be written, synced or renamed; the
-            previous manifest is then still in place.
+            previous manifest is then still in place and the temporary file
+            removed. (If only the directory's ``fsync`` fails, the new
+            manifest is in place but may not survive a power cut.)
     """
     body = json.dumps(manifest.to_json(), ensure_ascii=False, indent=2).encode() + b"\n"
     tmp = directory / f".{MANIFEST_NAME}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
-        view = memoryview(body)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, directory / MANIFEST_NAME)
+        try:
+            view = memoryview(body)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, directory / MANIFEST_NAME)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk keeps no half-written copy
+        raise
     fsync_directory(directory)
 
 

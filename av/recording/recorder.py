@@ -33,6 +33,13 @@ returns; :meth:`AudioRecorder.resume` ends it. In between, :meth:`write`
 refuses every block. A recorder opened on a hearing whose manifest holds an
 open interruption (killed during a recess) comes back interrupted.
 
+Markers: :meth:`AudioRecorder.mark` lists an event of the hearing (an
+exhibit presented, 举证) at a hearing frame and returns once the manifest
+holding it is on disk. It takes no part in planning the audio (no lock that
+:meth:`write` takes; markers queued together are written with one manifest
+write) and a marker that cannot be written is refused with
+:class:`~av.recording.errors.MarkerError` while the recording goes on.
+
 Disk headroom: free space is turned into recording time left at the
 hearing's data rate — the audio's worst case (raw PCM plus FLAC framing)
 plus the video's rate as measured from the growing MP4 files listed through
@@ -68,6 +75,7 @@ from av.recording.manifest import (
     Interruption,
     InterruptionReason,
     Manifest,
+    Marker,
     SegmentStatus,
     VideoFile,
     VideoGap,
@@ -78,6 +86,7 @@ from av.recording.planner import Action, DeclareGap, OpenSegment, SegmentPlanner
 from av.recording.segment_writer import SegmentFiles
 from av.recording.writer_thread import (
     FINISH,
+    AddMarker,
     BeginInterruption,
     EndInterruption,
     SegmentWriterThread,
@@ -493,6 +502,63 @@ class AudioRecorder:
         _log.warning("%s: recording resumed at frame %d by %s", self.directory, frame, resumed_by)
         return closed
 
+    # -- markers -------------------------------------------------------------
+
+    def mark(
+        self,
+        *,
+        kind: str,
+        frame: int,
+        utc: datetime,
+        label: str = "",
+        by: str = "",
+        ref: str = "",
+    ) -> Marker:
+        """List a marker at hearing frame ``frame``; return once it is on disk.
+
+        The manifest holding it replaces the previous one atomically before
+        this returns, so a recorder killed afterwards leaves the marker
+        listed. Markers are kept in frame order whatever order they come in;
+        any frame is accepted (also during an interruption). The writer
+        thread writes it after the audio already queued: blocking (possibly
+        for as long as the writer is behind), so call it in a thread from an
+        event loop. The audio path is never held up or stopped by it.
+
+        Args:
+            kind: dotted lowercase code, e.g. ``evidence.presented``
+                (:data:`~av.recording.markers.MARKER_KINDS`).
+            frame: hearing frame of the event.
+            utc: wall time of the event (timezone-aware).
+            label: text shown to a reader, at most 500 characters.
+            by: who (at most 200 characters; empty if not known).
+            ref: what about, e.g. the exhibit id (at most 200 characters).
+
+        Returns:
+            The marker as listed.
+
+        Raises:
+            ValueError: a field is out of bounds or ``utc`` is naive; the
+                message names the field; nothing changes.
+            MarkerError: the marker could not be written (disk full, the
+                hearing holds :data:`~av.recording.markers.MAX_MARKERS`
+                already, nothing recorded yet); the recording goes on.
+            RecorderClosedError: the recorder is not open.
+            RecorderFailedError: the writer had failed; the recording has stopped.
+        """
+        marker = Marker(kind, frame, _aware(utc, "utc"), label, by, ref)
+        self._raise_unless_open()
+        item = AddMarker(marker)
+        self._queue_and_wait([item], item.written)
+        if item.error is not None:
+            raise item.error
+        return marker
+
+    @property
+    def markers(self) -> tuple[Marker, ...]:
+        """The markers as last written to the manifest, in frame order."""
+        manifest = self.manifest
+        return () if manifest is None else manifest.markers
+
     @property
     def interruption(self) -> Interruption | None:
         """The interruption in force (also one found open by :meth:`open`), else ``None``."""
@@ -606,6 +672,15 @@ class AudioRecorder:
                 self._cond.wait()
             return self._queue.popleft()
 
+    def next_markers(self) -> list[AddMarker]:
+        """Take the markers queued next (the writer lists them with the one in hand)."""
+        with self._cond:
+            taken: list[AddMarker] = []
+            while self._queue and isinstance(head := self._queue[0][0], AddMarker):
+                self._queue.popleft()
+                taken.append(head)
+            return taken
+
     def acknowledge(self) -> None:
         """The writer carried out an item someone waits for (an interruption)."""
         with self._cond:
@@ -636,9 +711,14 @@ class AudioRecorder:
         """Queue ``items`` (outside the audio bound) and wait until ``written`` is set.
 
         Raises:
+            RecorderClosedError: :meth:`close` came first (checked under the
+                lock that it queues its end under, so nothing is queued
+                behind the end, where no one would carry it out).
             RecorderFailedError: the writer failed before carrying them out.
         """
         with self._cond:
+            if self._closed:
+                raise RecorderClosedError(f"{self.directory}: recorder is not open")
             self._raise_if_failed()
             self._queue.extend((item, 0) for item in items)
             self._cond.notify_all()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from av.recording.errors import RecordingError
+from av.recording.errors import MarkerError, RecordingError
 from av.recording.manifest import (
     CameraInfo,
     ChannelInfo,
@@ -32,6 +32,7 @@ from av.recording.manifest import (
     fsync_directory,
     write_manifest,
 )
+from av.recording.markers import MAX_MARKERS, Marker, insert_marker
 from av.recording.planner import CloseSegment, DeclareGap, OpenSegment, WriteFrames
 from av.recording.segment_writer import SegmentFiles, segment_file_name
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FINISH",
+    "AddMarker",
     "BeginInterruption",
     "EndInterruption",
     "SegmentWriterThread",
@@ -85,6 +87,19 @@ class EndInterruption:
     resumed_by: str
     ended_at: str
     written: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+
+@dataclass(slots=True, eq=False)
+class AddMarker:
+    """List ``marker`` in frame order and write the manifest at once.
+
+    ``written`` is set when done: either the marker is on disk, or ``error``
+    says why not. A marker that cannot be listed never stops the writer.
+    """
+
+    marker: Marker
+    written: threading.Event = dataclasses.field(default_factory=threading.Event)
+    error: MarkerError | None = None
 
 
 class SegmentWriterThread(threading.Thread):
@@ -186,6 +201,9 @@ class SegmentWriterThread(threading.Thread):
             )
             item.written.set()
             self._recorder.acknowledge()
+        elif isinstance(item, AddMarker):
+            # Markers queued behind it go into the same manifest: a burst costs one write.
+            self._mark([item, *self._recorder.next_markers()])
         elif isinstance(item, StartSession):
             self._start(item)
             for update in self._video_waiting:
@@ -283,6 +301,42 @@ class SegmentWriterThread(threading.Thread):
             segments = tuple(sorted([*kept, new], key=lambda s: (s.index, s.camera)))
             manifest = dataclasses.replace(manifest, cameras=cameras, video_segments=segments)
         self._write(manifest)
+
+    def _mark(self, items: list[AddMarker]) -> None:
+        """List markers in one manifest write; any failure goes to their callers,
+        never to the recording."""
+        manifest = self.manifest
+        listed: list[AddMarker] = []
+        if manifest is None:
+            for item in items:
+                item.error = MarkerError(f"{self._where(item)}: nothing has been recorded yet")
+        else:
+            markers = manifest.markers
+            for item in items:
+                if len(markers) >= MAX_MARKERS:
+                    item.error = MarkerError(
+                        f"{self._where(item)}: the hearing already holds {MAX_MARKERS} markers"
+                    )
+                else:
+                    markers = insert_marker(markers, item.marker)
+                    listed.append(item)
+            if listed:
+                try:
+                    self._write(dataclasses.replace(manifest, markers=markers))
+                except OSError as e:
+                    # The previous manifest is still in place; the audio goes on.
+                    _log.error("%s: %d marker(s) not written: %s", self._dir, len(listed), e)
+                    for item in listed:
+                        item.error = MarkerError(
+                            f"{self._where(item)} not written: {e.strerror or e}"
+                        )
+                        item.error.__cause__ = e
+        for item in items:
+            item.written.set()
+        self._recorder.acknowledge()
+
+    def _where(self, item: AddMarker) -> str:
+        return f"{self._dir}: marker {item.marker.kind} at frame {item.marker.frame}"
 
     def _finish(self) -> None:
         if self.manifest is not None:

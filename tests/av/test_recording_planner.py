@@ -142,7 +142,7 @@ def test_manifest_round_trips_through_atomic_write(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda d: d.update(version=3), "unsupported format version 3"),
+        (lambda d: d.update(version=4), "unsupported format version 4"),
         (lambda d: d.update(sample_rate=True), "sample_rate must be of type int"),
         (lambda d: d["segments"][0].update(frames=None), "segments[0].frames must be null"),
         (lambda d: d["segments"][0]["files"][0].update(name="../x.flac"), "plain file name"),
