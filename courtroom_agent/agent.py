@@ -255,6 +255,8 @@ class CourtroomAgent:
         self.observers: list[Callable[[str, dict[str, Any], int | None], None]] = []
         """Told every event published (kind, body, spool seq), once it is spooled;
         they must return at once and never raise (the five-sync engine)."""
+        self.display_url: str | None = None
+        """Where the courtroom display pages are served (set by the runner)."""
         self.on_levels: Callable[[Any], None] | None = None
         """Told each microphone level report while a hearing is open (speaker follow)."""
 
@@ -864,6 +866,32 @@ class CourtroomAgent:
         while True:
             self._publish("status", self.status())
             await asyncio.sleep(self._status_interval)
+
+    def role_of(self, channel: int) -> str:
+        """The role seated at microphone ``channel`` in the open hearing (else as configured)."""
+        hearing = self._hearing
+        roles = hearing.roles if hearing is not None else self._roles
+        return roles[channel] if 0 <= channel < len(roles) else f"声道{channel + 1}"
+
+    def publish(self, kind: str, body: dict[str, Any]) -> None:
+        """Publish one event of this courtroom (spooled for the hub, told to the observers)."""
+        self._publish(kind, body)
+
+    async def mark(self, *, kind: str, at: float, label: str, by: str, ref: str) -> bool:
+        """Put a marker (an exhibit presented or withdrawn) into the open hearing's
+        recording manifest; False (logged) when there is none or it cannot be written.
+        The recording itself is never affected."""
+        hearing = self._hearing
+        if hearing is None or hearing.recording is None:
+            return False
+        try:
+            await hearing.recording.mark(
+                kind=kind, at=max(0.0, at), utc=self._wall_clock(), label=label, by=by, ref=ref
+            )
+        except (CourtroomError, ValueError, OSError) as exc:
+            logger.warning("marker %s %s not written: %s", kind, ref, exc)
+            return False
+        return True
 
     def _publish(self, kind: str, body: dict[str, Any]) -> None:
         event = self._link.publish(kind, body)

@@ -26,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,16 +101,20 @@ class Step:
     request: dict[str, Any]
 
 
-def demo_script(duration: float | None) -> list[Step]:
+def demo_script(duration: float | None, *, faults: bool = False) -> list[Step]:
     """The scripted hearing: open, recess a few seconds, resume, close before the end.
 
     Without a duration the hearing recesses after a minute and then runs
     until Ctrl-C (which closes it).
     """
     opening = Step(0.0, {"action": "open", "case": DEMO_CASE})
+    fault = (
+        [Step(3.0 if duration is None else duration * 0.08, {"action": "fault"})] if faults else []
+    )
     if duration is None:
         return [
             opening,
+            *fault,
             Step(20.0, PRESENT_FILE),
             Step(35.0, WITHDRAW_FILE),
             Step(45.0, PRESENT_LIVE),
@@ -121,6 +126,7 @@ def demo_script(duration: float | None) -> list[Step]:
     pause = min(max(duration * 0.1, 1.0), 8.0)
     return [
         opening,
+        *fault,
         Step(duration * 0.15, PRESENT_FILE),
         Step(duration * 0.25, WITHDRAW_FILE),
         Step(duration * 0.3, PRESENT_LIVE),
@@ -191,7 +197,12 @@ def demo_evidence(folder: Path) -> Path:
 
 
 async def run_script(
-    socket: Path, steps: list[Step], *, start: float, ready_within: float = 120.0
+    socket: Path,
+    steps: list[Step],
+    *,
+    start: float,
+    ready_within: float = 120.0,
+    stage_faults: Callable[[], Awaitable[list[str]]] | None = None,
 ) -> None:
     """Send ``steps`` to the agent's control socket, each at ``start`` (loop time) + its
     ``at``, once the agent answers."""
@@ -209,6 +220,10 @@ async def run_script(
             await asyncio.sleep(0.2)
     for step in steps:
         await asyncio.sleep(max(0.0, start + step.at - loop.time()))
+        if step.request["action"] == "fault":
+            for line in await stage_faults() if stage_faults is not None else []:
+                print(f"演示故障 · demo fault: {line}", flush=True)
+            continue
         answer = await request(socket, step.request)
         print(
             f"演示 · demo: {step.request['action']} → {answer.get('outcome')} "
@@ -308,6 +323,7 @@ async def _run(
         try:
             await _first(ready.wait(), hub_task)
             hub_ws = f"ws://127.0.0.1:{hub.port}/ws/agent"
+            display_port = _free_port()
             room_toml = data_dir / "room.toml"
             room_toml.write_text(
                 equipment.room_toml(
@@ -324,6 +340,7 @@ async def _run(
                 f"  密码 Password:  {password}\n"
                 f"  数据 Data dir:  {data_dir}\n"
                 f"  话筒 Mics:      {microphones.path}\n"
+                f"  法庭屏幕 Displays: http://127.0.0.1:{display_port}/display\n"
                 f"  设备 Devices:   {', '.join(d['name'] for d in equipment.devices)}\n"
                 f"                 {DISPLAY_PASSWORD_ENV}={os.environ[DISPLAY_PASSWORD_ENV]} "
                 f"courtroom devices probe --config {room_toml}\n"
@@ -351,10 +368,11 @@ async def _run(
             )
             script = None
             if not manual:
-                steps = demo_script(duration)
+                steps = demo_script(duration, faults=bool(faults))
                 socket = control_socket(agent_config, data_dir=data_dir)
                 script = asyncio.create_task(
-                    run_script(socket, steps, start=started), name="demo-script"
+                    run_script(socket, steps, start=started, stage_faults=equipment.stage_faults),
+                    name="demo-script",
                 )
             try:
                 agent = await run_agent(
@@ -375,6 +393,16 @@ async def _run(
             hub.stop()
             with contextlib.suppress(asyncio.CancelledError):
                 await hub_task
+
+
+def _free_port() -> int:
+    """A free loopback port for the display pages (printed before the agent starts)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _demo_camera(path: Path) -> Path | None:

@@ -8,10 +8,11 @@ HyperDeck recorder on loopback TCP; and an MQTT relay for the courtroom
 lights on an embedded broker. :attr:`DemoEquipment.sync` says which plays
 which part of the five synchronisations (``[sync]``).
 
-Faults for ``courtroom demo --fault DEVICE:FAULT`` (:data:`FAULTS`) are
-switched on in the simulator from its start: ``recorder:disk-full`` (the
-HyperDeck refuses to record), ``matrix:drop`` (the Extron never answers),
-``display:unplug`` (the gallery display's cable pulled).
+Faults for ``courtroom demo --fault DEVICE:FAULT`` are staged on the running
+simulator through its control port (:meth:`DemoEquipment.stage_faults`, the
+lines of :data:`devices.faults.SCENARIOS`): ``recorder:disk-full`` (the
+HyperDeck's disk fills: a recording in progress stops), ``matrix:drop`` (the
+Extron stops answering), ``display:unplug`` (the gallery display's cable pulled).
 
 Each simulator is the ``courtroom simulate`` of its kind, run as a child
 process (``python -m devices.simulate KIND``, ``python -m
@@ -44,6 +45,7 @@ from typing import Any, Self
 
 from courtroom_agent.embedded_broker import EmbeddedBroker
 from courtroom_core.errors import CourtroomError
+from devices.faults import SCENARIOS
 
 __all__ = ["DISPLAY_PASSWORD_ENV", "DemoEquipment", "DemoEquipmentError"]
 
@@ -59,12 +61,8 @@ DISPLAY_INPUT = "31"
 """The display input (PJLink HDMI 1) the matrix output is wired to."""
 SEAT_PRESETS = {0: 1, 1: 2, 2: 3, 3: 4}
 """Each microphone channel → the follow camera's preset that shows its seat."""
-FAULTS: dict[str, dict[str, tuple[str, ...]]] = {
-    "recorder": {"disk-full": ("--fault", "disk-full")},
-    "matrix": {"drop": ("--drop", "1.0")},
-    "display": {"unplug": ("--fault", "unplug")},
-}
-"""``--fault DEVICE:FAULT`` → the simulator options that make it so."""
+FAULT_DEVICES = {"recorder": "recorder", "matrix": "matrix", "display": "gallery-display"}
+"""``--fault DEVICE:…`` → the demo device it stages (:data:`devices.faults.SCENARIOS`)."""
 MATRIX_OUTPUTS = {"judge": 1, "plaintiff": 2, "defendant": 3, "gallery": 4}
 #: Seconds a simulator may take to start serving (a cold Python start on a busy machine).
 START_TIMEOUT = 30.0
@@ -101,15 +99,17 @@ class DemoEquipment:
     ) -> None:
         self._dir = data_dir / "equipment"
         self._room = room
-        self._faults: dict[str, tuple[str, ...]] = {}
+        self.faults: list[tuple[str, tuple[str, ...]]] = []
+        """(simulator, control lines) of each fault to stage (:meth:`stage_faults`)."""
+        self.controls: dict[str, int] = {}
+        """Each simulator's control port (``courtroom simulate --control-port``)."""
         for device, fault in faults:
-            try:
-                self._faults[device] = FAULTS[device][fault]
-            except KeyError:
-                known = ", ".join(f"{d}:{f}" for d, fs in FAULTS.items() for f in fs)
+            lines = SCENARIOS.get(f"{device}:{fault}")
+            if lines is None or device not in FAULT_DEVICES:
                 raise DemoEquipmentError(
-                    f"--fault {device}:{fault}: unknown (known: {known})"
-                ) from None
+                    f"--fault {device}:{fault}: unknown (known: {', '.join(SCENARIOS)})"
+                )
+            self.faults.append((FAULT_DEVICES[device], lines))
         self._stack = contextlib.AsyncExitStack()
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.devices: list[dict[str, Any]] = []
@@ -133,7 +133,6 @@ class DemoEquipment:
                     "0",
                     "inputs=4",
                     "outputs=4",
-                    extra=self._fault("matrix"),
                 ),
                 *(
                     self._simulate(
@@ -143,16 +142,14 @@ class DemoEquipment:
                         f"password={password}",
                         "warm_up=0.5",
                         "cool_down=0.5",
-                        extra=self._fault("display") if screen == "gallery" else (),
                     )
-                    for screen, name in DISPLAYS.items()
+                    for name in DISPLAYS.values()
                 ),
                 self._simulate(
                     "recorder",
                     "hyperdeck",
                     "0",
                     f"directory={self._dir / 'recorder'}",
-                    extra=self._fault("recorder"),
                 ),
                 self._simulate_mqtt("lights", broker.host, broker.port),
             )
@@ -217,8 +214,22 @@ class DemoEquipment:
         self.processes[name] = process
         return process
 
-    def _fault(self, device: str) -> tuple[str, ...]:
-        return self._faults.get(device, ())
+    async def stage_faults(self) -> list[str]:
+        """Make the ``--fault`` devices fail now, through their control ports; the answers."""
+        answers: list[str] = []
+        for name, lines in self.faults:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.controls[name])
+            try:
+                for line in lines:
+                    writer.write(line.encode() + b"\n")
+                    await writer.drain()
+                    answer = await asyncio.wait_for(reader.readline(), START_TIMEOUT)
+                    answers.append(f"{name}: {line} → {answer.decode().strip()}")
+            finally:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+        return answers
 
     @property
     def sync(self) -> dict[str, Any]:
@@ -240,22 +251,26 @@ class DemoEquipment:
             "priority_seats": [0],
         }
 
-    async def _simulate(
-        self, name: str, kind: str, port: str, *options: str, extra: Sequence[str] = ()
-    ) -> str:
-        """Start ``courtroom simulate KIND``; return the pty symlink or the TCP port it serves."""
-        argv = ["devices.simulate", kind, "--port", port, *extra]
+    async def _simulate(self, name: str, kind: str, port: str, *options: str) -> str:
+        """Start ``courtroom simulate KIND``; return the pty symlink or the TCP port it serves.
+
+        Its control port (for staged faults) is kept in :attr:`controls`.
+        """
+        argv = ["devices.simulate", kind, "--port", port, "--control-port", "0"]
         for option in options:
             argv += ["--option", option]
         process = await self._spawn(name, *argv)
         assert process.stdout is not None
         try:
             async with asyncio.timeout(START_TIMEOUT):
+                served = None
                 while words := (await process.stdout.readline()).decode().split():
-                    if words[0] == "pty" and len(words) == 3:
-                        return words[2]
-                    if words[0] == "tcp" and len(words) == 3:
-                        return words[2]
+                    if words[0] in ("pty", "tcp") and len(words) == 3:
+                        served = words[2]
+                    if words[0] == "control" and len(words) == 3:
+                        self.controls[name] = int(words[2])
+                    if served is not None and name in self.controls:
+                        return served
         except TimeoutError:
             pass
         raise DemoEquipmentError(

@@ -30,7 +30,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol, Self
@@ -134,6 +134,7 @@ class FiveSync:
         ledger: Callable[[str, str, Mapping[str, Any]], None] | None = None,
         link: LinkState | None = None,
         follower: Follower | None = None,
+        marker: Callable[..., Awaitable[bool]] | None = None,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -148,6 +149,7 @@ class FiveSync:
         self._ledger = ledger
         self._link = link
         self._follower = follower
+        self._marker = marker
         self._wall_clock = wall_clock
         self._monotonic = monotonic
         self._seqs: collections.deque[tuple[int, float]] = collections.deque(maxlen=_RECENT_SEQS)
@@ -388,6 +390,7 @@ class FiveSync:
         )
         body = event.to_json()
         self._publish("evidence.presented", body)
+        await self._mark("evidence.presented", event.time, event.label, event.by, event.exhibit)
         results = await self.engine.fire_and_wait(
             "evidence.presented", body | ({"input": matrix_input} if matrix_input else {})
         )
@@ -418,6 +421,7 @@ class FiveSync:
             exhibit=order.exhibit, by=order.by[: wire.MAX_NAME], **self._when()
         ).to_json()
         self._publish("evidence.withdrawn", body)
+        await self._mark("evidence.withdrawn", body["time"], event.label, order.by, order.exhibit)
         if self._display is not None:
             self._display.withdraw(display_id(order.exhibit))
         await self.engine.fire_and_wait("evidence.withdrawn", body)
@@ -433,6 +437,11 @@ class FiveSync:
         )
         self._publish("evidence.log", log.to_json())
         return log
+
+    async def _mark(self, kind: str, at: float, label: str, by: str, ref: str) -> None:
+        """The marker in the recording manifest (the record shows when it was shown)."""
+        if self._marker is not None:
+            await self._marker(kind=kind, at=at, label=label[:500], by=by[:200], ref=ref[:200])
 
     def _show(self, event: wire.EvidencePresented) -> None:
         """The exhibit on the display pages (a live one as a panel: the matrix shows it)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,15 @@ from av.wav_source import WavFileSource
 from courtroom_agent.agent import CourtroomAgent
 from courtroom_agent.config import AgentConfig
 from courtroom_agent.control import SOCKET_NAME, ControlServer
+from courtroom_agent.display import DisplayServer
 from courtroom_agent.equipment_runner import Equipment
 from courtroom_agent.five_sync import FiveSync
+from courtroom_agent.ledger_file import LedgerError, LedgerFile, ledger_directory
 from courtroom_agent.link import HubLink
 from courtroom_agent.open_hearing import OPEN_HEARING_NAME
+from courtroom_agent.performer import EquipmentPerformer
+from courtroom_agent.rules import RuleEngine, merge_rules
+from courtroom_agent.speaker_follow import FollowConfig, SpeakerFollower
 from courtroom_agent.spool import EventSpool
 from courtroom_core import wire
 from transcription.engine import TranscriptionEngine
@@ -130,7 +135,9 @@ async def run_agent(
             alarm_hearing_id=lambda: made[0].hearing_id if made else "",
             on_command=lambda command: _hub_order(made, syncs, command),
         ) as link:
-            equipment = Equipment(config, publish=link.publish)
+            equipment = Equipment(
+                config, publish=lambda kind, body: _publish(made, link, kind, body)
+            )
             agent = CourtroomAgent(
                 courtroom=config.courtroom.id,
                 source=source or build_source(config),
@@ -166,11 +173,17 @@ async def run_agent(
                     control_socket(config, data_dir=data_dir),
                     order=lambda order: agent.order(order, source="local"),
                     state=agent.hearing_state,
+                    evidence=lambda order: _local_evidence(syncs, order),
                 )
                 if control
                 else contextlib.nullcontext()
             )
-            async with served, equipment:
+            async with (
+                served,
+                equipment,
+                _five_sync(config, agent, equipment, link, data_dir) as sync,
+            ):
+                syncs.append(sync)
                 link_task = asyncio.create_task(link.run(), name="hub-link")
                 try:
                     try:
@@ -186,6 +199,103 @@ async def run_agent(
                     with contextlib.suppress(asyncio.CancelledError):
                         await link_task
     return agent
+
+
+def _publish(made: list[CourtroomAgent], link: HubLink, kind: str, body: dict[str, Any]) -> None:
+    """A device event: through the agent once made (the five-sync engine hears it)."""
+    if made:
+        made[0].publish(kind, body)
+    else:
+        link.publish(kind, body)
+
+
+async def _local_evidence(syncs: list[FiveSync], order: wire.EvidenceOrder) -> dict[str, Any]:
+    if not syncs:
+        return {"outcome": "failed", "message": "agent starting"}
+    return await syncs[0].command(order, source="local")
+
+
+@contextlib.asynccontextmanager
+async def _five_sync(
+    config: AgentConfig,
+    agent: CourtroomAgent,
+    equipment: Equipment,
+    link: HubLink,
+    data_dir: Path,
+) -> AsyncIterator[FiveSync]:
+    """The five synchronisations around the running agent (:mod:`courtroom_agent.five_sync`):
+    the rule engine on the equipment, the display pages, speaker follow, the local ledger."""
+    ledger = LedgerFile(ledger_directory(config, data_dir=data_dir))
+    sync = config.sync
+
+    def append(hearing_id: str, kind: str, body: Mapping[str, Any]) -> None:
+        try:
+            ledger.append(hearing_id, kind, body)
+        except LedgerError as exc:
+            logger.error("ledger: %s", exc)
+
+    follower = None
+    if sync is not None and sync.seats:
+        roles = list(config.audio.roles)
+        follower = SpeakerFollower(
+            roles=roles,
+            config=FollowConfig(
+                hold_s=sync.follow_hold_s,
+                priority_hold_s=min(0.5, sync.follow_hold_s),
+                priority=tuple(c for c in sync.priority_seats if c < len(roles)),
+            ),
+        )
+    hearing_id = lambda: agent.hearing_id if agent.in_hearing else None  # noqa: E731
+    engine = RuleEngine(
+        merge_rules(sync, config.rules),
+        EquipmentPerformer(equipment, config),
+        publish=agent.publish,
+        hearing_time=lambda: agent.hearing_time if agent.in_hearing else 0.0,
+        hearing_id=hearing_id,
+        watch_recorders=sync.watch_recorders_s if sync is not None else 1.0,
+    )
+    display: DisplayServer | None = None
+    async with contextlib.AsyncExitStack() as stack:
+        if config.display.enabled:
+            evidence_dir = config.display.evidence_dir
+            display = await stack.enter_async_context(
+                DisplayServer(
+                    courtroom=config.courtroom.name,
+                    evidence=lambda: evidence_dir,
+                    host=config.display.host,
+                    port=config.display.port,
+                    on_report=lambda report: five.display_report(report),
+                )
+            )
+            logger.info("courtroom display pages on %s/display", display.url)
+        await stack.enter_async_context(engine)
+        five = FiveSync(
+            sync=sync,
+            engine=engine,
+            publish=agent.publish,
+            hearing_time=lambda: agent.hearing_time if agent.in_hearing else 0.0,
+            hearing_id=hearing_id,
+            state=lambda: agent.state.value,
+            roles=lambda channel: agent.role_of(channel),
+            display=display,
+            ledger=append,
+            link=link,
+            follower=follower,
+            marker=agent.mark,
+        )
+        five.configure_sources(
+            seats=range(len(config.audio.roles)), cameras=[c.id for c in config.cameras]
+        )
+        await stack.enter_async_context(five)
+        agent.display_url = None if display is None else f"{display.url}/display"
+        agent.observers.append(five.observe)
+        agent.on_levels = five.levels
+        stack.callback(ledger.close)
+        try:
+            yield five
+        finally:
+            agent.observers.remove(five.observe)
+            agent.on_levels = None
 
 
 async def _hub_order(

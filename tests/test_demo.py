@@ -62,7 +62,9 @@ def test_demo_serves_live_transcript_and_stops_cleanly_on_ctrl_c(
             "judge-camera",
             "gallery-camera",
             "matrix",
-            "display",
+            "plaintiff-display",
+            "defendant-display",
+            "gallery-display",
             "recorder",
             "lights",
         }
@@ -73,6 +75,8 @@ def test_demo_serves_live_transcript_and_stops_cleanly_on_ctrl_c(
             "hyperdeck",
             "mqtt",
             "pelco-d",
+            "pjlink",
+            "pjlink",
             "pjlink",
             "visca",
         ]
@@ -88,7 +92,7 @@ def test_demo_serves_live_transcript_and_stops_cleanly_on_ctrl_c(
     assert (data_dir / "hub" / "hub.db").is_file()
     assert (data_dir / "agent" / "demo-1" / "spool.sqlite").is_file()
     room = (data_dir / "room.toml").read_text(encoding="utf-8")
-    assert room.count("[[devices]]") == 6
+    assert room.count("[[devices]]") == 8
     assert 'kind = "pelco-d"' in room
     # The demo records its courtroom like a real one: audio per seat and the camera.
     from av.recording import check_recording
@@ -110,7 +114,7 @@ def test_demo_generates_a_password_uses_the_user_data_dir_and_stops_after_durati
     process = start_demo("--duration", str(duration), env={**os.environ, "XDG_DATA_HOME": str(xdg)})
     try:
         printed = read_banner(process)
-        assert printed.keys() == {"url", "password", "data", "mics"}, printed
+        assert printed.keys() == {"url", "password", "data", "mics", "displays"}, printed
         assert len(printed["password"]) >= 12
         assert Path(printed["data"]) == xdg / "courtroom" / "demo"
         reply = httpx.post(
