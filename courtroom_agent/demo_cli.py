@@ -324,6 +324,7 @@ async def _run(
             await _first(ready.wait(), hub_task)
             hub_ws = f"ws://127.0.0.1:{hub.port}/ws/agent"
             display_port = _free_port()
+            await equipment.show_screens(f"http://127.0.0.1:{display_port}/display-wall")
             room_toml = data_dir / "room.toml"
             room_toml.write_text(
                 equipment.room_toml(
@@ -356,7 +357,7 @@ async def _run(
                     "devices": equipment.devices,
                     "sync": equipment.sync,
                     "display": {
-                        "port": 0,
+                        "port": display_port,
                         "evidence_dir": str(demo_evidence(data_dir / "evidence")),
                     },
                     "cameras": (

@@ -214,6 +214,12 @@ class DemoEquipment:
         self.processes[name] = process
         return process
 
+    async def show_screens(self, url: str) -> None:
+        """Open the display pages at ``url`` in a headless Chromium (the room's screens)."""
+        await self._spawn(
+            "screens", "courtroom_agent.demo_screen", url, str(self._dir / "screens-profile")
+        )
+
     async def stage_faults(self) -> list[str]:
         """Make the ``--fault`` devices fail now, through their control ports; the answers."""
         answers: list[str] = []

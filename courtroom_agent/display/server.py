@@ -110,7 +110,8 @@ _HEADERS: Final = [
     (
         b"content-security-policy",
         b"default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
-        b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        b"connect-src 'self'; frame-src 'self'; frame-ancestors 'self'; base-uri 'none'; "
+        b"form-action 'none'",
     ),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -396,6 +397,7 @@ class DisplayServer:
             routes=[
                 Route("/", lambda _r: RedirectResponse("/display")),
                 Route("/display", self._index),
+                Route("/display-wall", self._wall),
                 Mount("/display/static", app=StaticFiles(directory=str(_STATIC))),
                 Route("/display/evidence/{name:path}", self._evidence_file),
                 WebSocketRoute("/display/ws/{view}", self._socket_of_page),
@@ -411,6 +413,18 @@ class DisplayServer:
         )
         return HTMLResponse(
             _template("index.html").substitute(courtroom=html.escape(self.courtroom), views=items)
+        )
+
+    async def _wall(self, _request: Request) -> Response:
+        """屏幕总览: every view at once, each in a frame that is a live page of its own."""
+        frames = "\n".join(
+            f"<figure><figcaption>{html.escape(spec.title_zh)} · {html.escape(spec.title_en)}"
+            f'</figcaption><iframe src="/display/{html.escape(view)}" '
+            f'title="{html.escape(spec.title_zh)}"></iframe></figure>'
+            for view, spec in self.views.items()
+        )
+        return HTMLResponse(
+            _template("wall.html").substitute(courtroom=html.escape(self.courtroom), frames=frames)
         )
 
     async def _view_page(self, request: Request) -> Response:
