@@ -218,18 +218,34 @@ async def run_script(
             if loop.time() > deadline:
                 raise
             await asyncio.sleep(0.2)
-    for step in steps:
-        await asyncio.sleep(max(0.0, start + step.at - loop.time()))
-        if step.request["action"] == "fault":
-            for line in await stage_faults() if stage_faults is not None else []:
-                print(f"演示故障 · demo fault: {line}", flush=True)
-            continue
+    pending: set[asyncio.Task[None]] = set()
+
+    async def send(step: Step) -> None:
         answer = await request(socket, step.request)
         print(
             f"演示 · demo: {step.request['action']} → {answer.get('outcome')} "
             f"{answer.get('message') or ''}".rstrip(),
             flush=True,
         )
+
+    try:
+        for step in steps:
+            await asyncio.sleep(max(0.0, start + step.at - loop.time()))
+            if step.request["action"] == "fault":
+                for line in await stage_faults() if stage_faults is not None else []:
+                    print(f"演示故障 · demo fault: {line}", flush=True)
+                continue
+            # Sent on time even while an earlier order waits on a failing device;
+            # the agent keeps their order (the hearing and evidence locks).
+            task = asyncio.create_task(send(step))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            await asyncio.sleep(0)
+        if pending:
+            await asyncio.gather(*pending)
+    finally:
+        for task in pending:
+            task.cancel()
 
 
 def _main(args: argparse.Namespace) -> int:

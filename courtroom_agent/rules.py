@@ -544,8 +544,10 @@ class RuleEngine:
         if ok:
             self._clear_alarm(action.device, action.verb)
         elif policy in ("alarm", "incident"):
-            self._raise_alarm(action, message)
-            if policy == "incident":
+            fresh = self._raise_alarm(action, message)
+            # One incident per outage: while the device's alarm stands, a further
+            # failure of the same verb is in the ledger but opens no new incident.
+            if policy == "incident" and fresh:
                 self.incident(
                     kind=f"{action.verb}_failed",
                     part=action.part or "recording",
@@ -639,8 +641,11 @@ class RuleEngine:
         )
         return incident_id
 
-    def _raise_alarm(self, action: Action, message: str, *, kind: str | None = None) -> None:
+    def _raise_alarm(self, action: Action, message: str, *, kind: str | None = None) -> bool:
+        """Raise the device's alarm; whether it was not raised already."""
         kind = kind or f"{action.verb}_failed"
+        if (action.device, kind) in self._alarmed:
+            return False
         self._alarmed.add((action.device, kind))
         self._publish(
             "av.alarm",
@@ -656,6 +661,7 @@ class RuleEngine:
                 detail=message[: wire.MAX_DETAIL] or None,
             ).to_json(),
         )
+        return True
 
     def _clear_alarm(self, device: str, verb: str) -> None:
         kinds = {f"{verb}_failed"} | ({"recording_stopped"} if verb == "record" else set())
