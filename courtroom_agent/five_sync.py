@@ -159,6 +159,7 @@ class FiveSync:
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._evidence_lock = asyncio.Lock()
+        self._views_seen: set[str] = set()
         self._exhibit_names: dict[str, str] = {}
         """Display exhibit id → the court's exhibit number (证据1)."""
 
@@ -222,12 +223,26 @@ class FiveSync:
             return  # a restarted agent continuing in recess: nothing records
         if self._follower is not None and not recording:
             self._follower.reset()
+        # Stamped with the transition's own hearing time: the seats' FLAC stops
+        # and starts exactly there (the recorder cuts its segment at that frame).
+        at = body.get("duration") if kind == "hearing.closed" else body.get("time")
+        if kind == "hearing.opened":
+            at = body.get("resumed_from", 0.0)
         for source in [f"seat:{c}" for c in self._seats] + [f"camera:{c}" for c in self._cameras]:
-            self._source(source, recording, reason=None if recording else reason)
+            self._source(source, recording, reason=None if recording else reason, at=at)
 
     def _source(
-        self, source: str, recording: bool, *, reason: Any = None, message: str = ""
+        self,
+        source: str,
+        recording: bool,
+        *,
+        reason: Any = None,
+        message: str = "",
+        at: Any = None,
     ) -> None:
+        when = self._when()
+        if isinstance(at, (int, float)) and 0 <= at <= when["time"] + 1.0:
+            when["time"] = round(float(at), 3)
         self._publish(
             "source.state",
             wire.SourceState(
@@ -235,7 +250,7 @@ class FiveSync:
                 recording=recording,
                 reason=None if reason is None else str(reason)[: wire.MAX_NAME],
                 message=message[: wire.MAX_TITLE],
-                **self._when(),
+                **when,
             ).to_json(),
         )
 
@@ -281,8 +296,18 @@ class FiveSync:
             logger.exception("five-sync: speaker follow")
 
     def display_report(self, report: Any) -> None:
-        """A display page server report into the ledger (``display.report``)."""
+        """A display page server report into the ledger (``display.report``).
+
+        Only for the courtroom's screens (``[sync].screens``) and views a page
+        has shown: a view nobody put on a screen is not a screen gone dark.
+        """
         try:
+            screens = {s.name for s in self._sync.screens} if self._sync else set()
+            unseen = report.view not in screens and report.view not in self._views_seen
+            if unseen and report.pages == 0:
+                return
+            if report.pages:
+                self._views_seen.add(report.view)
             exhibit = getattr(report.exhibit, "id", None)
             fields = {
                 "screen": report.view,

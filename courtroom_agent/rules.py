@@ -579,14 +579,28 @@ class RuleEngine:
             reason = job.context.get("reason") or (
                 "closed" if job.trigger == "hearing.closed" else None
             )
+            # A lawful stop counts from the order (休庭's hearing time), not from when
+            # the deck confirmed it: the recording's gap is the court's interruption.
+            at = job.context.get("time") if job.trigger == "hearing.recessed" else None
+            if job.trigger == "hearing.closed":
+                at = job.context.get("duration")
             if state.recording:
-                self._recorder_state(device, False, reason=reason)
+                self._recorder_state(device, False, reason=reason, at=at)
 
     def _recorder_state(
-        self, device: str, recording: bool, *, reason: str | None = None, message: str = ""
+        self,
+        device: str,
+        recording: bool,
+        *,
+        reason: str | None = None,
+        message: str = "",
+        at: Any = None,
     ) -> None:
         state = self._recorders.setdefault(device, _Recording())
         state.recording = recording
+        when = self._when()
+        if isinstance(at, (int, float)) and 0 <= at <= when["time"]:
+            when["time"] = round(float(at), 3)
         self._publish(
             "source.state",
             wire.SourceState(
@@ -594,7 +608,7 @@ class RuleEngine:
                 recording=recording,
                 reason=reason,
                 message=message[: wire.MAX_TITLE],
-                **self._when(),
+                **when,
             ).to_json(),
         )
 
