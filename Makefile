@@ -80,6 +80,8 @@ bench: setup
 	$(PY) bench/streams.py --update-readme README.md
 	$(PY) bench/recording.py --update-readme README.md
 	$(PY) bench/floods.py --update-readme README.md
+	$(PY) bench/five_sync.py --update-readme README.md
+	$(PY) bench/display_latency.py --update-readme README.md
 
 clean:
 	rm -rf .mypy_cache .ruff_cache .pytest_cache

@@ -422,6 +422,9 @@ function renderControl() {
   $("hc-close").disabled = !can("close");
   if (!can("close")) $("close-confirm").hidden = true;
   $("hc-close").hidden = !$("close-confirm").hidden;
+  // 举证 only while the hearing is in session (the agent refuses it otherwise).
+  $("evidence-form").hidden = !(orders && hs.state === "open");
+  $("hc-present").disabled = $("hc-withdraw").disabled = state.ordering;
 }
 
 function showHearingError(status, body) {
@@ -442,6 +445,54 @@ function showHearingError(status, body) {
   if (detail) box.append(el("span", "hc-error-detail", detail));
   box.dataset.status = String(status);
   box.hidden = false;
+}
+
+// 举证 / 撤回: the hub forwards it to the agent (hub/evidence_api.py); the answer
+// lists each screen of the evidence-display log, confirmed or failed.
+async function evidence(action) {
+  if (!state.room || state.ordering) return;
+  const room = state.room;
+  const exhibit = $("ev-exhibit").value.trim();
+  if (!exhibit) {
+    showHearingError(422, { detail: "请填写证据编号 · give the exhibit's number" });
+    return;
+  }
+  const body = { action, exhibit };
+  if (action === "present") {
+    const source = $("ev-source").value.trim();
+    body[$("ev-kind").value] = source;
+    const page = parseInt($("ev-page").value, 10);
+    if ($("ev-kind").value === "file" && page > 0) body.page = page;
+  }
+  state.ordering = true;
+  showHearingError(null);
+  renderControl();
+  try {
+    const response = await api(`/api/courtrooms/${encodeURIComponent(room)}/evidence`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    let answer = null;
+    try {
+      answer = await response.json();
+    } catch {
+      answer = null;
+    }
+    if (state.room !== room) return;
+    if (!response.ok) showHearingError(response.status, answer);
+    const log = $("ev-log");
+    const verb = action === "present" ? "举证 present" : "撤回 withdraw";
+    log.textContent = `${verb} ${exhibit}: ${response.ok ? "完成 done" : "未完成 not done"}`;
+    log.hidden = false;
+  } catch (err) {
+    if (state.room === room && err.message !== "unauthorized") {
+      showHearingError(0, { detail: `无法连接法庭中心 · hub unreachable (${err.message})` });
+    }
+  } finally {
+    state.ordering = false;
+    renderControl();
+  }
 }
 
 // POST the order; the hub answers once the courtroom's agent has (hub/hearing_api.py).
@@ -489,6 +540,11 @@ function startControl() {
     order({ action: "open", case: { number, title: $("case-title").value.trim() } });
   });
   $("hc-recess").addEventListener("click", () => order({ action: "recess", reason: $("recess-reason").value }));
+  $("evidence-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    evidence("present");
+  });
+  $("hc-withdraw").addEventListener("click", () => evidence("withdraw"));
   $("hc-resume").addEventListener("click", () => order({ action: "resume" }));
   $("hc-close").addEventListener("click", () => {
     $("close-confirm").hidden = false;

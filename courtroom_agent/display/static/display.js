@@ -106,7 +106,8 @@ function caption(exhibit) {
   box.replaceChildren();
   const tag = document.createElement("span");
   tag.className = "tag";
-  tag.textContent = `证据 ${exhibit.id}`;
+  // An exhibit numbered in Chinese (证据1) travels as "ex-…"; its label then leads with the number.
+  tag.textContent = exhibit.id.startsWith("ex-") ? "证据" : `证据 ${exhibit.id}`;
   const label = document.createElement("span");
   label.textContent = exhibit.label || "";
   const where = document.createElement("span");
