@@ -27,6 +27,9 @@ class AgentAlarm(enum.StrEnum):
     """The recognizer failed; the recording goes on (cleared once it runs again)."""
     HUB_UNTRUSTED = "hub_untrusted"
     """The hub claimed events never sent; the spool is kept."""
+    DISPLAY_UNAVAILABLE = "display_unavailable"
+    """The courtroom display pages cannot be served (their port is taken); the
+    hearing and its recording go on without them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,10 @@ _SPECS: Final[dict[AgentAlarm, _Spec]] = {
     AgentAlarm.HUB_UNTRUSTED: _Spec(
         "hub_link", "critical", "集控端不可信 · hub not trusted",
         "集控端恢复可信 · hub trusted again",
+    ),
+    AgentAlarm.DISPLAY_UNAVAILABLE: _Spec(
+        "agent", "warning", "法庭显示屏无法提供，录音录像不受影响 · display pages unavailable, "
+        "the recording goes on", "法庭显示屏已恢复 · display pages served again",
     ),
 }  # fmt: skip
 

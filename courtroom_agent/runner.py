@@ -18,9 +18,10 @@ from av.multi_source import MultiSource
 from av.pyaudio_source import PyAudioSource
 from av.wav_source import WavFileSource
 from courtroom_agent.agent import CourtroomAgent
+from courtroom_agent.alarms import AgentAlarm, agent_alarm
 from courtroom_agent.config import AgentConfig
 from courtroom_agent.control import SOCKET_NAME, ControlServer
-from courtroom_agent.display import DisplayServer
+from courtroom_agent.display import DisplayError, DisplayServer
 from courtroom_agent.equipment_runner import Equipment
 from courtroom_agent.five_sync import FiveSync
 from courtroom_agent.ledger_file import LedgerError, LedgerFile, ledger_directory
@@ -258,16 +259,22 @@ async def _five_sync(
     async with contextlib.AsyncExitStack() as stack:
         if config.display.enabled:
             evidence_dir = config.display.evidence_dir
-            display = await stack.enter_async_context(
-                DisplayServer(
-                    courtroom=config.courtroom.name,
-                    evidence=lambda: evidence_dir,
-                    host=config.display.host,
-                    port=config.display.port,
-                    on_report=lambda report: five.display_report(report),
+            try:
+                display = await stack.enter_async_context(
+                    DisplayServer(
+                        courtroom=config.courtroom.name,
+                        evidence=lambda: evidence_dir,
+                        host=config.display.host,
+                        port=config.display.port,
+                        on_report=lambda report: five.display_report(report),
+                    )
                 )
-            )
-            logger.info("courtroom display pages on %s/display", display.url)
+                logger.info("courtroom display pages on %s/display", display.url)
+            except DisplayError as exc:
+                # The screens are not the record: the hearing goes on, the hub is told.
+                logger.error("courtroom display pages not served: %s", exc)
+                alarm = agent_alarm(AgentAlarm.DISPLAY_UNAVAILABLE, active=True, error=exc)
+                agent.publish("av.alarm", alarm.to_json())
         await stack.enter_async_context(engine)
         five = FiveSync(
             sync=sync,

@@ -492,6 +492,21 @@ def _publish_effects(state: HubState, courtroom: str, event: Event, result: Stor
         }
         state.broadcaster.publish(courtroom, message)
     _apply_hearing_effect(state, courtroom, event)
+    if event.kind in _MARKER_KINDS:
+        # 举证 / 撤回 as a line in the live transcript, at its hearing time.
+        body = event.body
+        marker = {
+            "type": "marker",
+            "courtroom": courtroom,
+            "hearing_id": body.get("hearing_id"),
+            "kind": event.kind,
+            "seq": event.seq,
+            "time": body.get("time"),
+            "exhibit": body.get("exhibit"),
+            "label": body.get("label", ""),
+            "by": body.get("by", ""),
+        }
+        state.broadcaster.publish(courtroom, marker)
     if state.compliance is not None:
         state.compliance.add(courtroom, event.kind, event.body)  # 五同步 lights, throttled
     if event.kind == "status":
@@ -514,6 +529,10 @@ def _publish_effects(state: HubState, courtroom: str, event: Event, result: Stor
             "body": raised.to_json(),
         }
         state.broadcaster.publish(courtroom, alarm)
+
+
+_MARKER_KINDS: Final = frozenset({"evidence.presented", "evidence.withdrawn"})
+"""Events shown as a marker line in the clerk page's live transcript."""
 
 
 def _apply_hearing_effect(state: HubState, courtroom: str, event: Event) -> None:

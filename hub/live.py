@@ -47,6 +47,8 @@ Browser messages (hub → browser)::
     {"type": "alarm",    "courtroom", "kind": "av.alarm" | "camera" | "hub.quarantine",
                          "seq", "body": {...}}   # av.alarm, camera: body is a wire.Alarm
     {"type": "thumbnail", "courtroom", "hearing_id", "camera", "time"}
+    {"type": "marker",   "courtroom", "hearing_id", "kind": "evidence.presented" |
+                         "evidence.withdrawn", "seq", "time", "exhibit", "label", "by"}
     {"type": "compliance", "courtroom", "hearing_id", "final", "session", "lights":
                          {PART: {"status", "label", "summary"}}, "open_incidents",
                          "incidents": [...]}   # 五同步, at most 1/s (hub.compliance_live)

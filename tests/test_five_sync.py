@@ -238,6 +238,9 @@ async def test_a_full_hearing_keeps_all_five_synchronisations(
     await clerk.click("#hc-present")
     await expect(clerk.locator("#ev-log")).to_contain_text("完成 done")
     await expect(page.locator("#live")).to_be_visible()
+    # The presentation is a marker line in the clerk's live transcript.
+    await expect(clerk.locator("#finals li.marker").last).to_contain_text("举证")
+    await expect(clerk.locator("#finals li.marker").last).to_contain_text("物证2")
     await clerk.click("#hc-withdraw")
     await expect(clerk.locator("#ev-log")).to_contain_text("撤回 withdraw 物证2: 完成 done")
     await expect(page.locator("#exhibit")).to_be_hidden()

@@ -238,6 +238,9 @@ function handle(msg) {
   } else if (msg.type === "partial") {
     if (!state.hearing || msg.hearing_id !== state.hearing.id) return;
     setPartial(msg);
+  } else if (msg.type === "marker") {
+    if (!state.hearing || msg.hearing_id !== state.hearing.id) return;
+    addMarker(msg);
   } else if (msg.type === "status") {
     renderStatus(msg.status);
     updateRoom({ online: msg.status.online });
@@ -301,6 +304,23 @@ function addFinal(segment) {
   }
   list.insertBefore(li, before);
   state.seqs.set(key, li);
+}
+
+// 举证 / 撤回: a marker line in the transcript at the hearing time it happened.
+function addMarker(msg) {
+  const presented = msg.kind === "evidence.presented";
+  const text = presented
+    ? `【举证 evidence presented】${msg.exhibit} ${msg.label && msg.label !== msg.exhibit ? msg.label : ""}`
+    : `【撤回 evidence withdrawn】${msg.exhibit}`;
+  const li = segmentRow("seg marker", msg.time, presented ? "举证" : "撤回", text.trim());
+  li.dataset.start = msg.time;
+  const list = $("finals");
+  let before = null;
+  for (let node = list.lastElementChild; node; node = node.previousElementSibling) {
+    if (Number(node.dataset.start) <= msg.time) break;
+    before = node;
+  }
+  list.insertBefore(li, before);
 }
 
 function setPartial(msg) {

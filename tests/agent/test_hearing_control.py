@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import getpass
 import json
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -378,3 +379,71 @@ async def test_an_idle_courtroom_still_shows_its_cameras_on_the_patrol_wall(
     finally:
         stop.set()
         await asyncio.wait_for(task, 6 * TIMEOUT)
+
+
+async def test_display_pages_that_cannot_listen_never_stop_the_hearing(
+    hub: HubServer,  # noqa: F811
+    tmp_path: Path,
+    speech: list[SpeechSample],
+) -> None:
+    # Another program holds the display pages' port: the agent alarms and records.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        wav = build_demo_recording([s.path for s in speech], tmp_path / "room.wav", roles=ROLES)
+        config = AgentConfig.model_validate(
+            {
+                "courtroom": {"id": "r1", "name": "第一法庭"},
+                "hub": {"url": f"ws://127.0.0.1:{hub.port}/ws/agent", "token": TOKEN},
+                "audio": {
+                    "source": "wav",
+                    "file": str(wav),
+                    "realtime": True,
+                    "loop": True,
+                    "roles": ROLES,
+                },
+                "display": {"port": taken.getsockname()[1]},
+                "status_interval_s": 0.5,
+            }
+        )
+        data_dir = tmp_path / "agent"
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            run_agent(config, data_dir=data_dir, stop=stop, open_at_start=False)
+        )
+        run = Running(
+            hub,
+            await login(hub.url),
+            control_socket(config, data_dir=data_dir),
+            data_dir,
+            task,
+            stop,
+        )
+        try:
+
+            async def alarmed() -> list[dict[str, Any]]:
+                return [
+                    e["body"]
+                    for e in await run.events("av.alarm")
+                    if e["body"]["kind"] == "display_unavailable"
+                ]
+
+            (alarm,) = await until(alarmed, "no display_unavailable alarm at the hub")
+            assert alarm["active"] is True and "8" in (alarm["detail"] or "")
+
+            async def answering() -> dict[str, Any] | None:
+                with contextlib.suppress(ControlError):
+                    answer: dict[str, Any] = await run.order({"action": "open", "case": CASE})
+                    return answer
+                return None
+
+            opened = await until(answering, "the agent never took the order")
+            assert opened["outcome"] == "done", opened
+            await until(lambda: run.events("transcript.final"), "no final while recording")
+            closed = await run.order({"action": "close"})
+            assert closed["outcome"] == "done", closed
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 6 * TIMEOUT)
+    (hearing_dir,) = (data_dir / "recordings" / "r1").iterdir()
+    assert check_recording(hearing_dir).sound
