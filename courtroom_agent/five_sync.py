@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import secrets
@@ -66,6 +67,8 @@ class Display(Protocol):
     def publish(self, kind: str, body: Mapping[str, Any]) -> None: ...
 
     def present(self, exhibit: Any) -> None: ...
+
+    def update_exhibit(self, *, page: int | None = None, zoom: float | None = None) -> None: ...
 
     def withdraw(self, exhibit_id: str) -> None: ...
 
@@ -394,7 +397,9 @@ class FiveSync:
                 return await self._present(order)
             if order.action == "withdraw":
                 return await self._withdraw(order)
-            raise EvidenceError(f"action: {order.action!r} is not present or withdraw")
+            if order.action == "page":
+                return self._turn(order)
+            raise EvidenceError(f"action: {order.action!r} is not present, page or withdraw")
 
     async def _present(self, order: EvidenceOrder) -> wire.EvidenceLog:
         sync = self._sync
@@ -433,6 +438,34 @@ class FiveSync:
         )
         self._publish("evidence.log", log.to_json())
         return log
+
+    def _turn(self, order: EvidenceOrder) -> wire.EvidenceLog:
+        """翻页: the presenter's page or zoom, followed by every display page."""
+        presented = self._presented.get(order.exhibit)
+        if presented is None:
+            shown = ", ".join(sorted(self._presented)) or "无 · none"
+            raise EvidenceError(
+                f"exhibit: {order.exhibit!r} 未在展示 · is not being shown (shown: {shown})"
+            )
+        event, screens = presented
+        if self._display is not None:
+            try:
+                self._display.update_exhibit(page=order.page, zoom=order.zoom)
+            except CourtroomError as exc:
+                raise EvidenceError(f"page: {exc}") from exc
+        event = dataclasses.replace(
+            event, page=order.page or event.page, zoom=order.zoom or event.zoom
+        )
+        self._presented[order.exhibit] = (event, screens)
+        return wire.EvidenceLog(
+            exhibit=event.exhibit,
+            label=event.label,
+            source=event.source,
+            since=event.time,
+            screens=screens,
+            input=event.input,
+            **self._when(),
+        )
 
     async def _withdraw(self, order: EvidenceOrder) -> wire.EvidenceLog:
         presented = self._presented.pop(order.exhibit, None)

@@ -86,6 +86,10 @@ def register(subparsers: Any) -> None:
     present.add_argument("--label", default="", help="证据名称 · what the exhibit is")
     present.add_argument("--page", type=int, default=None, help="PDF 页码 · page (from 1)")
     present.add_argument("--zoom", type=float, default=None, help="缩放 · zoom (0.1-10)")
+    turn = verbs.add_parser("page", help="翻页 · the exhibit shown: another page or zoom")
+    turn.add_argument("exhibit", help="证据编号 · exhibit id")
+    turn.add_argument("--page", type=int, default=None, help="PDF 页码 · page (from 1)")
+    turn.add_argument("--zoom", type=float, default=None, help="缩放 · zoom (0.1-10)")
     withdraw = verbs.add_parser("withdraw", help="撤回 · take an exhibit off the screens")
     withdraw.add_argument("exhibit", help="证据编号 · exhibit id")
     report = verbs.add_parser(
@@ -141,7 +145,7 @@ def _request(args: argparse.Namespace) -> dict[str, Any]:
         body["case"] = case
     elif action == HearingAction.RECESS:
         body["reason"] = args.reason
-    elif action in ("present", "withdraw"):
+    elif action in ("present", "page", "withdraw"):
         body["exhibit"] = args.exhibit
         for name in ("label", "file", "input", "page", "zoom"):
             value = getattr(args, name, None)
@@ -217,7 +221,11 @@ def _show(action: str, answer: dict[str, Any]) -> None:
     print(f"庭审状态 · state: {label}{hearing}", file=sys.stderr)
 
 
-_EVIDENCE_LABELS = {"present": "举证 · present", "withdraw": "撤回 · withdraw"}
+_EVIDENCE_LABELS = {
+    "present": "举证 · present",
+    "page": "翻页 · page",
+    "withdraw": "撤回 · withdraw",
+}
 _SCREEN_OUTCOMES = {
     "confirmed": "已确认 · confirmed",
     "unconfirmable": "已发送 · sent (cannot confirm)",

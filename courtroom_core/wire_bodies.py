@@ -396,7 +396,7 @@ def _action(where: str, value: Any) -> str:
 
 
 def _command_action(where: str, value: Any) -> str:
-    return parse_code(where, value, ACTION_CODES | {"present", "withdraw"})
+    return parse_code(where, value, ACTION_CODES | EVIDENCE_ACTIONS)
 
 
 def parse_code(where: str, value: Any, codes: frozenset[str]) -> str:
@@ -644,7 +644,8 @@ class HearingOrder(_Json):
         _validate(self, "command.body")
 
 
-EVIDENCE_ACTIONS: Final = frozenset({"present", "withdraw"})
+EVIDENCE_ACTIONS: Final = frozenset({"present", "page", "withdraw"})
+"""举证 present, 翻页 page (the presenter turns the page or zooms), 撤回 withdraw."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -653,7 +654,8 @@ class EvidenceOrder(_Json):
 
     ``file`` is a path inside the hearing's evidence folder (an image or a
     PDF, ``page`` of it at ``zoom``); ``input`` a live matrix input (the
-    document camera). Withdraw needs only ``exhibit``.
+    document camera). ``page`` follows the presenter (a new page or zoom of
+    the exhibit shown); withdraw needs only ``exhibit``.
     """
 
     action: str
@@ -680,6 +682,8 @@ class EvidenceOrder(_Json):
         _validate(self, "command.body")
         if self.action == "present" and (self.file is None) == (self.input is None):
             raise WireError("command.body: present needs one of file or input")
+        if self.action == "page" and self.page is None and self.zoom is None:
+            raise WireError("command.body: page needs a page or a zoom")
 
 
 CommandBody = HearingOrder | EvidenceOrder

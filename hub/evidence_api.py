@@ -9,6 +9,7 @@ the displays and shown it on the display pages::
 
     {"action": "present", "exhibit": "证据1", "label"?: "借款合同",
      "file"?: "contract.pdf", "page"?: 2, "zoom"?: 1.5}      # or "input": "doc-camera"
+    {"action": "page", "exhibit": "证据1", "page"?: 3, "zoom"?: 1.5}   # follow the presenter
     {"action": "withdraw", "exhibit": "证据1"}
 
     200  done     {"command", "outcome", "message", "log": {evidence-display log}}
@@ -40,7 +41,9 @@ __all__ = ["EvidenceRequest", "evidence_router"]
 class EvidenceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["present", "withdraw"] = Field(description="举证 present, 撤回 withdraw")
+    action: Literal["present", "page", "withdraw"] = Field(
+        description="举证 present, 翻页 page (another page or zoom of the exhibit), 撤回 withdraw"
+    )
     exhibit: str = Field(min_length=1, max_length=MAX_NAME, description="证据编号 exhibit id")
     label: str = Field(default="", max_length=MAX_TITLE, description="证据名称")
     file: str | None = Field(default=None, min_length=1, max_length=1024)
@@ -76,6 +79,8 @@ def evidence_router() -> APIRouter:
             raise HTTPException(404, f"无此法庭 · no courtroom {courtroom!r}")
         if body.action == "present" and (body.file is None) == (body.input is None):
             raise unprocessable(("body", "file"), "present needs one of file or input")
+        if body.action == "page" and body.page is None and body.zoom is None:
+            raise unprocessable(("body", "page"), "page needs a page or a zoom")
         try:
             order = EvidenceOrder(by=user.username, **body.model_dump())
         except WireError as exc:

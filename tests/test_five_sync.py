@@ -222,6 +222,13 @@ async def test_a_full_hearing_keeps_all_five_synchronisations(
     assert all(s["outcome"] == "confirmed" for s in screens), screens
     await expect(page.locator("#exhibit")).to_be_visible()
     await expect(page.locator("#caption")).to_contain_text("借款合同")
+    await expect(page.locator("#caption")).to_contain_text("第 1 页")
+    # The presenter turns the page: every screen follows.
+    turned = await room.order({"action": "page", "exhibit": "证据1", "page": 2})
+    assert turned["outcome"] == "done", turned
+    await expect(page.locator("#caption")).to_contain_text("第 2 页")
+    missing = await room.order({"action": "page", "exhibit": "证据9", "page": 2})
+    assert missing["outcome"] == "refused" and "证据9" in missing["message"]
     assert (await room.order(WITHDRAW_FILE))["outcome"] == "done"
     await expect(page.locator("#exhibit")).to_be_hidden()
     # The document camera, presented and withdrawn by the clerk from the clerk page.

@@ -444,7 +444,7 @@ function renderControl() {
   $("hc-close").hidden = !$("close-confirm").hidden;
   // 举证 only while the hearing is in session (the agent refuses it otherwise).
   $("evidence-form").hidden = !(orders && hs.state === "open");
-  $("hc-present").disabled = $("hc-withdraw").disabled = state.ordering;
+  $("hc-present").disabled = $("hc-withdraw").disabled = $("hc-page").disabled = state.ordering;
 }
 
 function showHearingError(status, body) {
@@ -478,6 +478,10 @@ async function evidence(action) {
     return;
   }
   const body = { action, exhibit };
+  if (action === "page") {
+    const page = parseInt($("ev-page").value, 10);
+    if (page > 0) body.page = page;
+  }
   if (action === "present") {
     const source = $("ev-source").value.trim();
     body[$("ev-kind").value] = source;
@@ -502,7 +506,7 @@ async function evidence(action) {
     if (state.room !== room) return;
     if (!response.ok) showHearingError(response.status, answer);
     const log = $("ev-log");
-    const verb = action === "present" ? "举证 present" : "撤回 withdraw";
+    const verb = { present: "举证 present", page: "翻页 page", withdraw: "撤回 withdraw" }[action];
     log.textContent = `${verb} ${exhibit}: ${response.ok ? "完成 done" : "未完成 not done"}`;
     log.hidden = false;
   } catch (err) {
@@ -565,6 +569,7 @@ function startControl() {
     evidence("present");
   });
   $("hc-withdraw").addEventListener("click", () => evidence("withdraw"));
+  $("hc-page").addEventListener("click", () => evidence("page"));
   $("hc-resume").addEventListener("click", () => order({ action: "resume" }));
   $("hc-close").addEventListener("click", () => {
     $("close-confirm").hidden = false;

@@ -26,7 +26,17 @@ from courtroom_core.hearing import (
     TransitionRefused,
     next_state,
 )
-from courtroom_core.wire import Ack, Command, Event, Hello, Result, Welcome, decode, encode
+from courtroom_core.wire import (
+    Ack,
+    Command,
+    Event,
+    EvidenceOrder,
+    Hello,
+    Result,
+    Welcome,
+    decode,
+    encode,
+)
 from tests.hub.conftest import COURT, COURT_TOKEN, TIMEOUT, RunningHub
 
 Answer = Literal["table", "fail", "silent"]
@@ -117,6 +127,9 @@ class CommandAgent:
 
     async def _carry_out(self, command: Command) -> None:
         order = command.data
+        if isinstance(order, EvidenceOrder):
+            await self._evidence(command, order)
+            return
         action = HearingAction(order.action)
         reason = None if order.reason is None else InterruptionReason(order.reason)
         outcome, message = "done", ""
@@ -142,6 +155,17 @@ class CommandAgent:
         if self.hearing_id is not None:
             ledger["hearing_id"] = self.hearing_id
         await self.send_event("command", ledger)
+        result = Result(id=command.id, outcome=outcome, message=message, state=self.state_json())
+        await self.ws.send(encode(result))
+
+    async def _evidence(self, command: Command, order: EvidenceOrder) -> None:
+        """举证 as an agent answers it: only in session; ``fail`` like a silent matrix."""
+        if self.state is not HearingState.OPEN:
+            outcome, message = "refused", "庭审未进行，不能举证 · no hearing in session"
+        elif self.answer == "fail":
+            outcome, message = "failed", FAILURE
+        else:
+            outcome, message = "done", ""
         result = Result(id=command.id, outcome=outcome, message=message, state=self.state_json())
         await self.ws.send(encode(result))
 
