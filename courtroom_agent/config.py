@@ -61,6 +61,7 @@ __all__ = [
     "RecordingConfig",
     "TranscriptionConfig",
     "load_agent_config",
+    "spool_path",
 ]
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -415,6 +416,15 @@ class AgentConfig(_Model):
                 "serial line; a VISCA daisy chain or a shared RS-485 bus is not supported)"
             )
         return self
+
+
+def spool_path(config: AgentConfig, *, data_dir: Path) -> Path:
+    """The courtroom's event spool: ``spool`` from the config, else under ``data_dir``.
+
+    Its directory (``<data dir>/agent/<courtroom>/``) also holds the control
+    socket and the local ledger.
+    """
+    return config.spool or data_dir / "agent" / config.courtroom.id / "spool.sqlite"
 
 
 def load_agent_config(path: Path) -> AgentConfig:

@@ -84,9 +84,9 @@ class LedgerError(CourtroomError):
 
 def ledger_directory(config: AgentConfig, *, data_dir: Path) -> Path:
     """``<data dir>/agent/<courtroom id>/ledger/``: beside the spool and the control socket."""
-    from courtroom_agent.runner import spool_file
+    from courtroom_agent.config import spool_path
 
-    return spool_file(config, data_dir=data_dir).parent / LEDGER_DIR
+    return spool_path(config, data_dir=data_dir).parent / LEDGER_DIR
 
 
 def _file_name(hearing_id: str) -> str:

@@ -19,7 +19,7 @@ from av.pyaudio_source import PyAudioSource
 from av.wav_source import WavFileSource
 from courtroom_agent.agent import CourtroomAgent
 from courtroom_agent.alarms import AgentAlarm, agent_alarm
-from courtroom_agent.config import AgentConfig
+from courtroom_agent.config import AgentConfig, spool_path
 from courtroom_agent.control import SOCKET_NAME, ControlServer
 from courtroom_agent.display import DisplayError, DisplayServer
 from courtroom_agent.equipment_runner import Equipment
@@ -49,7 +49,7 @@ def default_data_dir() -> Path:
 
 def spool_file(config: AgentConfig, *, data_dir: Path) -> Path:
     """The courtroom's event spool: ``spool`` from the config, else under ``data_dir``."""
-    return config.spool or data_dir / "agent" / config.courtroom.id / "spool.sqlite"
+    return spool_path(config, data_dir=data_dir)
 
 
 def control_socket(config: AgentConfig, *, data_dir: Path) -> Path:
