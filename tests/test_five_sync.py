@@ -279,8 +279,16 @@ async def test_a_full_hearing_keeps_all_five_synchronisations(
     changes = await room.events("speaker.changed")
     assert len(changes) >= 2
 
-    assert (await room.order({"action": "recess", "reason": "recess"}))["outcome"] == "done"
+    recessed = await room.order({"action": "recess", "reason": "recess"})
+    assert recessed["outcome"] == "done", recessed
     await expect(page.locator("#rec")).to_be_hidden()
+
+    # The recess lasts while the courtroom's clock runs on (a second of audio).
+    async def later() -> bool:
+        now = await room.order({"action": "status"})
+        return bool(now["state"]["time"] >= recessed["state"]["time"] + 1.0)
+
+    await until(later, "the hearing clock did not run during the recess")
     assert (await room.order({"action": "resume"}))["outcome"] == "done"
 
     closed = await room.order({"action": "close"})
