@@ -32,7 +32,6 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol, Self
 
@@ -41,7 +40,7 @@ from courtroom_agent.sync_config import SyncConfig
 from courtroom_core import wire_bodies as wire
 from courtroom_core.errors import CourtroomError
 
-__all__ = ["UPLOAD_EVERY", "EvidenceError", "EvidenceOrder", "FiveSync"]
+__all__ = ["UPLOAD_EVERY", "EvidenceError", "FiveSync"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,20 +92,6 @@ class LinkState(Protocol):
     def acked_seq(self) -> int: ...
     @property
     def connected(self) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class EvidenceOrder:
-    """Present or withdraw an exhibit: a file of the evidence folder or a live input."""
-
-    action: str
-    exhibit: str
-    by: str
-    label: str = ""
-    file: str | None = None
-    input: str | None = None
-    page: int | None = None
-    zoom: float | None = None
 
 
 class FiveSync:
@@ -343,18 +328,7 @@ class FiveSync:
         command_id = command_id or secrets.token_hex(8)
         log: wire.EvidenceLog | None = None
         try:
-            log = await self.evidence(
-                EvidenceOrder(
-                    action=order.action,
-                    exhibit=order.exhibit,
-                    by=order.by,
-                    label=order.label,
-                    file=order.file,
-                    input=order.input,
-                    page=order.page,
-                    zoom=order.zoom,
-                )
-            )
+            log = await self.evidence(order)
             failed = [s for s in log.screens if s.outcome not in ("confirmed", "unconfirmable")]
             outcome = "failed" if failed else "done"
             message = (
@@ -381,7 +355,7 @@ class FiveSync:
             answer["log"] = log.to_json()
         return answer
 
-    async def evidence(self, order: EvidenceOrder) -> wire.EvidenceLog:
+    async def evidence(self, order: wire.EvidenceOrder) -> wire.EvidenceLog:
         """Present or withdraw an exhibit; the evidence-display log entry.
 
         Raises:
@@ -401,12 +375,14 @@ class FiveSync:
                 return self._turn(order)
             raise EvidenceError(f"action: {order.action!r} is not present, page or withdraw")
 
-    async def _present(self, order: EvidenceOrder) -> wire.EvidenceLog:
+    async def _present(self, order: wire.EvidenceOrder) -> wire.EvidenceLog:
         sync = self._sync
         source = "live" if order.input is not None and order.file is None else "file"
         matrix_input = order.input if source == "live" else (sync.evidence_input if sync else None)
         if order.exhibit in self._presented:
-            await self._withdraw(EvidenceOrder("withdraw", order.exhibit, order.by))
+            await self._withdraw(
+                wire.EvidenceOrder(action="withdraw", exhibit=order.exhibit, by=order.by)
+            )
         event = wire.EvidencePresented(
             exhibit=order.exhibit,
             label=order.label or order.exhibit,
@@ -439,7 +415,7 @@ class FiveSync:
         self._publish("evidence.log", log.to_json())
         return log
 
-    def _turn(self, order: EvidenceOrder) -> wire.EvidenceLog:
+    def _turn(self, order: wire.EvidenceOrder) -> wire.EvidenceLog:
         """翻页: the presenter's page or zoom, followed by every display page."""
         presented = self._presented.get(order.exhibit)
         if presented is None:
@@ -467,7 +443,7 @@ class FiveSync:
             **self._when(),
         )
 
-    async def _withdraw(self, order: EvidenceOrder) -> wire.EvidenceLog:
+    async def _withdraw(self, order: wire.EvidenceOrder) -> wire.EvidenceLog:
         presented = self._presented.pop(order.exhibit, None)
         if presented is None:
             shown = ", ".join(sorted(self._presented)) or "无 · none"
@@ -535,7 +511,7 @@ class FiveSync:
         """Take every exhibit off the screens (休庭 and 闭庭: nothing stays shown)."""
         async with self._evidence_lock:
             for exhibit in list(self._presented):
-                await self._withdraw(EvidenceOrder("withdraw", exhibit, by))
+                await self._withdraw(wire.EvidenceOrder(action="withdraw", exhibit=exhibit, by=by))
 
     def _screens(self, results: Sequence[ActionResult]) -> tuple[wire.ScreenShown, ...]:
         """One entry per screen: confirmed only if every action for it was."""
