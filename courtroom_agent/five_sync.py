@@ -341,7 +341,7 @@ class FiveSync:
         report = wire.CommandReport(
             id=command_id,
             action=order.action,
-            by=order.by[: wire.MAX_NAME],
+            by=order.by,
             source=source,
             outcome=outcome,
             at=self._wall_clock().isoformat(),
@@ -367,13 +367,8 @@ class FiveSync:
                 "庭审未进行，不能举证 · no hearing in session to present evidence in"
             )
         async with self._evidence_lock:
-            if order.action == "present":
-                return await self._present(order)
-            if order.action == "withdraw":
-                return await self._withdraw(order)
-            if order.action == "page":
-                return self._turn(order)
-            raise EvidenceError(f"action: {order.action!r} is not present, page or withdraw")
+            # order.action was checked against EVIDENCE_ACTIONS when the order was made
+            return await _EVIDENCE_ACTIONS[order.action](self, order)
 
     async def _present(self, order: wire.EvidenceOrder) -> wire.EvidenceLog:
         sync = self._sync
@@ -387,7 +382,7 @@ class FiveSync:
             exhibit=order.exhibit,
             label=order.label or order.exhibit,
             source=source,
-            by=order.by[: wire.MAX_NAME],
+            by=order.by,
             input=matrix_input,
             file=order.file,
             page=order.page,
@@ -415,15 +410,23 @@ class FiveSync:
         self._publish("evidence.log", log.to_json())
         return log
 
-    def _turn(self, order: wire.EvidenceOrder) -> wire.EvidenceLog:
-        """翻页: the presenter's page or zoom, followed by every display page."""
-        presented = self._presented.get(order.exhibit)
+    def _shown(self, exhibit: str) -> tuple[wire.EvidencePresented, tuple[wire.ScreenShown, ...]]:
+        """The exhibit on the screens and where it is shown.
+
+        Raises:
+            EvidenceError: it is not being shown (the message lists what is).
+        """
+        presented = self._presented.get(exhibit)
         if presented is None:
             shown = ", ".join(sorted(self._presented)) or "无 · none"
             raise EvidenceError(
-                f"exhibit: {order.exhibit!r} 未在展示 · is not being shown (shown: {shown})"
+                f"exhibit: {exhibit!r} 未在展示 · is not being shown (shown: {shown})"
             )
-        event, screens = presented
+        return presented
+
+    async def _turn(self, order: wire.EvidenceOrder) -> wire.EvidenceLog:
+        """翻页: the presenter's page or zoom, followed by every display page."""
+        event, screens = self._shown(order.exhibit)
         if self._display is not None:
             try:
                 self._display.update_exhibit(page=order.page, zoom=order.zoom)
@@ -444,16 +447,9 @@ class FiveSync:
         )
 
     async def _withdraw(self, order: wire.EvidenceOrder) -> wire.EvidenceLog:
-        presented = self._presented.pop(order.exhibit, None)
-        if presented is None:
-            shown = ", ".join(sorted(self._presented)) or "无 · none"
-            raise EvidenceError(
-                f"exhibit: {order.exhibit!r} 未在展示 · is not being shown (shown: {shown})"
-            )
-        event, screens = presented
-        body = wire.EvidenceWithdrawn(
-            exhibit=order.exhibit, by=order.by[: wire.MAX_NAME], **self._when()
-        ).to_json()
+        event, screens = self._shown(order.exhibit)
+        del self._presented[order.exhibit]
+        body = wire.EvidenceWithdrawn(exhibit=order.exhibit, by=order.by, **self._when()).to_json()
         self._publish("evidence.withdrawn", body)
         await self._mark("evidence.withdrawn", body["time"], event.label, order.by, order.exhibit)
         if self._display is not None:
@@ -584,3 +580,13 @@ class FiveSync:
             "time": round(max(0.0, self._hearing_time()), 3),
             "at": self._wall_clock().isoformat(timespec="milliseconds"),
         } | self._ids()
+
+
+_EVIDENCE_ACTIONS: Final[
+    Mapping[str, Callable[[FiveSync, wire.EvidenceOrder], Awaitable[wire.EvidenceLog]]]
+] = {
+    "present": FiveSync._present,
+    "page": FiveSync._turn,
+    "withdraw": FiveSync._withdraw,
+}
+"""举证 / 翻页 / 撤回: each evidence action (``wire.EVIDENCE_ACTIONS``) and what carries it out."""

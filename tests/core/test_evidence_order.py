@@ -43,3 +43,9 @@ def test_hostile_evidence_orders_are_refused_naming_the_field(
     with pytest.raises(wire.WireError) as caught:
         wire.Command(id="c1", name="evidence", body=body)
     assert field in str(caught.value)
+
+
+def test_every_evidence_action_the_wire_accepts_is_carried_out_by_the_agent() -> None:
+    from courtroom_agent.five_sync import _EVIDENCE_ACTIONS
+
+    assert set(_EVIDENCE_ACTIONS) == set(wire.EVIDENCE_ACTIONS)
