@@ -30,7 +30,7 @@ help:
 	@echo "make demo   — run the demo courtroom (hub + agent), prints URL and login"
 	@echo "make test   — format/lint/type gates and the whole test suite"
 	@echo "make setup  — install system packages, Python env, Vosk model, demo speech"
-	@echo "make bench  — latency and capacity benchmarks; write their figures into README.md"
+	@echo "make bench  — latency, capacity and accuracy benchmarks; write their figures into README.md"
 
 setup: system-packages python-env models
 
@@ -78,6 +78,7 @@ pytest:
 bench: setup
 	$(PY) bench/latency.py --update-readme README.md
 	$(PY) bench/streams.py --update-readme README.md
+	$(PY) bench/accuracy.py --update-readme README.md
 	$(PY) bench/recording.py --update-readme README.md
 	$(PY) bench/floods.py --update-readme README.md
 	$(PY) bench/five_sync.py --update-readme README.md
