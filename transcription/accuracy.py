@@ -156,7 +156,13 @@ def _match(
 def score_finals(
     utterances: Sequence[Utterance], finals: Sequence[Final], *, margin: float = MATCH_MARGIN_S
 ) -> Score:
-    """Score the finals of a live or batch run (rules in the module docstring)."""
+    """Score the finals of a live or batch run (rules in the module docstring).
+
+    Raises:
+        ValueError: ``margin`` is negative or not finite.
+    """
+    if not 0.0 <= margin <= 10.0:
+        raise ValueError(f"margin must be in [0, 10] seconds, got {margin!r}")
     matched, extra = _match(finals, utterances, margin)
     edits = sum(cer_counts("", f.text)[0] for f in extra)
     length = duplicates = wrong_seat = split = 0
@@ -198,7 +204,13 @@ def score_finals(
 
 
 def plain_vosk(model: LoadedModel, audio: EvalAudio, *, pad_s: float = PLAIN_PAD_S) -> list[str]:
-    """One fresh recognizer per reference utterance (see the module docstring)."""
+    """One fresh recognizer per reference utterance (see the module docstring).
+
+    Raises:
+        ValueError: ``pad_s`` outside [0, 5] seconds.
+    """
+    if not 0.0 <= pad_s <= 5.0:
+        raise ValueError(f"pad_s must be in [0, 5] seconds, got {pad_s!r}")
     import vosk
 
     texts = []
@@ -225,7 +237,13 @@ def _roles(audio: EvalAudio) -> list[str]:
 
 
 def live_engine(model: LoadedModel, audio: EvalAudio, *, block_ms: int = BLOCK_MS) -> list[Final]:
-    """The live engine fed ``block_ms`` blocks of the whole recording, then flushed."""
+    """The live engine fed ``block_ms`` blocks of the whole recording, then flushed.
+
+    Raises:
+        ValueError: ``block_ms`` outside [10, 1000].
+    """
+    if isinstance(block_ms, bool) or not isinstance(block_ms, int) or not 10 <= block_ms <= 1000:
+        raise ValueError(f"block_ms must be an integer in [10, 1000], got {block_ms!r}")
     engine = TranscriptionEngine(model, input_rate=audio.rate, roles=_roles(audio))
     block = audio.rate * block_ms // 1000
     finals = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from transcription.accuracy import (
@@ -13,7 +14,7 @@ from transcription.accuracy import (
     transcribe_wav,
 )
 from transcription.assets import SpeechSample
-from transcription.evalaudio import Mix, Utterance, build_mono, load_clips
+from transcription.evalaudio import EvalAudio, Mix, Utterance, build_mono, load_clips
 from transcription.model import LoadedModel
 from transcription.segments import Final
 
@@ -59,6 +60,16 @@ def test_score_finals_missing_utterance_costs_its_length() -> None:
 def test_score_texts_needs_one_text_per_utterance() -> None:
     with pytest.raises(ValueError, match="texts"):
         score_texts([Utterance(0, 0.0, 1.0, FIRST)], [])
+
+
+def test_runners_refuse_hostile_arguments(vosk_model: LoadedModel) -> None:
+    audio = EvalAudio(np.zeros((1600, 1), np.int16), 16000, (Utterance(0, 0.0, 0.1, FIRST),))
+    with pytest.raises(ValueError, match="pad_s"):
+        plain_vosk(vosk_model, audio, pad_s=-1.0)
+    with pytest.raises(ValueError, match="block_ms"):
+        live_engine(vosk_model, audio, block_ms=0)
+    with pytest.raises(ValueError, match="margin"):
+        score_finals(audio.utterances, [], margin=float("nan"))
 
 
 @pytest.mark.slow
