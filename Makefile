@@ -54,6 +54,7 @@ python-env: $(UV)
 
 models: python-env
 	@$(COURTROOM) models install --quiet
+	@$(COURTROOM) models vad --quiet
 	@$(COURTROOM) models samples --quiet
 
 demo: setup

@@ -48,7 +48,8 @@ import soxr
 from av.wav_source import WavFileSource
 from transcription.engine import TranscriptionEngine
 from transcription.evalaudio import EvalAudio, Utterance, cer_counts, write_wav
-from transcription.model import LoadedModel
+from transcription.gate import GateConfig
+from transcription.model import LoadedModel, load_model
 from transcription.segments import Final
 from transcription.text import normalize_text
 from transcription.transcribe_cli import transcribe_file
@@ -206,6 +207,9 @@ def score_finals(
 def plain_vosk(model: LoadedModel, audio: EvalAudio, *, pad_s: float = PLAIN_PAD_S) -> list[str]:
     """One fresh recognizer per reference utterance (see the module docstring).
 
+    Plain means as shipped: the model is used with Vosk's own endpoint rules
+    (``load_model(..., endpointing="vosk")``), whatever ``model`` was loaded with.
+
     Raises:
         ValueError: ``pad_s`` outside [0, 5] seconds.
     """
@@ -213,6 +217,7 @@ def plain_vosk(model: LoadedModel, audio: EvalAudio, *, pad_s: float = PLAIN_PAD
         raise ValueError(f"pad_s must be in [0, 5] seconds, got {pad_s!r}")
     import vosk
 
+    model = load_model(model.path, endpointing="vosk")
     texts = []
     for utterance in audio.utterances:
         lo = max(0, int((utterance.start - pad_s) * audio.rate))
@@ -236,20 +241,36 @@ def _roles(audio: EvalAudio) -> list[str]:
     return [f"声道{c + 1}" for c in range(audio.channels)]
 
 
-def live_engine(model: LoadedModel, audio: EvalAudio, *, block_ms: int = BLOCK_MS) -> list[Final]:
+def live_engine(
+    model: LoadedModel,
+    audio: EvalAudio,
+    *,
+    block_ms: int = BLOCK_MS,
+    gate: GateConfig | None = None,
+    emitted: list[float] | None = None,
+) -> list[Final]:
     """The live engine fed ``block_ms`` blocks of the whole recording, then flushed.
+
+    ``emitted``, if given, receives for each final the audio time (s) at
+    which the engine had it: the end of the block that produced it.
 
     Raises:
         ValueError: ``block_ms`` outside [10, 1000].
     """
     if isinstance(block_ms, bool) or not isinstance(block_ms, int) or not 10 <= block_ms <= 1000:
         raise ValueError(f"block_ms must be an integer in [10, 1000], got {block_ms!r}")
-    engine = TranscriptionEngine(model, input_rate=audio.rate, roles=_roles(audio))
+    engine = TranscriptionEngine(model, input_rate=audio.rate, roles=_roles(audio), gate=gate)
     block = audio.rate * block_ms // 1000
-    finals = []
+    finals: list[Final] = []
     for at in range(0, len(audio.pcm), block):
-        finals += [r for r in engine.process(audio.pcm[at : at + block]) if isinstance(r, Final)]
-    finals += [r for r in engine.flush() if isinstance(r, Final)]
+        new = [r for r in engine.process(audio.pcm[at : at + block]) if isinstance(r, Final)]
+        finals += new
+        if emitted is not None:
+            emitted += [min(at + block, len(audio.pcm)) / audio.rate] * len(new)
+    new = [r for r in engine.flush() if isinstance(r, Final)]
+    finals += new
+    if emitted is not None:
+        emitted += [len(audio.pcm) / audio.rate] * len(new)
     return finals
 
 

@@ -23,10 +23,18 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from transcription.gate import ChannelGate, GateConfig, GateEvent, frame_levels, voiced_frames
+from transcription.gate import (
+    ChannelGate,
+    GateConfig,
+    GateEvent,
+    distinct_channels,
+    frame_levels,
+    voiced_frames,
+)
 from transcription.model import LoadedModel
 from transcription.recognizer import StreamRecognizer
 from transcription.segments import Final, Partial
+from transcription.vad import installed_vad_model, make_detector
 
 __all__ = ["Result", "TranscriptionEngine"]
 
@@ -72,6 +80,13 @@ class TranscriptionEngine:
         self._preroll = self._gates[0].preroll_frames * self._frame
         self._tail = np.zeros((0, self._channels), dtype=np.int16)
         self._floors = np.full(self._channels, -60.0)
+        self._detector = make_detector(
+            self._config.detector,
+            rate=self._rate,
+            channels=self._channels,
+            threshold=self._config.speech_threshold,
+            model=self._config.vad_model or installed_vad_model(),
+        )
         self._active: dict[int, StreamRecognizer] = {}
         self._idle: list[StreamRecognizer] = []
         self._created = 0
@@ -135,7 +150,17 @@ class TranscriptionEngine:
         results: list[Result] = []
         if n:
             used = buf[: n * self._frame]
-            voiced = voiced_frames(frame_levels(used, self._frame), self._floors, self._config)
+            levels = frame_levels(used, self._frame)
+            speech = self._detector.speech(used) if self._detector is not None else None
+            voiced = distinct_channels(
+                used,
+                voiced_frames(levels, self._floors, self._config, speech),
+                levels,
+                frame_len=self._frame,
+                rate=self._rate,
+                threshold=self._config.duplicate_correlation,
+                holding=np.array([g.in_speech for g in self._gates]),
+            )
             for channel in range(self._channels):
                 results += self._run_channel(channel, used, voiced[:, channel])
             self._samples += n * self._frame

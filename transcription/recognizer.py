@@ -7,15 +7,23 @@ the hearing-clock time of the first sample fed, :meth:`accept` feeds audio,
 for Vosk's own endpoint rules (0.5–2 s of trailing silence in the small
 Chinese model's ``conf/model.conf``).
 
-Vosk stamps words in seconds of audio fed since the recognizer was created,
-across utterances. Audio between utterances is never fed, so each utterance
-records the Vosk time at which it began and maps word times onto the hearing
-clock by that offset.
+Each utterance is decoded by a fresh ``KaldiRecognizer``. A reused one is
+not clean: fed the same bytes utterance after utterance, it gives different
+text from the fourth utterance on (its adaptation state carries over, and
+``Reset()`` does not clear it), so a long hearing would drift and the same
+audio would not give the same transcript twice. Building one costs ~50 ms,
+so the next is built in the background (one shared builder thread, at most
+one spare per :class:`StreamRecognizer`) while the current utterance is
+decoded; :meth:`StreamRecognizer.begin` swaps it in.
+
+Vosk stamps words in seconds of audio fed since its recognizer was created;
+each utterance maps word times onto the hearing clock from the time it began.
 """
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from transcription.model import LoadedModel
@@ -23,6 +31,18 @@ from transcription.segments import Final, Partial, Word
 from transcription.text import join_words, normalize_text
 
 __all__ = ["StreamRecognizer"]
+
+# Builds spare recognizers off the decoding thread. One thread: a build holds
+# little CPU and the queue is bounded by one spare per StreamRecognizer.
+_builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vosk-recognizer")
+
+
+def _kaldi(model: LoadedModel) -> Any:
+    import vosk
+
+    rec = vosk.KaldiRecognizer(model.vosk_model, float(model.sample_rate))
+    rec.SetWords(True)
+    return rec
 
 
 class StreamRecognizer:
@@ -32,13 +52,12 @@ class StreamRecognizer:
     """
 
     def __init__(self, model: LoadedModel, *, channel: int = 0, role: str = "") -> None:
-        import vosk
-
         self.channel = channel
         self.role = role
         self.sample_rate = model.sample_rate
-        self._rec: Any = vosk.KaldiRecognizer(model.vosk_model, float(model.sample_rate))
-        self._rec.SetWords(True)
+        self._model = model
+        self._rec: Any = None  # the current utterance's
+        self._spare: Future[Any] | None = _builder.submit(_kaldi, model)
         self._fed_samples = 0
         self._utt_vosk_start = 0.0
         self._utt_hearing_start = 0.0
@@ -53,7 +72,10 @@ class StreamRecognizer:
         """
         self.channel = channel
         self.role = role
-        self._utt_vosk_start = self._fed_samples / self.sample_rate
+        spare, self._spare = self._spare, None
+        self._rec = spare.result() if spare is not None else _kaldi(self._model)
+        self._fed_samples = 0
+        self._utt_vosk_start = 0.0
         self._utt_hearing_start = hearing_time
         self._last_partial = ""
         self.active = True
@@ -93,7 +115,9 @@ class StreamRecognizer:
         if not self.active:
             return None
         self.active = False
-        return self._final(json.loads(self._rec.FinalResult()))
+        final = self._final(json.loads(self._rec.FinalResult()))
+        self._spare = _builder.submit(_kaldi, self._model)  # the next utterance's, clean
+        return final
 
     @property
     def hearing_time(self) -> float:
