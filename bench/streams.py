@@ -11,7 +11,8 @@ decode pool. Layouts:
 * ``talk8``: 1 courtroom × 8 microphones, all talking at once;
 * ``demoN``: N courtrooms × 4 microphones, the demo hearing (one seat at a
   time, bleed on the others, 1-s pauses);
-* ``monoN``: N courtrooms × 1 microphone, each talking continuously.
+* ``monoN``: N courtrooms × 1 microphone: the talkers of ``talkN``, each
+  alone in a courtroom of one microphone.
 
 Each layout runs with a decode pool of 1 thread (every channel decoded on its
 courtroom's engine thread, as before parallel decoding) and of one thread per
@@ -23,7 +24,10 @@ core, each in a fresh process. Reported per run:
   end of its clip, which carries ~0.6 s of room noise after the last word) to
   its Final leaving the worker (p95);
 * CPU: process CPU time over wall time, in % of one core;
-* MiB per courtroom: resident memory added over the model and recordings.
+* MiB per courtroom: resident memory added over the model and recordings;
+* for one-courtroom layouts, unpaced speed: the recording fed to one engine
+  as fast as it decodes (seconds of audio per second), the capacity figure
+  least disturbed by other load on the machine.
 
 Usage: ``python bench/streams.py [--layouts talk4 talk8 demo4 mono8]
 [--decode-threads 1 2] [--update-readme README.md]``
@@ -45,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from readme_block import machine, update_readme
 
 from av.wav_source import WavFileSource
@@ -71,12 +76,10 @@ TALK_TURNS = 4  # per seat
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """One benchmark layout: how many courtrooms, and which recording each plays."""
+    """One benchmark layout: the courtrooms, each a recording and its utterances."""
 
     name: str
-    rooms: int
-    recording: Path
-    turns: list[Turn]
+    rooms: list[tuple[Path, list[Turn]]]
     title: str
 
 
@@ -125,9 +128,9 @@ def match(finals: list[tuple[float, Final]], turns: list[Turn]) -> list[tuple[fl
 
 
 async def one_room(
-    layout: Layout, model: LoadedModel, pool: DecodePool, lags: list[float]
+    recording: Path, turns: list[Turn], model: LoadedModel, pool: DecodePool, lags: list[float]
 ) -> tuple[int, list[float]]:
-    source = WavFileSource(layout.recording, realtime=True)
+    source = WavFileSource(recording, realtime=True)
     finals: list[tuple[float, Final]] = []
     async with source:
         roles = [f"{DEMO_ROLES[c % len(DEMO_ROLES)]}{c + 1}" for c in range(source.format.channels)]
@@ -149,17 +152,20 @@ async def one_room(
             await feeder
             lags.append(worker.stats.max_lag)
     t0 = source.started_at
-    latency = [left - (t0 + turn.end_frame / RATE) for left, turn in match(finals, layout.turns)]
+    latency = [left - (t0 + turn.end_frame / RATE) for left, turn in match(finals, turns)]
     return len(finals), latency
 
 
 async def measure(layout: Layout, model: LoadedModel, threads: int) -> dict[str, Any]:
     pool = DecodePool(threads)
     before = rss_mib()
-    lags: list[list[float]] = [[] for _ in range(layout.rooms)]
+    lags: list[list[float]] = [[] for _ in layout.rooms]
     started, cpu = time.monotonic(), cpu_seconds()
     rooms = await asyncio.gather(
-        *(one_room(layout, model, pool, lags[i]) for i in range(layout.rooms))
+        *(
+            one_room(path, turns, model, pool, lags[i])
+            for i, (path, turns) in enumerate(layout.rooms)
+        )
     )
     wall, cpu = time.monotonic() - started, cpu_seconds() - cpu
     pool.close()
@@ -167,13 +173,31 @@ async def measure(layout: Layout, model: LoadedModel, threads: int) -> dict[str,
     latency = [x for _, per in rooms for x in per]
     return {
         "finals": sum(n for n, _ in rooms),
-        "expected": layout.rooms * len(layout.turns),
+        "expected": sum(len(turns) for _, turns in layout.rooms),
         "lag_p95": percentile(all_lags, 95),
         "lag_max": max(all_lags),
         "final_p95": percentile(latency, 95),
         "cpu": 100 * cpu / wall,
-        "mib_per_room": (peak_rss_mib() - before) / layout.rooms,
+        "mib_per_room": (peak_rss_mib() - before) / len(layout.rooms),
     }
+
+
+def offline_speed(recording: Path, model: LoadedModel, threads: int) -> float:
+    """Audio seconds decoded per wall second, as fast as one engine goes (no pacing)."""
+    with wave.open(str(recording)) as w:
+        channels = w.getnchannels()
+        pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, channels)
+    pool = DecodePool(threads)
+    engine = TranscriptionEngine(
+        model, input_rate=RATE, roles=[str(c) for c in range(channels)], decode_pool=pool
+    )
+    started = time.perf_counter()
+    for i in range(0, len(pcm), RATE // 10):
+        engine.process(pcm[i : i + RATE // 10])
+    engine.flush()
+    wall = time.perf_counter() - started
+    pool.close()
+    return len(pcm) / RATE / wall
 
 
 def layouts(names: list[str], work: Path) -> list[Layout]:
@@ -189,34 +213,49 @@ def layouts(names: list[str], work: Path) -> list[Layout]:
         if kind == "demo":
             path = build_demo_recording(clips, work / "demo.wav", turns=DEMO_TURNS, pause_s=1.0)
             turns = demo_turns(frames, seats=len(DEMO_ROLES), turns=DEMO_TURNS, pause_s=1.0)
-            built.append(Layout(name, n, path, turns, f"{n} courtrooms × 4 mics, one at a time"))
-        else:
-            seats, rooms = (n, 1) if kind == "talk" else (1, n)
-            path, turns = build_talking_recording(
-                clips, work / f"talk{seats}.wav", seats=seats, turns_per_seat=TALK_TURNS
-            )
-            title = (
-                f"1 courtroom × {seats} mics, all talking"
-                if kind == "talk"
-                else f"{rooms} courtrooms × 1 mic, all talking"
-            )
-            built.append(Layout(name, rooms, path, turns, title))
+            title = f"{n} courtrooms × 4 mics, one at a time"
+            built.append(Layout(name, [(path, turns)] * n, title))
+            continue
+        path, turns = build_talking_recording(
+            clips, work / f"talk{n}.wav", seats=n, turns_per_seat=TALK_TURNS
+        )
+        if kind == "talk":
+            built.append(Layout(name, [(path, turns)], f"1 courtroom × {n} mics, all talking"))
+        else:  # the same talkers, each alone in a one-microphone courtroom
+            rooms = [(split(path, seat), only(turns, seat)) for seat in range(n)]
+            built.append(Layout(name, rooms, f"{n} courtrooms × 1 mic, all talking"))
     return built
+
+
+def split(path: Path, seat: int) -> Path:
+    """Channel ``seat`` of a recording as a one-microphone recording."""
+    with wave.open(str(path)) as w:
+        channels = w.getnchannels()
+        pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, channels)
+    out = path.with_name(f"{path.stem}-seat{seat}.wav")
+    with wave.open(str(out), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(np.ascontiguousarray(pcm[:, seat]).tobytes())
+    return out
+
+
+def only(turns: list[Turn], seat: int) -> list[Turn]:
+    """The turns of ``seat``, on seat 0 of its own recording."""
+    return [Turn(0, t.clip, t.start_frame, t.end_frame) for t in turns if t.seat == seat]
 
 
 def child(args: argparse.Namespace) -> int:
     """One measurement in this (fresh) process; prints its figures as JSON."""
     spec = json.loads(args.child)
-    layout = Layout(
-        spec["name"],
-        spec["rooms"],
-        Path(spec["recording"]),
-        [Turn(*t) for t in spec["turns"]],
-        spec["title"],
-    )
+    rooms = [(Path(path), [Turn(*t) for t in turns]) for path, turns in spec["rooms"]]
+    layout = Layout(spec["name"], rooms, spec["title"])
     model = load_model(resolve(DEFAULT_MODEL, models_dir=models_dir_from_env()))
     model_mib = rss_mib()
     result = asyncio.run(measure(layout, model, spec["threads"]))
+    if len(layout.rooms) == 1:
+        result["speed"] = offline_speed(layout.rooms[0][0], model, spec["threads"])
     result["model_mib"] = model_mib
     print(json.dumps(result))
     return 0
@@ -228,6 +267,7 @@ def line(layout: Layout, threads: int, r: dict[str, Any]) -> str:
         f"lag p95 {r['lag_p95']:.2f} s, max {r['lag_max']:.2f} s; "
         f"finals {r['finals']}/{r['expected']}, final p95 {r['final_p95']:.2f} s; "
         f"CPU {r['cpu']:.0f} %, +{r['mib_per_room']:.0f} MiB/courtroom"
+        + (f"; unpaced {r['speed']:.1f}× real time" if "speed" in r else "")
     )
 
 
@@ -249,9 +289,10 @@ def main() -> int:
             for threads in args.decode_threads:
                 spec = {
                     "name": layout.name,
-                    "rooms": layout.rooms,
-                    "recording": str(layout.recording),
-                    "turns": [[t.seat, t.clip, t.start_frame, t.end_frame] for t in layout.turns],
+                    "rooms": [
+                        (str(path), [[t.seat, t.clip, t.start_frame, t.end_frame] for t in turns])
+                        for path, turns in layout.rooms
+                    ],
                     "title": layout.title,
                     "threads": threads,
                 }
@@ -267,7 +308,7 @@ def main() -> int:
                 lines.append(text)
         lines.append(f"model loaded once per process: {r['model_mib']:.0f} MiB RSS; {machine()}")
     text = "\n".join(lines)
-    print(lines[-1])
+    print(lines[-1], flush=True)
     if args.update_readme is not None:
         update_readme(args.update_readme, "streams", text)
     return 0
