@@ -157,7 +157,11 @@ class DecodePool:
         return [job.result for job in jobs]  # type: ignore[misc]
 
     def close(self) -> None:
-        """Stop the helpers once the queue is drained; later batches run inline."""
+        """Stop the helpers once the queue is drained; later batches run inline.
+
+        Waits for the helpers' running jobs (a job that never returns keeps
+        ``close`` waiting too). The process-wide pool is never closed.
+        """
         with self._lock:
             self._closed = True
             helpers = list(self._helpers)
