@@ -19,8 +19,13 @@ another channel), wrong-seat lines and utterances split into several lines.
 Finals are matched to utterances by time overlap
 (:func:`transcription.accuracy.score_finals`).
 
+``--curve`` instead measures the trade-off the gate's ``endpoint_ms`` makes:
+for each endpoint, the live pipeline's CER and split sentences on the
+conditions where it matters (noise and mid-sentence pauses), beside plain
+Vosk; ``bench/latency.py --endpoint-ms`` gives the latency side.
+
 Usage: ``python bench/accuracy.py [--model DIR] [--only NAME ...] [--realtime]
-[--update-readme README.md]``
+[--curve] [--update-readme README.md]``
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from transcription.evalaudio import (
     build_stereo,
     load_clips,
 )
+from transcription.gate import GateConfig
 from transcription.model import LoadedModel, load_model
 from transcription.models import DEFAULT_MODEL, resolve
 from transcription.models_cli import models_dir_from_env, speech_dir_from_env
@@ -165,6 +171,38 @@ def summary(results: dict[str, dict[str, Score]], model: LoadedModel, wall: floa
     ]
 
 
+CURVE_ENDPOINTS_MS = (300, 400, 500, 600, 800)
+CURVE_CONDITIONS = ("steady 10 dB", "babble 10 dB", "steady 5 dB", "babble 5 dB", "pause")
+
+
+def curve(model: LoadedModel, audios: dict[str, EvalAudio], jobs: int) -> list[str]:
+    """Live CER and split sentences per gate endpoint, on ``audios``, beside plain Vosk."""
+
+    def plain(audio: EvalAudio) -> Score:
+        return score_texts(audio.utterances, plain_vosk(model, audio))
+
+    def live(endpoint_ms: int) -> Score:
+        gate = GateConfig(endpoint_ms=endpoint_ms)
+        scores = (
+            score_finals(a.utterances, live_engine(model, a, gate=gate)) for a in audios.values()
+        )
+        return sum(scores, Score(0, 0, 0, 0))
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        base = sum(pool.map(plain, audios.values()), Score(0, 0, 0, 0))
+        points = list(pool.map(live, CURVE_ENDPOINTS_MS))
+    lines = [
+        f"trade-off on {len(audios)} recordings ({', '.join(audios)}), "
+        f"{base.utterances} utterances; plain Vosk CER {base.cer:.3f}"
+    ]
+    lines += [
+        f"endpoint {ms:>4} ms: live CER {score.cer:.3f}, split {score.split}/{score.utterances}, "
+        f"lines {score.lines}"
+        for ms, score in zip(CURVE_ENDPOINTS_MS, points, strict=True)
+    ]
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=None, help="a Vosk model directory")
@@ -179,6 +217,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--turns", type=int, default=4, help="utterances per recording")
     parser.add_argument("--jobs", type=int, default=2, help="conditions measured at once")
+    parser.add_argument("--curve", action="store_true", help="the endpoint trade-off curve")
     parser.add_argument("--update-readme", type=Path, default=None)
     args = parser.parse_args()
     if not 1 <= args.turns <= 100:
@@ -188,10 +227,18 @@ def main() -> int:
     model_dir = args.model or resolve(DEFAULT_MODEL, models_dir=models_dir_from_env())
     model = load_model(model_dir)
     clips = load_clips(speech_samples(speech_dir=speech_dir_from_env()))
-    chosen = [c for c in CONDITIONS if args.only is None or any(o in c.name for o in args.only)]
+    only = args.only or (list(CURVE_CONDITIONS) if args.curve else None)
+    chosen = [c for c in CONDITIONS if only is None or any(o in c.name for o in only)]
     if not chosen:
         parser.error(f"--only: no condition matches; choose from {[c.name for c in CONDITIONS]}")
     started = time.monotonic()
+    if args.curve:
+        audios = {c.name: c.audio(clips, seed=args.seed, turns=args.turns) for c in chosen}
+        text = "\n".join([*curve(model, audios, args.jobs), machine()])
+        print(text)
+        if args.update_readme is not None:
+            update_readme(args.update_readme, "accuracy-curve", text)
+        return 0
 
     def run(condition: Condition) -> dict[str, Score]:
         audio = condition.audio(clips, seed=args.seed, turns=args.turns)

@@ -78,7 +78,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def measure(turns: int, work: Path) -> dict[str, Any]:
+async def measure(turns: int, work: Path, *, endpoint_ms: int | None = None) -> dict[str, Any]:
     samples = speech_samples(speech_dir=speech_dir_from_env())
     recording = build_demo_recording(
         [s.path for s in samples], work / "room.wav", turns=turns, pause_s=PAUSE_S
@@ -110,6 +110,7 @@ async def measure(turns: int, work: Path) -> dict[str, Any]:
                 "courtroom": {"id": "bench", "name": "基准法庭"},
                 "hub": {"url": f"ws://127.0.0.1:{hub.port}/ws/agent", "token": TOKEN},
                 "audio": {"source": "wav", "file": str(recording), "roles": list(DEMO_ROLES)},
+                "transcription": {} if endpoint_ms is None else {"endpoint_ms": endpoint_ms},
             }
         )
         arrivals: list[tuple[float, dict[str, Any]]] = []
@@ -185,17 +186,21 @@ def summary(result: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=24, help="utterances (>= 20)")
+    parser.add_argument(
+        "--endpoint-ms", type=int, default=None, help="the gate's endpoint (default: the agent's)"
+    )
     parser.add_argument("--update-readme", type=Path, default=None)
     args = parser.parse_args()
     if args.turns < 20:
         parser.error("--turns: at least 20 utterances for a meaningful p95")
     with tempfile.TemporaryDirectory(prefix="courtroom-bench-") as tmp:
-        result = asyncio.run(measure(args.turns, Path(tmp)))
-    text = summary(result) + "\n" + machine()
+        result = asyncio.run(measure(args.turns, Path(tmp), endpoint_ms=args.endpoint_ms))
+    endpoint = args.endpoint_ms or AgentConfig.model_fields["transcription"].default.endpoint_ms
+    text = summary(result) + f"\nspeech gate endpoint {endpoint} ms; " + machine()
     print(text)
     if result["finals"] != result["turns"]:
         print("warning: not every utterance produced exactly one final", file=sys.stderr)
-    if args.update_readme is not None:
+    if args.update_readme is not None and args.endpoint_ms is None:
         update_readme(args.update_readme, "latency", text)
     return 0
 

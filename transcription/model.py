@@ -22,6 +22,7 @@ The installed model is never written to. Plain Vosk, as shipped, is
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import threading
@@ -36,6 +37,7 @@ from transcription.assets import default_cache_dir
 
 __all__ = ["LoadedModel", "ModelLoadError", "load_model"]
 
+logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _cache: dict[tuple[Path, str], LoadedModel] = {}
 
@@ -103,18 +105,20 @@ def gate_view(model: Path, *, views_dir: Path | None = None) -> Path:
         for entry in (model / "conf").iterdir():
             if entry.name != "model.conf":
                 _link(view / "conf" / entry.name, entry)
-    partial = target.with_suffix(".tmp")
+    partial = target.with_name(f".model.conf.{os.getpid()}.{threading.get_ident()}")
     partial.write_text(conf)
     os.replace(partial, target)
     return view
 
 
 def _link(link: Path, target: Path) -> None:
-    if link.is_symlink() or link.exists():
-        if link.is_symlink() and link.readlink() == target:
-            return
-        link.unlink()
-    link.symlink_to(target)
+    """Point ``link`` at ``target``, atomically (two processes may build one view)."""
+    if link.is_symlink() and link.readlink() == target:
+        return
+    partial = link.with_name(f".{link.name}.{os.getpid()}.{threading.get_ident()}")
+    partial.unlink(missing_ok=True)
+    partial.symlink_to(target)
+    os.replace(partial, link)
 
 
 def load_model(path: Path, *, endpointing: Endpointing = "gate") -> LoadedModel:
@@ -141,10 +145,17 @@ def load_model(path: Path, *, endpointing: Endpointing = "gate") -> LoadedModel:
         import vosk
 
         vosk.SetLogLevel(-1)
-        try:
-            where = gate_view(key) if endpointing == "gate" else key
-        except OSError as exc:
-            raise ModelLoadError(f"cannot write a view of the model at {path}: {exc}") from exc
+        where = key
+        if endpointing == "gate":
+            try:
+                where = gate_view(key)
+            except OSError as exc:  # a read-only cache: transcribe anyway, as shipped
+                logger.warning(
+                    "cannot write the gate's view of %s (%s); Vosk's own 0.5-s endpoint"
+                    " rule may split sentences at mid-sentence pauses",
+                    path,
+                    exc,
+                )
         try:
             model = vosk.Model(str(where))
         except Exception as exc:  # vosk raises a bare Exception on failure

@@ -8,7 +8,7 @@ speech?". Two are available, both batched over every channel of a courtroom:
 * **Silero VAD** (``silero_vad.onnx``, MIT licence, run with onnxruntime): a
   small recurrent network deciding every 32 ms (512 samples at 16 kHz, 256 at
   8 kHz). It holds up at 5 dB SNR and in babble. The model file is installed
-  by ``courtroom models install`` from the pinned ``silero-vad`` wheel on PyPI
+  by ``courtroom models vad`` (part of ``make setup``) from the pinned ``silero-vad`` wheel on PyPI
   (see :data:`SILERO_VAD`). One ONNX session per process; the recurrent state
   is per detector (one per engine, one row per channel).
 * **WebRTC VAD** (``webrtcvad-wheels``): a GMM deciding every 10 ms; cheaper,
@@ -91,13 +91,13 @@ SILERO_VAD = VadModelSpec(
 
 
 def installed_vad_model(environ: Mapping[str, str] | None = None) -> Path:
-    """The model ``courtroom models install`` put in ``$COURTROOM_MODELS_DIR`` (or the cache)."""
+    """The model ``courtroom models vad`` put in ``$COURTROOM_MODELS_DIR`` (or the cache)."""
     value = (os.environ if environ is None else environ).get("COURTROOM_MODELS_DIR")
     return vad_model_path(Path(value).expanduser() if value else default_models_dir())
 
 
 def vad_model_path(models_dir: Path, spec: VadModelSpec = SILERO_VAD) -> Path:
-    """Where ``courtroom models install`` puts the VAD model."""
+    """Where ``courtroom models vad`` puts the VAD model."""
     return models_dir / spec.dirname / spec.filename
 
 
@@ -175,7 +175,7 @@ def _silero_session(path: Path) -> Any:
             if not _model_ok(key, SILERO_VAD):
                 raise VadModelError(
                     f"语音检测模型缺失 · VAD model missing or damaged at {path};"
-                    " run `courtroom models install`"
+                    " run `courtroom models vad`"
                 )
             import onnxruntime
 
@@ -263,12 +263,16 @@ class WebRtcDetector:
         return out
 
 
-DetectorFactory = Callable[[int, int, float, Path | None], VoiceDetector]
+DetectorFactory = Callable[[int, int, float, Path | None], VoiceDetector | None]
+
+
+def _energy(rate: int, channels: int, threshold: float, model: Path | None) -> None:
+    return None  # the gate's own level-over-floor test decides
 
 
 def _silero(rate: int, channels: int, threshold: float, model: Path | None) -> VoiceDetector:
     if model is None:
-        raise VadModelError("Silero VAD needs its model file; run `courtroom models install`")
+        raise VadModelError("Silero VAD needs its model file; run `courtroom models vad`")
     return SileroDetector(model, rate=rate, channels=channels, threshold=threshold)
 
 
@@ -276,8 +280,10 @@ def _webrtc(rate: int, channels: int, threshold: float, model: Path | None) -> V
     return WebRtcDetector(rate=rate, channels=channels)
 
 
-DETECTORS: Mapping[str, DetectorFactory] = MappingProxyType({"silero": _silero, "webrtc": _webrtc})
-"""Trained detectors by name; ``"energy"`` (no trained detector) is the gate's own."""
+DETECTORS: Mapping[str, DetectorFactory] = MappingProxyType(
+    {"silero": _silero, "webrtc": _webrtc, "energy": _energy}
+)
+"""Speech detectors by name; ``"energy"`` has no trained detector (None): the gate's own test."""
 
 
 def make_detector(
@@ -291,13 +297,11 @@ def make_detector(
     Raises:
         ValueError: unknown detector name.
     """
-    if name == "energy":
-        return None
     try:
         factory = DETECTORS[name]
     except KeyError:
         raise ValueError(
-            f"unknown speech detector {name!r}; choose energy, {', '.join(DETECTORS)}"
+            f"unknown speech detector {name!r}; choose {', '.join(DETECTORS)}"
         ) from None
     try:
         return factory(rate, channels, threshold, model)
