@@ -80,6 +80,7 @@ bench: setup
 	$(PY) bench/latency.py --update-readme README.md
 	$(PY) bench/streams.py --update-readme README.md
 	$(PY) bench/accuracy.py --update-readme README.md
+	$(PY) bench/accuracy.py --curve --update-readme README.md
 	$(PY) bench/recording.py --update-readme README.md
 	$(PY) bench/floods.py --update-readme README.md
 	$(PY) bench/five_sync.py --update-readme README.md

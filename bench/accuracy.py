@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import tempfile
 import time
@@ -68,6 +69,7 @@ from transcription.gate import GateConfig
 from transcription.model import LoadedModel, load_model
 from transcription.models import DEFAULT_MODEL, resolve
 from transcription.models_cli import models_dir_from_env, speech_dir_from_env
+from transcription.segments import Final
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,18 +177,35 @@ CURVE_ENDPOINTS_MS = (300, 400, 500, 600, 800)
 CURVE_CONDITIONS = ("steady 10 dB", "babble 10 dB", "steady 5 dB", "babble 5 dB", "pause")
 
 
+def _final_delays(audio: EvalAudio, finals: list[Final], emitted: list[float]) -> list[float]:
+    """Per utterance: audio time its last overlapping final was out − end of its speech."""
+    last: dict[int, float] = {}
+    for final, at in zip(finals, emitted, strict=True):
+        overlaps = [
+            (min(final.end, u.end) - max(final.start, u.start), i)
+            for i, u in enumerate(audio.utterances)
+        ]
+        best, i = max(overlaps)
+        if best > 0:
+            last[i] = max(last.get(i, 0.0), at)
+    return [at - audio.utterances[i].end for i, at in last.items()]
+
+
 def curve(model: LoadedModel, audios: dict[str, EvalAudio], jobs: int) -> list[str]:
-    """Live CER and split sentences per gate endpoint, on ``audios``, beside plain Vosk."""
+    """Live CER, split sentences and final delay per gate endpoint, beside plain Vosk."""
 
     def plain(audio: EvalAudio) -> Score:
         return score_texts(audio.utterances, plain_vosk(model, audio))
 
-    def live(endpoint_ms: int) -> Score:
+    def live(endpoint_ms: int) -> tuple[Score, list[float]]:
         gate = GateConfig(endpoint_ms=endpoint_ms)
-        scores = (
-            score_finals(a.utterances, live_engine(model, a, gate=gate)) for a in audios.values()
-        )
-        return sum(scores, Score(0, 0, 0, 0))
+        total, delays = Score(0, 0, 0, 0), []
+        for audio in audios.values():
+            emitted: list[float] = []
+            finals = live_engine(model, audio, gate=gate, emitted=emitted)
+            total += score_finals(audio.utterances, finals)
+            delays += _final_delays(audio, finals, emitted)
+        return total, delays
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         base = sum(pool.map(plain, audios.values()), Score(0, 0, 0, 0))
@@ -196,11 +215,17 @@ def curve(model: LoadedModel, audios: dict[str, EvalAudio], jobs: int) -> list[s
         f"{base.utterances} utterances; plain Vosk CER {base.cer:.3f}"
     ]
     lines += [
-        f"endpoint {ms:>4} ms: live CER {score.cer:.3f}, split {score.split}/{score.utterances}, "
-        f"lines {score.lines}"
-        for ms, score in zip(CURVE_ENDPOINTS_MS, points, strict=True)
+        f"endpoint {ms:>4} ms: live CER {score.cer:.3f}, split {score.split}/{score.utterances}; "
+        f"final after end of speech p50 {statistics.median(delays):.2f} s, "
+        f"p95 {_p95(delays):.2f} s (audio time)"
+        for ms, (score, delays) in zip(CURVE_ENDPOINTS_MS, points, strict=True)
     ]
     return lines
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def main() -> int:
