@@ -6,7 +6,8 @@ Per block of captured audio the engine
 1. resamples all channels to the model's rate with soxr (band-limited, so a
    48 kHz or 44.1 kHz room mixer gives the same text as 16 kHz);
 2. classifies each 10-ms frame of each channel as own-speech or not
-   (:mod:`transcription.gate`: noise floor + crosstalk dominance);
+   (:mod:`transcription.gate`: a trained detector (:mod:`transcription.vad`)
+   + crosstalk dominance + duplicate-channel suppression);
 3. lends a recognizer from a shared pool to a channel when its speaker starts,
    feeds it that channel's audio with a short pre-roll, and forces the final
    result when the gate sees the end of the utterance.

@@ -1,16 +1,23 @@
 """Deciding, 10 ms at a time, which microphone is carrying its own speaker.
 
-Two problems are solved here, before any audio reaches Vosk:
+Three problems are solved here, before any audio reaches Vosk:
 
 * **Endpointing.** Vosk's own endpoint rules wait 0.5–2 s of silence before
   a final result, and a quarter of utterances with 1-s pauses merge into the
-  next. An energy gate with an adaptive noise floor ends an utterance after
-  ``endpoint_ms`` of trailing non-speech and the caller forces the final.
+  next. A trained detector (:mod:`transcription.vad`, Silero by default; or
+  the original level-over-adaptive-noise-floor test, ``detector="energy"``)
+  says which frames are speech; ``endpoint_ms`` (500) of trailing non-speech
+  ends an utterance and the caller forces the final. 500 ms keeps a sentence
+  whole across a mid-sentence pause; the latency this costs is measured in
+  the README (``bench/latency.py --endpoint-ms``).
 * **Crosstalk.** Each microphone also hears its neighbours, 20–30 dB quieter.
   A frame counts as speech on a channel only if it is also within
   ``dominance_db`` of the loudest channel in the same frame, so an utterance
   is transcribed once, on the channel of the person speaking. Two people
   talking at once are both within the margin and both transcribed.
+* **Duplicate channels.** Two inputs carrying one signal (a stereo file of
+  one talker, a microphone patched to two mixer inputs) are equally loud;
+  :func:`distinct_channels` finds them by cross-correlation and keeps one.
 
 Only gated speech (plus a short pre-roll) is fed to the recognizers, which is
 also what keeps the CPU cost proportional to speech, not to channel count.

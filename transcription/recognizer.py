@@ -7,23 +7,25 @@ the hearing-clock time of the first sample fed, :meth:`accept` feeds audio,
 for Vosk's own endpoint rules (0.5–2 s of trailing silence in the small
 Chinese model's ``conf/model.conf``).
 
-Each utterance is decoded by a fresh ``KaldiRecognizer``. A reused one is
-not clean: fed the same bytes utterance after utterance, it gives different
-text from the fourth utterance on (its adaptation state carries over, and
-``Reset()`` does not clear it), so a long hearing would drift and the same
-audio would not give the same transcript twice. Building one costs ~50 ms,
-so the next is built in the background (one shared builder thread, at most
-one spare per :class:`StreamRecognizer`) while the current utterance is
-decoded; :meth:`StreamRecognizer.begin` swaps it in.
+Each utterance starts clean without a new ``KaldiRecognizer``: :meth:`finish`
+calls ``FinalResult()``, after which Vosk rebuilds the feature pipeline (its
+CMVN and iVector state) and the decoder on the next audio fed. Only the
+recognizer's lookahead-composed graph stays, a cache; keeping it warm is why
+the pool lends recognizers instead of building one per utterance (measured:
+building one per utterance took 40 % more CPU with 8 people talking at once,
+and gave the same text). ``tests/transcription/test_recognizer_fresh.py``
+feeds the same audio utterance after utterance and checks the text never
+changes.
 
-Vosk stamps words in seconds of audio fed since its recognizer was created;
-each utterance maps word times onto the hearing clock from the time it began.
+Vosk stamps words in seconds of audio fed since the recognizer was created,
+across utterances. Audio between utterances is never fed, so each utterance
+records the Vosk time at which it began and maps word times onto the hearing
+clock by that offset.
 """
 
 from __future__ import annotations
 
 import json
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from transcription.model import LoadedModel
@@ -31,18 +33,6 @@ from transcription.segments import Final, Partial, Word
 from transcription.text import join_words, normalize_text
 
 __all__ = ["StreamRecognizer"]
-
-# Builds spare recognizers off the decoding thread. One thread: a build holds
-# little CPU and the queue is bounded by one spare per StreamRecognizer.
-_builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vosk-recognizer")
-
-
-def _kaldi(model: LoadedModel) -> Any:
-    import vosk
-
-    rec = vosk.KaldiRecognizer(model.vosk_model, float(model.sample_rate))
-    rec.SetWords(True)
-    return rec
 
 
 class StreamRecognizer:
@@ -52,12 +42,13 @@ class StreamRecognizer:
     """
 
     def __init__(self, model: LoadedModel, *, channel: int = 0, role: str = "") -> None:
+        import vosk
+
         self.channel = channel
         self.role = role
         self.sample_rate = model.sample_rate
-        self._model = model
-        self._rec: Any = None  # the current utterance's
-        self._spare: Future[Any] | None = _builder.submit(_kaldi, model)
+        self._rec: Any = vosk.KaldiRecognizer(model.vosk_model, float(model.sample_rate))
+        self._rec.SetWords(True)
         self._fed_samples = 0
         self._utt_vosk_start = 0.0
         self._utt_hearing_start = 0.0
@@ -72,10 +63,7 @@ class StreamRecognizer:
         """
         self.channel = channel
         self.role = role
-        spare, self._spare = self._spare, None
-        self._rec = spare.result() if spare is not None else _kaldi(self._model)
-        self._fed_samples = 0
-        self._utt_vosk_start = 0.0
+        self._utt_vosk_start = self._fed_samples / self.sample_rate
         self._utt_hearing_start = hearing_time
         self._last_partial = ""
         self.active = True
@@ -115,9 +103,7 @@ class StreamRecognizer:
         if not self.active:
             return None
         self.active = False
-        final = self._final(json.loads(self._rec.FinalResult()))
-        self._spare = _builder.submit(_kaldi, self._model)  # the next utterance's, clean
-        return final
+        return self._final(json.loads(self._rec.FinalResult()))
 
     @property
     def hearing_time(self) -> float:

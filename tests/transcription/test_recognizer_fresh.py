@@ -21,7 +21,7 @@ from transcription.segments import Final
 def test_same_audio_gives_the_same_text_utterance_after_utterance(
     vosk_model: LoadedModel, speech: list[SpeechSample]
 ) -> None:
-    """A long hearing does not drift: a reused KaldiRecognizer changes its text by the 4th."""
+    """A long hearing does not drift: one pooled recognizer, the same audio, the same text."""
     clips = load_clips(speech)
     pcm = [np.round(c.samples * 32767).astype(np.int16).tobytes() for c in clips]
     recognizer = StreamRecognizer(vosk_model)
