@@ -58,12 +58,6 @@ def start(args: list[str]) -> tuple[subprocess.Popen[str], dict[str, list[str]]]
     return process, endpoints
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def simulators(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[Simulators]:
     recordings = tmp_path / "recordings"
@@ -71,11 +65,11 @@ def simulators(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[Simulator
     specs = {
         "judge-camera": ["visca", "--port", str(tmp_path / "cam0"), "--option", "max-presets=16"],
         "gallery-camera": ["pelco-d", "--port", str(tmp_path / "cam1")],
-        "matrix": ["extron-sis", "--port", str(free_port())],
+        "matrix": ["extron-sis", "--port", "0"],
         "display": [
             "pjlink",
             "--port",
-            str(free_port()),
+            "0",
             "--option",
             "password=s3cret",
             # scaled time: warm-up and cool-down of a second or less, not 20-30 s
@@ -87,7 +81,7 @@ def simulators(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[Simulator
         "recorder": [
             "hyperdeck",
             "--port",
-            str(free_port()),
+            "0",
             "--option",
             f"directory={recordings}",
         ],
