@@ -30,7 +30,7 @@ help:
 	@echo "make demo   — run the demo courtroom (hub + agent), prints URL and login"
 	@echo "make test   — format/lint/type gates and the whole test suite"
 	@echo "make setup  — install system packages, Python env, Vosk model, demo speech"
-	@echo "make bench  — latency and capacity benchmarks; write their figures into README.md"
+	@echo "make bench  — latency, capacity and accuracy benchmarks; write their figures into README.md"
 
 setup: system-packages python-env models
 
@@ -54,6 +54,7 @@ python-env: $(UV)
 
 models: python-env
 	@$(COURTROOM) models install --quiet
+	@$(COURTROOM) models vad --quiet
 	@$(COURTROOM) models samples --quiet
 
 demo: setup
@@ -78,6 +79,8 @@ pytest:
 bench: setup
 	$(PY) bench/latency.py --update-readme README.md
 	$(PY) bench/streams.py --update-readme README.md
+	$(PY) bench/accuracy.py --update-readme README.md
+	$(PY) bench/accuracy.py --curve --update-readme README.md
 	$(PY) bench/recording.py --update-readme README.md
 	$(PY) bench/floods.py --update-readme README.md
 	$(PY) bench/five_sync.py --update-readme README.md

@@ -96,7 +96,9 @@ SOURCE_OPEN_WAIT = 5.0
 
 CLOSE_FLUSH_SECONDS = 10.0
 """At 闭庭, how long the transcript's last utterances may take to come out of
-the recogniser before the hearing is closed without them (logged)."""
+the recogniser before the hearing is closed without them (logged); a source
+faster than real time (a file) adds the hearing's audio length, since its
+blocks wait for the recogniser and up to a minute of them may still be queued."""
 
 
 def new_hearing_id(courtroom: str, now: datetime | None = None) -> str:
@@ -632,12 +634,15 @@ class CourtroomAgent:
         self._watch.close_session()
         try:
             if hearing.finishing:
-                done, _ = await asyncio.wait(hearing.finishing, timeout=CLOSE_FLUSH_SECONDS)
+                # A source faster than real time (a file) waits for the recogniser,
+                # so up to its whole backlog is still queued: allow the audio's length.
+                flush = CLOSE_FLUSH_SECONDS + (duration if self._wait_for_recogniser else 0.0)
+                done, _ = await asyncio.wait(hearing.finishing, timeout=flush)
                 if len(done) < len(hearing.finishing):
                     logger.error(
                         "hearing %s: the last utterances still in the recogniser after %.0f s",
                         hearing.hearing_id,
-                        CLOSE_FLUSH_SECONDS,
+                        flush,
                     )
             if hearing.recording is not None:
                 try:

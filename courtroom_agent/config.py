@@ -20,6 +20,8 @@ Example ``room.toml``::
 
     [transcription]
     model = "vosk-model-small-cn-0.22"   # name, or path to any Vosk model
+    detector = "silero"                  # or "webrtc", "energy"
+    endpoint_ms = 500                    # trailing non-speech that ends an utterance
 
 Errors are reported with the file name and the key path of each problem.
 """
@@ -227,11 +229,19 @@ class AudioConfig(_Model):
         return self
 
 
+SpeechDetector = Literal["silero", "webrtc", "energy"]
+"""The names of :data:`transcription.vad.DETECTORS` (a test keeps the two equal)."""
+
+
 class TranscriptionConfig(_Model):
     model: str = Field(default="vosk-model-small-cn-0.22", description="model name or path")
-    endpoint_ms: Annotated[int, Field(ge=100, le=3000)] = 400
+    detector: SpeechDetector = Field(
+        default="silero", description="what decides a frame is speech (see transcription.vad)"
+    )
+    speech_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    endpoint_ms: Annotated[int, Field(ge=100, le=3000)] = 500
     dominance_db: Annotated[float, Field(gt=0, le=60)] = 15.0
-    min_level_dbfs: Annotated[float, Field(ge=-90, le=0)] = -50.0
+    min_level_dbfs: Annotated[float, Field(ge=-90, le=0)] = -60.0
 
 
 DeviceKind = Literal["visca", "pelco-d", "extron-sis", "pjlink", "hyperdeck", "mqtt"]

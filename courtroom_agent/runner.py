@@ -120,6 +120,8 @@ async def run_agent(
     spool_path = spool_file(config, data_dir=data_dir)
     spool_path.parent.mkdir(parents=True, exist_ok=True)
     gate = GateConfig(
+        detector=config.transcription.detector,
+        speech_threshold=config.transcription.speech_threshold,
         endpoint_ms=config.transcription.endpoint_ms,
         dominance_db=config.transcription.dominance_db,
         min_level_dbfs=config.transcription.min_level_dbfs,

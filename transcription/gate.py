@@ -1,16 +1,23 @@
 """Deciding, 10 ms at a time, which microphone is carrying its own speaker.
 
-Two problems are solved here, before any audio reaches Vosk:
+Three problems are solved here, before any audio reaches Vosk:
 
 * **Endpointing.** Vosk's own endpoint rules wait 0.5–2 s of silence before
   a final result, and a quarter of utterances with 1-s pauses merge into the
-  next. An energy gate with an adaptive noise floor ends an utterance after
-  ``endpoint_ms`` of trailing non-speech and the caller forces the final.
+  next. A trained detector (:mod:`transcription.vad`, Silero by default; or
+  the original level-over-adaptive-noise-floor test, ``detector="energy"``)
+  says which frames are speech; ``endpoint_ms`` (500) of trailing non-speech
+  ends an utterance and the caller forces the final. 500 ms keeps a sentence
+  whole across a mid-sentence pause; the latency this costs is measured in
+  the README (``bench/latency.py --endpoint-ms``).
 * **Crosstalk.** Each microphone also hears its neighbours, 20–30 dB quieter.
   A frame counts as speech on a channel only if it is also within
   ``dominance_db`` of the loudest channel in the same frame, so an utterance
   is transcribed once, on the channel of the person speaking. Two people
   talking at once are both within the margin and both transcribed.
+* **Duplicate channels.** Two inputs carrying one signal (a stereo file of
+  one talker, a microphone patched to two mixer inputs) are equally loud;
+  :func:`distinct_channels` finds them by cross-correlation and keeps one.
 
 Only gated speech (plus a short pre-roll) is fed to the recognizers, which is
 also what keeps the CPU cost proportional to speech, not to channel count.
@@ -20,11 +27,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ChannelGate", "GateConfig", "GateEvent", "frame_levels", "voiced_frames"]
+__all__ = [
+    "ChannelGate",
+    "GateConfig",
+    "GateEvent",
+    "distinct_channels",
+    "frame_levels",
+    "voiced_frames",
+]
 
 _FLOOR_DB = -96.0
 
@@ -35,9 +50,21 @@ class GateConfig:
 
     Attributes:
         frame_ms: analysis frame length.
+        detector: what decides that a frame is speech: ``"silero"`` (a
+            trained network, the default: holds up in noise and babble),
+            ``"webrtc"`` (WebRTC's GMM VAD) or ``"energy"`` (level above the
+            channel's adaptive noise floor, the original gate).
+        speech_threshold: a trained detector's speech probability needed to
+            enter speech (it leaves 0.15 lower).
+        vad_model: the Silero model file; None is the installed one.
         min_level_dbfs: frames quieter than this are never speech.
-        above_floor_db: speech must exceed the channel's noise floor by this.
+        above_floor_db: (energy detector) speech must exceed the channel's
+            noise floor by this.
         dominance_db: speech must be within this of the loudest channel.
+        duplicate_correlation: a channel whose signal correlates at least
+            this much with a louder speaking channel carries the same sound
+            (a stereo file of one talker, a microphone patched to two inputs)
+            and is not transcribed again.
         onset_ms: voiced audio needed (within a window twice as long) to open.
         endpoint_ms: trailing non-speech that ends an utterance.
         preroll_ms: audio before the onset fed with the utterance, so the
@@ -48,11 +75,15 @@ class GateConfig:
     """
 
     frame_ms: int = 10
-    min_level_dbfs: float = -50.0
+    detector: str = "silero"
+    speech_threshold: float = 0.5
+    vad_model: Path | None = None
+    min_level_dbfs: float = -60.0
     above_floor_db: float = 10.0
     dominance_db: float = 15.0
+    duplicate_correlation: float = 0.7
     onset_ms: int = 50
-    endpoint_ms: int = 400
+    endpoint_ms: int = 500
     preroll_ms: int = 300
     max_utterance_ms: int = 30_000
     floor_rise_db_per_s: float = 3.0
@@ -65,6 +96,10 @@ class GateConfig:
                 raise ValueError(f"{name} must be at least frame_ms")
         if self.dominance_db <= 0 or self.above_floor_db < 0:
             raise ValueError("dominance_db must be > 0 and above_floor_db >= 0")
+        if not 0.0 < self.speech_threshold < 1.0:
+            raise ValueError("speech_threshold must be between 0 and 1")
+        if not 0.0 < self.duplicate_correlation <= 1.0:
+            raise ValueError("duplicate_correlation must be in (0, 1]")
 
     def frames(self, ms: int) -> int:
         return max(1, ms // self.frame_ms)
@@ -91,12 +126,17 @@ def voiced_frames(
     levels: npt.NDArray[np.float64],
     floors: npt.NDArray[np.float64],
     config: GateConfig,
+    speech: npt.NDArray[np.bool_] | None = None,
 ) -> npt.NDArray[np.bool_]:
     """Classify frames as own-speech per channel, updating ``floors`` in place.
 
     ``levels`` has shape (frames, channels); ``floors`` (channels,) is the
     running noise-floor estimate, which falls at once to a quieter frame and
-    rises by at most ``floor_rise_db_per_s``.
+    rises by at most ``floor_rise_db_per_s``. ``speech`` is a trained
+    detector's decision for the same frames; without it a frame is speech
+    when it is ``above_floor_db`` over the floor. Either way it must be
+    within ``dominance_db`` of the loudest channel (crosstalk) and above
+    ``min_level_dbfs``.
     """
     rise = config.floor_rise_db_per_s * config.frame_ms / 1000.0
     loudest = levels.max(axis=1, initial=_FLOOR_DB)
@@ -105,12 +145,67 @@ def voiced_frames(
         row = levels[i]
         np.minimum(floors + rise, row, out=floors)
         np.maximum(floors, _FLOOR_DB, out=floors)
-        out[i] = (
-            (row >= config.min_level_dbfs)
-            & (row >= floors + config.above_floor_db)
-            & (row >= loudest[i] - config.dominance_db)
-        )
+        own = speech[i] if speech is not None else row >= floors + config.above_floor_db
+        out[i] = own & (row >= config.min_level_dbfs) & (row >= loudest[i] - config.dominance_db)
     return out
+
+
+_MAX_LAG_S = 0.005  # inter-channel delay searched for a duplicate (1.7 m of sound)
+
+
+def distinct_channels(
+    pcm: npt.NDArray[np.int16],
+    voiced: npt.NDArray[np.bool_],
+    levels: npt.NDArray[np.float64],
+    *,
+    frame_len: int,
+    rate: int,
+    threshold: float,
+    holding: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.bool_]:
+    """Unvoice channels that carry the same sound as a louder voiced channel.
+
+    Two inputs wired to one microphone (or a stereo file of one talker) are
+    equally loud and both pass the dominance test; two different people
+    talking at once are too, but their signals are uncorrelated. So, per
+    stretch of frames where several channels are voiced, each channel is
+    compared with every louder one by normalised cross-correlation (±5 ms of
+    lag, for two microphones near one talker); at ``threshold`` or more it is
+    a copy and is unvoiced. Louder means higher mean level over the stretch,
+    a channel already ``holding`` an utterance counting 6 dB louder (the
+    line stays where it began) and ties going to the lower channel number.
+
+    Returns ``voiced`` itself when fewer than two channels are voiced (the
+    common case costs nothing), else a corrected copy.
+    """
+    if voiced.shape[1] < 2 or int(voiced.any(axis=0).sum()) < 2:
+        return voiced
+    out = voiced.copy()
+    speaking = np.flatnonzero(voiced.any(axis=0))
+    loudness = levels[:, speaking].mean(axis=0) + np.where(holding[speaking], 6.0, 0.0)
+    order = [int(speaking[k]) for k in sorted(range(len(speaking)), key=lambda k: -loudness[k])]
+    span = slice(0, voiced.shape[0] * frame_len)
+    signals = pcm[span].astype(np.float64)
+    lag = max(1, int(rate * _MAX_LAG_S))
+    kept: list[int] = []
+    for channel in order:
+        if any(_correlation(signals[:, channel], signals[:, k], lag) >= threshold for k in kept):
+            out[:, channel] = False
+        else:
+            kept.append(channel)
+    return out
+
+
+def _correlation(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], lag: int) -> float:
+    """Largest normalised cross-correlation of ``a`` and ``b`` within ±``lag`` samples."""
+    a = a - a.mean()
+    b = b - b.mean()
+    energy = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
+    if energy == 0.0 or len(a) <= 2 * lag:
+        return 0.0
+    core = a[lag:-lag]
+    scores = np.correlate(b, core, mode="valid")  # 2 * lag + 1 shifts
+    return float(np.abs(scores).max()) / energy
 
 
 class ChannelGate:

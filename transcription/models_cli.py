@@ -25,6 +25,7 @@ from pathlib import Path
 
 from transcription.assets import (
     DEFAULT_INDEX_URL,
+    InstallError,
     Progress,
     SpeechInstallError,
     default_speech_dir,
@@ -39,6 +40,7 @@ from transcription.models import (
     list_models,
     resolve,
 )
+from transcription.vad import install_vad_model
 
 _INDEX_VARIABLES = ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL")
 
@@ -108,6 +110,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     locating.add_argument("name", help="model name or model directory")
     locating.set_defaults(func=_cmd_path)
 
+    vad = actions.add_parser(
+        "vad",
+        help="安装语音检测模型 · install the Silero speech detector the live transcript uses",
+    )
+    vad.add_argument("--quiet", action="store_true", help="print errors only")
+    vad.set_defaults(func=_cmd_vad)
+
     samples = actions.add_parser("samples", help="安装演示语音 · install the demo speech")
     samples.add_argument("--quiet", action="store_true", help="print errors only")
     samples.set_defaults(func=_cmd_samples)
@@ -152,6 +161,17 @@ def _cmd_install(args: argparse.Namespace) -> int:
         return 2
     except ModelInstallError as exc:
         print(f"courtroom models install: {exc}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(path)
+    return 0
+
+
+def _cmd_vad(args: argparse.Namespace) -> int:
+    try:
+        path = install_vad_model(models_dir_from_env(), index_url=index_url_from_env())
+    except InstallError as exc:
+        print(f"courtroom models vad: {exc}", file=sys.stderr)
         return 1
     if not args.quiet:
         print(path)

@@ -73,7 +73,9 @@ async def transcribe_file(
         ValueError: ``roles_spec`` does not match the channel count.
         ModelLoadError: the model cannot be loaded.
     """
-    source = WavFileSource(path, realtime=False, block_ms=500)
+    # The agent's 100-ms blocks: Vosk checks its endpoint rules once per block
+    # fed, so the same blocks give the file the live transcript's text.
+    source = WavFileSource(path, realtime=False, block_ms=100)
     finals: list[Final] = []
     async with source:
         fmt = source.format

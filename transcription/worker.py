@@ -2,6 +2,12 @@
 
 Vosk is blocking C++ code (it releases the GIL), so the engine lives in one
 dedicated thread. The event loop hands it audio blocks and reads back results.
+Within one block the engine may decode several talking channels at once on
+the process's shared :class:`~transcription.decode_pool.DecodePool`; the
+engine call still returns only when all of them are done, so everything
+below (bounds, lag, failures, stalls) holds per engine call unchanged: an
+exception in any channel's decoding is the call's exception, and a channel
+whose decoding hangs hangs the call.
 
 The lossless recording is the law's; the transcript is an aid. The caller
 feeds both from one loop, so nothing here may hold that loop up or raise

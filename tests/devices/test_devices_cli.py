@@ -58,12 +58,6 @@ def start(args: list[str]) -> tuple[subprocess.Popen[str], dict[str, list[str]]]
     return process, endpoints
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def simulators(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[Simulators]:
     recordings = tmp_path / "recordings"
@@ -71,11 +65,11 @@ def simulators(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[Simulator
     specs = {
         "judge-camera": ["visca", "--port", str(tmp_path / "cam0"), "--option", "max-presets=16"],
         "gallery-camera": ["pelco-d", "--port", str(tmp_path / "cam1")],
-        "matrix": ["extron-sis", "--port", str(free_port())],
+        "matrix": ["extron-sis", "--port", "0"],
         "display": [
             "pjlink",
             "--port",
-            str(free_port()),
+            "0",
             "--option",
             "password=s3cret",
             # scaled time: warm-up and cool-down of a second or less, not 20-30 s
@@ -87,7 +81,7 @@ def simulators(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[Simulator
         "recorder": [
             "hyperdeck",
             "--port",
-            str(free_port()),
+            "0",
             "--option",
             f"directory={recordings}",
         ],
@@ -119,6 +113,7 @@ def simulators(tmp_path: Path, mosquitto: MosquittoBroker) -> Iterator[Simulator
             stderr=subprocess.DEVNULL,
         )
         processes["lights"] = relay  # type: ignore[assignment]
+        wait_online(mosquitto.port, "courtroom/fy-01/devices/lights/availability")
         config = tmp_path / "room.toml"
         config.write_text(
             f"""
@@ -254,6 +249,25 @@ def test_devices_send_mqtt_relay_and_probe_names_dead_device(simulators: Simulat
     assert done.returncode == 1
     row = next(line for line in done.stdout.splitlines() if "matrix" in line)
     assert "离线 no" in row
+
+
+def wait_online(port: int, topic: str, timeout: float = 20.0) -> None:
+    """Wait until the simulated MQTT device's retained availability says online."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+
+    online = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_connect = lambda c, *_: c.subscribe(topic)
+    client.on_message = lambda _c, _u, m: online.set() if m.payload == b"online" else None
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        assert online.wait(timeout), f"{topic} never said online"
+    finally:
+        client.loop_stop()
+        client.disconnect()
 
 
 def send(simulators: Simulators, *words: str) -> subprocess.CompletedProcess[str]:

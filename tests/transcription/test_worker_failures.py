@@ -11,18 +11,23 @@ import asyncio
 import logging
 import threading
 import time
+import wave
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from av.audio import AudioBlock
+from courtroom_agent.demo_audio import build_talking_recording
 from tests.fixtures.speech import cer, read_mono
 from tests.hub.conftest import TIMEOUT
 from transcription.assets import SpeechSample
+from transcription.decode_pool import DecodePool
 from transcription.engine import Result, TranscriptionEngine
 from transcription.model import LoadedModel
+from transcription.recognizer import StreamRecognizer
 from transcription.segments import Final
 from transcription.worker import TranscriptionStalled, TranscriptionWorker
 
@@ -395,3 +400,106 @@ async def test_worker_gives_up_at_the_third_stalled_thread(
     assert [n for _, n in calls.failures] == [1, 2, 2]  # max_restarts=10 is not the bound
     assert len(engines) == 3
     assert all(isinstance(e, TranscriptionStalled) for e, _ in calls.failures)
+
+
+def talking_pcm(speech: list[SpeechSample], tmp_path: Path) -> npt.NDArray[np.int16]:
+    """Two seats talking at once (real speech), so blocks have two decode jobs."""
+    path, _ = build_talking_recording(
+        [s.path for s in speech], tmp_path / "talking.wav", seats=2, turns_per_seat=2
+    )
+    with wave.open(str(path)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, 2)
+
+
+def two_seat_engine(model: LoadedModel, pool: DecodePool, at: float = 0.0) -> TranscriptionEngine:
+    return TranscriptionEngine(
+        model, input_rate=RATE, roles=["审判长", "原告"], hearing_offset=at, decode_pool=pool
+    )
+
+
+async def test_worker_failure_inside_a_parallel_channel_job_restarts_the_engine(
+    vosk_model: LoadedModel,
+    speech: list[SpeechSample],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = Calls()
+    raised: list[tuple[str, float]] = []  # thread, hearing time
+    accept = StreamRecognizer.accept
+
+    def faulty(self: StreamRecognizer, pcm: bytes) -> object:
+        # The first call a helper thread (not the engine's) runs fails.
+        if not raised and threading.current_thread().name.startswith("decode-"):
+            raised.append((threading.current_thread().name, self.hearing_time))
+            raise InjectedFault("injected fault in a decode job")
+        return accept(self, pcm)
+
+    monkeypatch.setattr(StreamRecognizer, "accept", faulty)
+    pool = DecodePool(2)
+    pcm = talking_pcm(speech, tmp_path)
+    async with TranscriptionWorker(
+        two_seat_engine(vosk_model, pool),
+        engine_factory=lambda at: two_seat_engine(vosk_model, pool, at),
+        on_failure=calls.on_failure,
+        on_recovered=calls.on_recovered,
+    ) as worker:
+        for block in blocks(pcm, 1600):
+            assert worker.put_nowait(block)
+        await asyncio.wait_for(calls.back.wait(), TIMEOUT)
+        await worker.close()
+        finals = [r async for r in worker.results() if isinstance(r, Final)]
+    pool.close()
+    assert [thread for thread, _ in raised] == ["decode-1"]
+    assert [(type(e), n) for e, n in calls.failures] == [(InjectedFault, 1)]
+    assert calls.recovered == 1 and worker.stats.restarts == 1
+    assert worker.stats.lost_frames == 1600 and not worker.stats.failing
+    assert worker.stats.error == "InjectedFault: injected fault in a decode job"
+    # The fresh engine went on transcribing both seats after the failure.
+    after = [f for f in finals if f.start > raised[0][1]]
+    assert {f.channel for f in after} == {0, 1}
+
+
+async def test_worker_hung_decode_job_is_a_stall_and_the_next_engine_goes_on(
+    vosk_model: LoadedModel,
+    speech: list[SpeechSample],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = Calls()
+    entered = threading.Event()
+    release = threading.Event()
+    accept = StreamRecognizer.accept
+
+    def hanging(self: StreamRecognizer, pcm: bytes) -> object:
+        # The first call a helper thread runs hangs: the pool's only helper is stuck.
+        if not entered.is_set() and threading.current_thread().name.startswith("decode-"):
+            entered.set()
+            release.wait()
+        return accept(self, pcm)
+
+    monkeypatch.setattr(StreamRecognizer, "accept", hanging)
+    pool = DecodePool(2)
+    pcm = talking_pcm(speech, tmp_path)
+    try:
+        async with TranscriptionWorker(
+            two_seat_engine(vosk_model, pool),
+            engine_factory=lambda at: two_seat_engine(vosk_model, pool, at),
+            on_failure=calls.on_failure,
+            on_recovered=calls.on_recovered,
+            stall_timeout=STALL,
+        ) as worker:
+            for block in blocks(pcm, 1600):
+                assert worker.put_nowait(block)
+            assert await asyncio.to_thread(entered.wait, TIMEOUT)
+            await asyncio.wait_for(calls.failed.wait(), TIMEOUT)
+            # With its helper stuck, the replacement engine decodes both seats itself.
+            await asyncio.wait_for(calls.back.wait(), TIMEOUT)
+            await worker.close()
+            async with asyncio.timeout(4 * TIMEOUT):
+                finals = [r async for r in worker.results() if isinstance(r, Final)]
+    finally:
+        release.set()
+    pool.close()
+    assert [(type(e), n) for e, n in calls.failures] == [(TranscriptionStalled, 1)]
+    assert not worker.stats.failing and worker.stats.lost_frames == 1600
+    assert {f.channel for f in finals} == {0, 1}
