@@ -38,6 +38,7 @@ __all__ = [
     "cer",
     "cer_counts",
     "count_arg",
+    "edit_distance",
     "finite_arg",
     "insert_pause",
     "limit",
@@ -82,14 +83,19 @@ def cer_counts(reference: str, hypothesis: str) -> tuple[int, int]:
     forms folded (NFKC), so ``一二线，城市`` and ``一二线 城市`` are equal. A
     corpus CER is ``sum(edits) / sum(lengths)``.
     """
-    ref, hyp = _cer_units(reference), _cer_units(hypothesis)
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
+    ref = _cer_units(reference)
+    return edit_distance(ref, _cer_units(hypothesis)), len(ref)
+
+
+def edit_distance(reference: str, hypothesis: str) -> int:
+    """Levenshtein distance between two character strings, taken as they are."""
+    previous = list(range(len(hypothesis) + 1))
+    for i, r in enumerate(reference, 1):
         current = [i]
-        for j, h in enumerate(hyp, 1):
+        for j, h in enumerate(hypothesis, 1):
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
         previous = current
-    return previous[-1], len(ref)
+    return previous[-1]
 
 
 def cer(reference: str, hypothesis: str) -> float:
