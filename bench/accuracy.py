@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from readme_block import machine, update_readme
+from readme_block import machine, percentile, update_readme
 
 from transcription.accuracy import (
     Score,
@@ -217,15 +217,10 @@ def curve(model: LoadedModel, audios: dict[str, EvalAudio], jobs: int) -> list[s
     lines += [
         f"endpoint {ms:>4} ms: live CER {score.cer:.3f}, split {score.split}/{score.utterances}; "
         f"final after end of speech p50 {statistics.median(delays):.2f} s, "
-        f"p95 {_p95(delays):.2f} s (audio time)"
+        f"p95 {percentile(delays, 95):.2f} s (audio time)"
         for ms, (score, delays) in zip(CURVE_ENDPOINTS_MS, points, strict=True)
     ]
     return lines
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def main() -> int:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from playwright.async_api import async_playwright
-from readme_block import machine, update_readme
+from readme_block import machine, percentile, update_readme
 
 from courtroom_agent.display import DEFAULT_VIEWS, DisplayServer
 
@@ -39,11 +39,6 @@ SENTENCES = (
     ("审判长", "双方对合同的真实性是否有异议？"),
     ("书记员", "已记录。"),
 )
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 async def run(pages: int, finals: int, interval: float) -> str:

@@ -33,7 +33,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from readme_block import machine, update_readme
+from readme_block import machine, percentile, update_readme
 
 from courtroom_agent.config import AgentConfig
 from courtroom_agent.demo_equipment import DemoEquipment
@@ -41,11 +41,6 @@ from courtroom_agent.equipment_runner import Equipment
 from courtroom_agent.performer import EquipmentPerformer
 from courtroom_agent.rules import ActionResult, RuleEngine, merge_rules
 from courtroom_agent.sync_config import SyncConfig
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _split(elapsed_ms: float, results: list[ActionResult]) -> tuple[float, float, bool]:
@@ -130,9 +125,9 @@ async def run(rounds: int) -> str:
         failed = sum(1 for _, _, ok in rows if not ok)
         lines.append(
             f"{name}:\n  total p50 {statistics.median(total):.1f} ms, "
-            f"p95 {percentile(total, 0.95):.1f} ms; device p50 {statistics.median(device):.1f} ms; "
+            f"p95 {percentile(total, 95):.1f} ms; device p50 {statistics.median(device):.1f} ms; "
             f"our overhead p50 {statistics.median(ours):.1f} ms, "
-            f"p95 {percentile(ours, 0.95):.1f} ms; not confirmed {failed}"
+            f"p95 {percentile(ours, 95):.1f} ms; not confirmed {failed}"
         )
     lines.append(machine())
     return "\n".join(lines)

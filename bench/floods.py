@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 import websockets
-from readme_block import machine, update_readme
+from readme_block import machine, percentile, update_readme
 
 from courtroom_core.wire import Ack, Event, Hello, Partial, Welcome, decode, encode
 
@@ -50,12 +50,6 @@ SLOW_CLIENTS = 1100
 SEGMENTS = 60
 ATTACKER = "127.0.0.2"
 """Floods come from this loopback address; the clerk's page from 127.0.0.1."""
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def _free_port() -> int:

@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 import websockets
-from readme_block import machine, update_readme
+from readme_block import machine, percentile, update_readme
 
 from av.wav_source import WavFileSource
 from courtroom_agent.config import AgentConfig
@@ -70,12 +70,6 @@ def reference_words(clip: Path) -> list[tuple[str, float]]:
         recognizer.AcceptWaveform(w.readframes(w.getnframes()))
     words = json.loads(recognizer.FinalResult()).get("result", [])
     return [(str(w["word"]), float(w["end"])) for w in words]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 async def measure(turns: int, work: Path, *, endpoint_ms: int | None = None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""What every benchmark does with its figures: name the machine, write the README block."""
+"""What every benchmark does with its figures: percentiles, the machine, the README block."""
 
 from __future__ import annotations
 
@@ -6,6 +6,14 @@ import os
 import re
 import time
 from pathlib import Path
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0–100) of ``values`` by nearest rank; NaN if empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def machine() -> str:

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from readme_block import machine, update_readme
+from readme_block import machine, percentile, update_readme
 
 from av.wav_source import WavFileSource
 from courtroom_agent.demo_audio import (
@@ -98,13 +98,6 @@ def peak_rss_mib() -> float:
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def match(finals: list[tuple[float, Final]], turns: list[Turn]) -> list[tuple[float, Turn]]:
